@@ -1,0 +1,99 @@
+"""Domain functions behind the built-in tasks: failure demo, CSV export, purge."""
+
+from __future__ import annotations
+
+import csv
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from tasks.models import TERMINAL, Task
+from tasks.progress import report_progress
+
+PURGE_BATCH = 1000
+EXPORT_COLUMNS = (
+    "id", "name", "status", "owner", "created_at", "started_at", "finished_at",
+    "attempts", "worker", "error_type", "error_message",
+)
+
+
+class DemoFailure(RuntimeError):
+    """The error the failing demo task raises."""
+
+
+def _parse(message: str) -> None:
+    raise DemoFailure(message or "Something went wrong on purpose")
+
+
+def raise_failure(message: str) -> None:
+    """Fail a couple of frames deep, so the traceback shows a real stack."""
+    try:
+        _parse(message)
+    except DemoFailure as exc:
+        raise DemoFailure(f"{exc} (while running the demo)") from exc
+
+
+def export_path(task_id) -> str:
+    return str(settings.TASKBOARD_EXPORT_DIR / f"{task_id}.csv")
+
+
+def export_csv(*, task_id, status: str = "", name: str = "", days: int = 30) -> dict:
+    """Write the tasks the launcher may see, filtered, to var/exports/<task_id>.csv."""
+    me = Task.objects.select_related("owner").filter(pk=task_id).first()
+    owner = me.owner if me else None
+    rows = Task.objects.select_related("owner").filter(
+        created_at__gte=timezone.now() - timedelta(days=days)
+    )
+    if owner is None or not owner.is_staff:
+        rows = rows.filter(owner=owner) if owner else rows.none()
+    if status:
+        rows = rows.filter(status=status)
+    if name:
+        rows = rows.filter(name=name)
+    total = rows.count()
+    settings.TASKBOARD_EXPORT_DIR.mkdir(parents=True, exist_ok=True)
+    path = export_path(task_id)
+    written = 0
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(EXPORT_COLUMNS)
+        for task in rows.iterator(chunk_size=2000):
+            writer.writerow(
+                [
+                    task.pk, task.name, task.status, task.owner.username if task.owner else "",
+                    _iso(task.created_at), _iso(task.started_at), _iso(task.finished_at),
+                    task.attempts, task.worker, task.error_type, _csv_safe(task.error_message),
+                ]
+            )
+            written += 1
+            if written % 2000 == 0:
+                report_progress(written, total, f"{written} of {total} rows")
+    return {"file": f"{task_id}.csv", "rows": written}
+
+
+def _iso(value) -> str:
+    return value.isoformat() if value else ""
+
+
+def _csv_safe(text: str) -> str:
+    # A cell starting with = + - @ is a formula in spreadsheets; quote it.
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
+
+
+def purge(*, days: int, exclude=None) -> dict:
+    """Delete finished tasks older than ``days``, in batches; return how many went."""
+    cutoff = timezone.now() - timedelta(days=days)
+    old = Task.objects.filter(status__in=TERMINAL, created_at__lt=cutoff)
+    if exclude:
+        old = old.exclude(pk=exclude)
+    total = old.count()
+    deleted = 0
+    while True:
+        ids = list(old.order_by().values_list("pk", flat=True)[:PURGE_BATCH])
+        if not ids:
+            break
+        # Rows that link to these as retry_of keep their own record (SET NULL).
+        deleted += Task.objects.filter(pk__in=ids).delete()[0]
+        report_progress(deleted, total, f"deleted {deleted} of {total}")
+    return {"deleted": deleted, "older_than_days": days}

@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+PENDING = "pending"
+RUNNING = "running"
+COMPLETED = "completed"
+FAILED = "failed"
+CANCELLED = "cancelled"
+
+STATUS_CHOICES = (
+    ("pending", "Pending"),
+    ("running", "Running"),
+    ("completed", "Completed"),
+    ("failed", "Failed"),
+    ("cancelled", "Cancelled"),
+)
+IN_FLIGHT = (PENDING, RUNNING)
+TERMINAL = (COMPLETED, FAILED, CANCELLED)
+
+
+class TaskQuerySet(models.QuerySet):
+    def pending(self) -> TaskQuerySet:
+        return self.filter(status=PENDING)
+
+    def running(self) -> TaskQuerySet:
+        return self.filter(status=RUNNING)
+
+    def completed(self) -> TaskQuerySet:
+        return self.filter(status=COMPLETED)
+
+    def failed(self) -> TaskQuerySet:
+        return self.filter(status=FAILED)
+
+    def cancelled(self) -> TaskQuerySet:
+        return self.filter(status=CANCELLED)
+
+    def in_flight(self) -> TaskQuerySet:
+        return self.filter(status__in=IN_FLIGHT)
+
+    def visible_to(self, user) -> TaskQuerySet:
+        """Return the tasks this user may see: staff see all, others their own."""
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_staff:
+            return self
+        return self.filter(owner=user)
+
+
+class Task(models.Model):
+    """One run of a Celery task; the primary key is the Celery task id."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=100)
+    status = models.CharField(max_length=20, choices=STATUS_CHOICES, default=PENDING)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="tasks",
+    )
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    queue = models.CharField(max_length=200, blank=True)
+    worker = models.CharField(max_length=255, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
+    )
+    result = models.JSONField(null=True, blank=True)
+    result_truncated = models.BooleanField(default=False)
+    error_type = models.CharField(max_length=200, blank=True)
+    error_message = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+
+    objects = TaskQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="task_created_idx"),
+            models.Index(fields=["status", "-created_at", "-id"], name="task_status_created_idx"),
+            models.Index(fields=["owner", "-created_at", "-id"], name="task_owner_created_idx"),
+            models.Index(
+                fields=["owner", "status", "-created_at", "-id"],
+                name="task_owner_status_idx",
+            ),
+            models.Index(fields=["name", "-created_at"], name="task_name_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} [{self.id}]"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def wait_duration(self):
+        if self.started_at is None:
+            return None
+        return self.started_at - self.created_at
+
+    @property
+    def run_duration(self):
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at

@@ -1,0 +1,113 @@
+"""Celery signal handlers that keep the Task table in step with what the workers do.
+
+Each handler is thin: it extracts the fields and calls a tracking service. A
+handler never raises into Celery; a database that is briefly unreachable is
+retried, and the reconciler converges whatever is still left.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from celery import signals
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
+
+from tasks import services
+
+logger = logging.getLogger(__name__)
+
+DB_RETRY_DELAYS = (0.2, 0.5, 1, 2, 4)
+# Housekeeping that would flood the dashboard with a row a minute.
+UNTRACKED = frozenset({"taskboard.reconcile"})
+
+
+def _tracked(name: str | None) -> bool:
+    return bool(name) and name not in UNTRACKED and not name.startswith("celery.")
+
+
+def _write(fn: Callable, **kwargs) -> None:
+    """Run a tracking write, retrying while the database is unreachable."""
+    for delay in (*DB_RETRY_DELAYS, None):
+        try:
+            fn(**kwargs)
+            return
+        except (OperationalError, InterfaceError) as exc:
+            if delay is None:
+                logger.error("giving up on %s for %s: %s", fn.__name__, kwargs.get("task_id"), exc)
+                return
+            logger.warning("database unavailable for %s, retrying in %ss: %s", fn.__name__, delay, exc)
+            connection.close()
+            time.sleep(delay)
+        except Exception:
+            logger.exception("tracking write %s failed", fn.__name__)
+            return
+
+
+@signals.after_task_publish.connect
+def on_published(sender=None, headers=None, body=None, routing_key=None, **_):
+    headers = headers or {}
+    if headers.get(services.TRACKED_HEADER) or "id" not in headers:
+        return
+    if not _tracked(headers.get("task")):
+        return
+    args, kwargs = (body[0], body[1]) if isinstance(body, list | tuple) and len(body) >= 2 else ([], {})
+    _write(
+        services.track_published,
+        task_id=headers["id"],
+        name=headers.get("task") or str(sender),
+        args=args,
+        kwargs=kwargs,
+        queue=routing_key or "",
+    )
+
+
+@signals.task_prerun.connect
+def on_prerun(sender=None, task_id=None, task=None, args=None, kwargs=None, **_):
+    if not _tracked(task.name):
+        return
+    close_old_connections()
+    request = task.request
+    delivery = request.delivery_info or {}
+    _write(
+        services.track_started,
+        task_id=task_id,
+        name=task.name,
+        args=args,
+        kwargs=kwargs,
+        worker=request.hostname or "",
+        retries=request.retries or 0,
+        queue=delivery.get("routing_key") or "",
+    )
+
+
+@signals.task_success.connect
+def on_success(sender=None, result=None, **_):
+    if not _tracked(sender.name):
+        return
+    _write(services.track_succeeded, task_id=sender.request.id, result=result)
+
+
+@signals.task_failure.connect
+def on_failure(sender=None, task_id=None, exception=None, einfo=None, **_):
+    # Also sent in the worker's parent process when a child dies (WorkerLostError).
+    if not _tracked(getattr(sender, "name", None)):
+        return
+    _write(
+        services.track_failed,
+        task_id=task_id,
+        exception=exception,
+        traceback=getattr(einfo, "traceback", "") or "",
+    )
+
+
+@signals.task_revoked.connect
+def on_revoked(sender=None, request=None, terminated=False, expired=False, **_):
+    reason = "Expired" if expired else "Terminated" if terminated else "Revoked"
+    _write(services.track_revoked, task_id=request.id, reason=reason)
+
+
+@signals.task_retry.connect
+def on_retry(sender=None, request=None, reason=None, **_):
+    _write(services.track_retrying, task_id=request.id, reason=str(reason))

@@ -1,0 +1,78 @@
+"""The task state machine: the one place that writes a Task's status.
+
+States only move forward: pending -> running -> completed | failed | cancelled,
+and pending may jump straight to a terminal state (a task revoked before it ran,
+or whose start we never saw). Every write is a conditional UPDATE whose WHERE
+clause names the states it may move from, so two racing writers cannot regress a
+row: the weaker one matches nothing. Every write bumps ``version``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django.db.models import F
+from django.utils import timezone
+
+from tasks.models import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, TERMINAL, Task
+
+# Which states each state may be entered from. running -> running is allowed so
+# that a retrying or redelivered task can record its new attempt.
+ALLOWED_SOURCES: dict[str, tuple[str, ...]] = {
+    PENDING: (),
+    RUNNING: (PENDING, RUNNING),
+    COMPLETED: (PENDING, RUNNING),
+    FAILED: (PENDING, RUNNING),
+    CANCELLED: (PENDING, RUNNING),
+}
+
+
+def can_transition(source: str, target: str) -> bool:
+    """Return whether a row in ``source`` may move to ``target``."""
+    return source in ALLOWED_SOURCES.get(target, ())
+
+
+def transition(task_id, target: str, **fields: Any) -> bool:
+    """Move a row to ``target`` if its current state allows it; return whether it moved."""
+    sources = ALLOWED_SOURCES[target]
+    if not sources:
+        raise ValueError(f"nothing may move into {target!r}")
+    now = timezone.now()
+    if target in TERMINAL:
+        fields.setdefault("finished_at", now)
+    updated = Task.objects.filter(pk=task_id, status__in=sources).update(
+        status=target, version=F("version") + 1, **fields
+    )
+    return updated == 1
+
+
+def touch(task_id, **fields: Any) -> bool:
+    """Update fields of a row that is still in flight, without changing its state."""
+    updated = Task.objects.filter(pk=task_id, status__in=(PENDING, RUNNING)).update(
+        version=F("version") + 1, **fields
+    )
+    return updated == 1
+
+
+def cap_text(text: str, limit: int | None = None) -> str:
+    """Return ``text`` cut to ``limit`` bytes of UTF-8, marked when cut."""
+    limit = limit or settings.TASKBOARD_TRACEBACK_MAX_BYTES
+    data = (text or "").encode("utf-8")
+    if len(data) <= limit:
+        return text or ""
+    kept = data[:limit].decode("utf-8", errors="ignore")
+    return f"{kept}\n… [truncated: {len(data) - len(kept.encode())} more bytes]"
+
+
+def cap_result(value: Any) -> tuple[Any, bool]:
+    """Return a JSON-safe result no larger than the configured cap, and whether it was cut."""
+    try:
+        encoded = json.dumps(value, default=repr)
+    except (TypeError, ValueError):
+        encoded = json.dumps(repr(value))
+    limit = settings.TASKBOARD_RESULT_MAX_BYTES
+    if len(encoded.encode("utf-8")) <= limit:
+        return json.loads(encoded), False
+    return {"truncated": True, "preview": cap_text(encoded, limit)}, True

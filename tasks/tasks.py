@@ -1,0 +1,89 @@
+"""Celery tasks: thin wrappers that call domain functions. The built-ins exercise every path."""
+
+from __future__ import annotations
+
+import time
+
+from celery import shared_task
+
+from tasks import forms, maintenance
+from tasks.progress import report_progress
+from tasks.registry import launchable
+
+
+class FlakyError(Exception):
+    """The failure the flaky task raises before it succeeds."""
+
+
+@launchable(form=forms.QuickForm, title="Add two numbers", description="Returns x + y at once.")
+@shared_task(name="taskboard.quick")
+def quick(x: int = 2, y: int = 3) -> int:
+    return x + y
+
+
+@launchable(
+    form=forms.LongForm,
+    title="Long job with progress",
+    description="Runs for the given seconds and reports progress; can be cancelled while running.",
+)
+@shared_task(bind=True, name="taskboard.long")
+def long_job(self, seconds: int = 10, steps: int = 10) -> dict:
+    steps = max(1, steps)
+    for step in range(steps):
+        report_progress(step, steps, f"step {step + 1} of {steps}")
+        time.sleep(seconds / steps)
+    report_progress(steps, steps, "done")
+    return {"seconds": seconds, "steps": steps}
+
+
+@launchable(
+    form=forms.FailForm,
+    title="Always fails",
+    description="Raises an error with a real traceback, to see failures and retry them.",
+)
+@shared_task(name="taskboard.fail")
+def fail(message: str = "Something went wrong on purpose") -> None:
+    maintenance.raise_failure(message)
+
+
+@launchable(
+    form=forms.FlakyForm,
+    title="Flaky (retries, then succeeds)",
+    description="Fails the given number of attempts, retrying with backoff, then succeeds.",
+)
+@shared_task(bind=True, name="taskboard.flaky", max_retries=5)
+def flaky(self, failures: int = 2) -> dict:
+    if self.request.retries < failures:
+        raise self.retry(
+            exc=FlakyError(f"attempt {self.request.retries + 1} failed"),
+            countdown=0.5 * 2**self.request.retries,
+        )
+    return {"attempts": self.request.retries + 1}
+
+
+@launchable(
+    form=forms.ExportForm,
+    title="Export task history (CSV)",
+    description="Writes the tasks you can see, filtered, to a CSV file you can download.",
+)
+@shared_task(bind=True, name="taskboard.export_csv")
+def export_csv(self, status: str = "", name: str = "", days: int = 30) -> dict:
+    return maintenance.export_csv(task_id=self.request.id, status=status, name=name, days=days)
+
+
+@launchable(
+    form=forms.PurgeForm,
+    title="Purge old records",
+    description="Deletes finished task records older than N days, in batches.",
+    staff_only=True,
+)
+@shared_task(bind=True, name="taskboard.purge")
+def purge(self, days: int = 90) -> dict:
+    return maintenance.purge(days=days, exclude=self.request.id)
+
+
+@shared_task(name="taskboard.reconcile", ignore_result=True)
+def reconcile() -> dict:
+    from tasks.services import reconcile as run
+
+    return run()

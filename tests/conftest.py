@@ -1,0 +1,247 @@
+"""Shared fixtures: real services, a real Celery worker, an authenticated browser.
+
+Under CI=true a missing Redis, PostgreSQL, worker or browser fails the run; on a
+developer machine the tests that need them are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from celery import current_app
+from django.conf import settings
+
+# Playwright's sync API runs an event loop in this thread; Django's ORM refuses
+# to run inside one unless told that this is deliberate (tests only).
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+ROOT = Path(__file__).resolve().parent.parent
+CI = os.environ.get("CI", "").lower() == "true"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Each test run has its own queue, so messages left by another run (or by
+# `make run`) never reach this run's worker and the other way round.
+QUEUE = f"taskboard-test-{uuid.uuid4().hex[:8]}"
+current_app.conf.task_default_queue = QUEUE
+
+
+def _redis_ok() -> str | None:
+    if not settings.REDIS_URL:
+        return "REDIS_URL is not set"
+    import redis
+
+    try:
+        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2).ping()
+    except Exception as exc:
+        return f"Redis at {settings.REDIS_URL} is unreachable: {exc}"
+    return None
+
+
+def _postgres_ok() -> str | None:
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        return "DATABASE_URL does not point to PostgreSQL"
+    return None
+
+
+def _browser_ok() -> str | None:
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        return f"Chromium not found at {CHROMIUM}"
+    return None
+
+
+MISSING = {
+    "integration": [r for r in (_redis_ok(), _postgres_ok()) if r],
+    "browser": [r for r in (_redis_ok(), _postgres_ok(), _browser_ok()) if r],
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    problems = set()
+    for item in items:
+        for marker, reasons in MISSING.items():
+            if reasons and item.get_closest_marker(marker):
+                if CI:
+                    problems.update(reasons)
+                else:
+                    item.add_marker(pytest.mark.skip(reason="; ".join(reasons)))
+    if problems:
+        raise pytest.UsageError(
+            "CI=true but the real services are missing (refusing to skip): "
+            + "; ".join(sorted(problems))
+        )
+
+
+# --- a real Celery worker ------------------------------------------------------
+
+
+class WorkerProcess:
+    """A `celery worker` subprocess on this run's queue and test database."""
+
+    def __init__(self, env: dict[str, str], log: Path, name: str, concurrency: int = 2,
+                 extra: tuple[str, ...] = ()):
+        self.env, self.log, self.name = env, log, name
+        self.concurrency, self.extra = concurrency, extra
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60) -> WorkerProcess:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.log, "ab")  # noqa: SIM115 - closed with the process
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "web", "worker",
+                "--loglevel=INFO", f"--concurrency={self.concurrency}",
+                "-Q", self.env["CELERY_TASK_DEFAULT_QUEUE"], "-n", self.name,
+                "--without-gossip", "--without-mingle", *self.extra,
+            ],
+            cwd=ROOT, env=self.env, stdout=handle, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.tail()}")
+            if b" ready." in self.log.read_bytes():
+                return self
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"worker did not become ready in {timeout}s:\n{self.tail()}")
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+    def children(self) -> list[int]:
+        out = subprocess.run(
+            ["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True, check=False
+        ).stdout
+        return [int(pid) for pid in out.split()]
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (parent and pool children)."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def test_database_url() -> str:
+    """Return a DATABASE_URL naming the test database pytest-django created."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    user = db.get("USER") or ""
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+def worker_env(**overrides: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "CELERY_TASK_DEFAULT_QUEUE": QUEUE,
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture(scope="session")
+def worker_log_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("workers")
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, worker_log_dir):
+    """Start one real worker for the session (needs the test database to exist)."""
+    reasons = MISSING["integration"]
+    if reasons:
+        pytest.skip("; ".join(reasons))
+    with django_db_blocker.unblock():
+        env = worker_env()
+    worker = WorkerProcess(env, worker_log_dir / "session-worker.log", f"session-{uuid.uuid4().hex[:6]}@%h")
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+def wait_for(predicate, timeout: float = 30, interval: float = 0.2, message: str = "condition"):
+    """Poll ``predicate`` until it returns a truthy value; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+# --- users and the browser ---------------------------------------------------
+
+
+@pytest.fixture
+def user(django_user_model):
+    return django_user_model.objects.create_user("alice", password="alice-secret-pw")
+
+
+@pytest.fixture
+def other_user(django_user_model):
+    return django_user_model.objects.create_user("bob", password="bob-secret-pw")
+
+
+@pytest.fixture
+def staff_user(django_user_model):
+    return django_user_model.objects.create_user("sam", password="sam-secret-pw", is_staff=True)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    reasons = MISSING["browser"]
+    if reasons:
+        pytest.skip("; ".join(reasons))
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "headless": True,
+        "args": CHROMIUM_ARGS,
+    }
+
+
+@pytest.fixture
+def authed_page(page, live_server, user):
+    """A Playwright page logged in as ``user`` on the live server."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+    page.context.add_cookies(
+        [{"name": settings.SESSION_COOKIE_NAME, "value": cookie.value, "url": live_server.url}]
+    )
+    page.set_default_timeout(15_000)
+    return page

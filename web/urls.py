@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+from django.views.generic import RedirectView
+
+from web.views import detail, health, launch
+from web.views import tasks as task_views
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/tasks/", permanent=False)),
+    path("tasks/", task_views.task_list, name="task_list"),
+    path("tasks/status/", task_views.task_status, name="task_status"),
+    path("tasks/<uuid:task_id>/", detail.task_detail, name="task_detail"),
+    path("tasks/<uuid:task_id>/retry/", detail.task_retry, name="task_retry"),
+    path("tasks/<uuid:task_id>/cancel/", detail.task_cancel, name="task_cancel"),
+    path("tasks/<uuid:task_id>/download/", detail.task_download, name="task_download"),
+    path("launch/", launch.catalog, name="launch_catalog"),
+    path("launch/<str:name>/", launch.launch, name="launch"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", health.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+]
