@@ -95,7 +95,9 @@ def badge(status: str | None, meta: dict | None, attempts: int = 0) -> Badge:
             current, total = int(info.get("current", 0)), int(info.get("total", 0))
         except (TypeError, ValueError, AttributeError):
             return Badge(RUNNING)
-        return Badge(RUNNING, current=current, total=total, message=str(info.get("message", ""))[:200])
+        return Badge(
+            RUNNING, current=current, total=total, message=str(info.get("message", ""))[:200]
+        )
     return Badge(live_status)
 
 

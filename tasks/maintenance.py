@@ -13,8 +13,17 @@ from tasks.progress import report_progress
 
 PURGE_BATCH = 1000
 EXPORT_COLUMNS = (
-    "id", "name", "status", "owner", "created_at", "started_at", "finished_at",
-    "attempts", "worker", "error_type", "error_message",
+    "id",
+    "name",
+    "status",
+    "owner",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "attempts",
+    "worker",
+    "error_type",
+    "error_message",
 )
 
 
@@ -61,9 +70,17 @@ def export_csv(*, task_id, status: str = "", name: str = "", days: int = 30) -> 
         for task in rows.iterator(chunk_size=2000):
             writer.writerow(
                 [
-                    task.pk, task.name, task.status, task.owner.username if task.owner else "",
-                    _iso(task.created_at), _iso(task.started_at), _iso(task.finished_at),
-                    task.attempts, task.worker, task.error_type, _csv_safe(task.error_message),
+                    task.pk,
+                    task.name,
+                    task.status,
+                    task.owner.username if task.owner else "",
+                    _iso(task.created_at),
+                    _iso(task.started_at),
+                    _iso(task.finished_at),
+                    task.attempts,
+                    task.worker,
+                    task.error_type,
+                    _csv_safe(task.error_message),
                 ]
             )
             written += 1

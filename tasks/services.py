@@ -108,7 +108,9 @@ def task_retry(*, user, task: Task, params: dict[str, Any] | None = None) -> Tas
         registry.get(task.name)
     except registry.UnknownTask:
         if params is not None:
-            raise ActionNotAllowed("This task has no form; it can only be retried as it was.")
+            raise ActionNotAllowed(
+                "This task has no form; it can only be retried as it was."
+            ) from None
         # Sent from code outside the registry: run it again exactly as it was.
         with transaction.atomic():
             return _create_and_send(
@@ -176,7 +178,9 @@ def track_published(*, task_id, name: str, args, kwargs, queue: str = "") -> Non
     )
 
 
-def track_started(*, task_id, name: str, args, kwargs, worker: str, retries: int, queue: str = "") -> None:
+def track_started(
+    *, task_id, name: str, args, kwargs, worker: str, retries: int, queue: str = ""
+) -> None:
     """Mark the row running on ``worker``; create it if nothing recorded the send."""
     now = timezone.now()
     fields = {"worker": worker[:255], "attempts": retries + 1, "started_at": now}

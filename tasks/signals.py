@@ -37,7 +37,9 @@ def _write(fn: Callable, **kwargs) -> None:
             if delay is None:
                 logger.error("giving up on %s for %s: %s", fn.__name__, kwargs.get("task_id"), exc)
                 return
-            logger.warning("database unavailable for %s, retrying in %ss: %s", fn.__name__, delay, exc)
+            logger.warning(
+                "database unavailable for %s, retrying in %ss: %s", fn.__name__, delay, exc
+            )
             connection.close()
             time.sleep(delay)
         except Exception:
@@ -52,7 +54,9 @@ def on_published(sender=None, headers=None, body=None, routing_key=None, **_):
         return
     if not _tracked(headers.get("task")):
         return
-    args, kwargs = (body[0], body[1]) if isinstance(body, list | tuple) and len(body) >= 2 else ([], {})
+    args, kwargs = (
+        (body[0], body[1]) if isinstance(body, list | tuple) and len(body) >= 2 else ([], {})
+    )
     _write(
         services.track_published,
         task_id=headers["id"],

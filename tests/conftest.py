@@ -93,8 +93,14 @@ def pytest_collection_modifyitems(config, items):
 class WorkerProcess:
     """A `celery worker` subprocess on this run's queue and test database."""
 
-    def __init__(self, env: dict[str, str], log: Path, name: str, concurrency: int = 2,
-                 extra: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        env: dict[str, str],
+        log: Path,
+        name: str,
+        concurrency: int = 2,
+        extra: tuple[str, ...] = (),
+    ):
         self.env, self.log, self.name = env, log, name
         self.concurrency, self.extra = concurrency, extra
         self.proc: subprocess.Popen | None = None
@@ -104,12 +110,26 @@ class WorkerProcess:
         handle = open(self.log, "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-m", "celery", "-A", "web", "worker",
-                "--loglevel=INFO", f"--concurrency={self.concurrency}",
-                "-Q", self.env["CELERY_TASK_DEFAULT_QUEUE"], "-n", self.name,
-                "--without-gossip", "--without-mingle", *self.extra,
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "web",
+                "worker",
+                "--loglevel=INFO",
+                f"--concurrency={self.concurrency}",
+                "-Q",
+                self.env["CELERY_TASK_DEFAULT_QUEUE"],
+                "-n",
+                self.name,
+                "--without-gossip",
+                "--without-mingle",
+                *self.extra,
             ],
-            cwd=ROOT, env=self.env, stdout=handle, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=self.env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout
@@ -184,7 +204,9 @@ def celery_worker(django_db_setup, django_db_blocker, worker_log_dir):
         pytest.skip("; ".join(reasons))
     with django_db_blocker.unblock():
         env = worker_env()
-    worker = WorkerProcess(env, worker_log_dir / "session-worker.log", f"session-{uuid.uuid4().hex[:6]}@%h")
+    worker = WorkerProcess(
+        env, worker_log_dir / "session-worker.log", f"session-{uuid.uuid4().hex[:6]}@%h"
+    )
     worker.start()
     yield worker
     worker.stop()

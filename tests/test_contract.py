@@ -29,10 +29,16 @@ def test_status_choices_hold_the_original_pairs():
     assert ("cancelled", "Cancelled") in STATUS_CHOICES
 
 
-@pytest.mark.parametrize("status,label", [
-    ("pending", "Pending"), ("running", "Running"), ("completed", "Completed"),
-    ("failed", "Failed"), ("cancelled", "Cancelled"),
-])
+@pytest.mark.parametrize(
+    "status,label",
+    [
+        ("pending", "Pending"),
+        ("running", "Running"),
+        ("completed", "Completed"),
+        ("failed", "Failed"),
+        ("cancelled", "Cancelled"),
+    ],
+)
 def test_get_status_display(status, label):
     assert Task(name="x", status=status).get_status_display() == label
 
@@ -50,11 +56,14 @@ def test_completed_queries_agree():
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("status,selector,method", [
-    ("failed", failed_tasks, "failed"),
-    ("running", running_tasks, "running"),
-    ("pending", pending_tasks, "pending"),
-])
+@pytest.mark.parametrize(
+    "status,selector,method",
+    [
+        ("failed", failed_tasks, "failed"),
+        ("running", running_tasks, "running"),
+        ("pending", pending_tasks, "pending"),
+    ],
+)
 def test_other_status_queries_agree(status, selector, method):
     for s in ("pending", "running", "completed", "failed", "cancelled"):
         Task.objects.create(name=s, status=s)

@@ -12,9 +12,14 @@ from tasks.models import STATUS_CHOICES, Task
 
 ALL = [value for value, _ in STATUS_CHOICES]
 ALLOWED = {
-    ("pending", "running"), ("pending", "completed"), ("pending", "failed"),
-    ("pending", "cancelled"), ("running", "running"), ("running", "completed"),
-    ("running", "failed"), ("running", "cancelled"),
+    ("pending", "running"),
+    ("pending", "completed"),
+    ("pending", "failed"),
+    ("pending", "cancelled"),
+    ("running", "running"),
+    ("running", "completed"),
+    ("running", "failed"),
+    ("running", "cancelled"),
 }
 CASES = [(source, target) for source in ALL for target in ALL if target != "pending"]
 
@@ -91,12 +96,14 @@ def test_race_two_writers_one_terminal_wins():
         barrier = threading.Barrier(3)
         results = {}
 
-        def write(target, task_id=task.pk):
+        def write(target, task_id=task.pk, barrier=barrier, results=results):
             barrier.wait()
             results[target] = states.transition(task_id, target)
             connection.close()
 
-        threads = [threading.Thread(target=write, args=(t,)) for t in ("completed", "failed", "running")]
+        threads = [
+            threading.Thread(target=write, args=(t,)) for t in ("completed", "failed", "running")
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -21,6 +21,4 @@ class Command(BaseCommand):
             user.save()
             self.stdout.write(f"Created the demo account: {username} / {password}")
         else:
-            self.stdout.write(
-                f"Log in as {username} (password {password}, unless you changed it)"
-            )
+            self.stdout.write(f"Log in as {username} (password {password}, unless you changed it)")
