@@ -15,7 +15,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_demo_user
-	@echo "Taskboard: http://127.0.0.1:$${PORT:-8000}/  (Ctrl-C stops web, worker and beat)"
+	@echo "Taskboard: http://127.0.0.1:$${TASKBOARD_PORT:-8000}/  (Ctrl-C stops web, worker and beat)"
 	$(BIN)/honcho start -f Procfile
 
 test: $(STAMP)

@@ -141,7 +141,9 @@ def task_cancel(*, task: Task) -> bool:
         current_app.control.revoke(str(task.pk))
     except Exception as exc:  # the broker is down: the row is still cancelled below
         logger.warning("could not broadcast revoke of %s: %s", task.pk, exc)
-    if states.transition(task.pk, CANCELLED, error_message="Cancelled before it started"):
+    if states.transition(
+        task.pk, CANCELLED, only_from=(PENDING,), error_message="Cancelled before it started"
+    ):
         return True
     # It started meanwhile (or was already running): stop it cooperatively.
     try:

@@ -34,11 +34,18 @@ def can_transition(source: str, target: str) -> bool:
     return source in ALLOWED_SOURCES.get(target, ())
 
 
-def transition(task_id, target: str, **fields: Any) -> bool:
-    """Move a row to ``target`` if its current state allows it; return whether it moved."""
+def transition(
+    task_id, target: str, *, only_from: tuple[str, ...] | None = None, **fields: Any
+) -> bool:
+    """Move a row to ``target`` if its current state allows it; return whether it moved.
+
+    ``only_from`` narrows the states the row may move from (never widens them).
+    """
     sources = ALLOWED_SOURCES[target]
+    if only_from is not None:
+        sources = tuple(s for s in sources if s in only_from)
     if not sources:
-        raise ValueError(f"nothing may move into {target!r}")
+        raise ValueError(f"nothing may move into {target!r} from {only_from or 'anywhere'}")
     now = timezone.now()
     if target in TERMINAL:
         fields.setdefault("finished_at", now)

@@ -138,3 +138,18 @@ def test_cap_text(settings):
     capped = states.cap_text("é" * 100, 51)
     assert capped.startswith("é" * 25)
     assert "truncated" in capped
+
+
+@pytest.mark.django_db
+def test_only_from_narrows_the_sources():
+    running = Task.objects.create(name="t", status="running")
+    pending = Task.objects.create(name="t", status="pending")
+    assert states.transition(running.pk, "cancelled", only_from=("pending",)) is False
+    assert states.transition(pending.pk, "cancelled", only_from=("pending",)) is True
+    running.refresh_from_db()
+    assert running.status == "running"
+
+
+def test_only_from_cannot_widen_the_sources():
+    with pytest.raises(ValueError):
+        states.transition("00000000-0000-0000-0000-000000000000", "running", only_from=("failed",))
