@@ -9,6 +9,8 @@ class TasksConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Connect the Celery tracking signal handlers in every process that
+        # signals: connect the Celery tracking handlers in every process that
         # loads Django: web (publish), worker (prerun..revoked) and beat.
-        from tasks import signals  # noqa: F401
+        # tasks: fill the registry of launchable tasks in every process, not
+        # only in workers (where Celery's autodiscovery imports it anyway).
+        from tasks import signals, tasks  # noqa: F401

@@ -1,0 +1,120 @@
+"""The embedded default (no servers) and the `make run` command, end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, WorkerProcess, wait_for
+
+pytestmark = pytest.mark.slow
+
+LAUNCH_AND_WAIT = """
+import time
+from django.contrib.auth.models import User
+from tasks.services import task_launch
+from tasks.models import Task
+user, _ = User.objects.get_or_create(username="embedded")
+task = task_launch(user=user, name="taskboard.quick", params={"x": 20, "y": 22})
+for _ in range(150):
+    row = Task.objects.get(pk=task.pk)
+    if row.is_terminal:
+        break
+    time.sleep(0.2)
+print("RESULT", row.status, row.result)
+"""
+
+
+def embedded_env(var_dir: Path) -> dict[str, str]:
+    """Return this environment without any server configuration."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "REDIS_URL", "RABBITMQ_URL"}
+        and not key.startswith("CELERY_")
+    }
+    env["TASKBOARD_VAR_DIR"] = str(var_dir)
+    env["CELERY_TASK_DEFAULT_QUEUE"] = "celery"
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_embedded_worker_runs_a_task_end_to_end(tmp_path):
+    env = embedded_env(tmp_path / "var")
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
+    worker = WorkerProcess(env, tmp_path / "worker.log", "embedded@%h", concurrency=1)
+    worker.start()
+    try:
+        out = subprocess.run(
+            [*manage, "shell", "-c", LAUNCH_AND_WAIT],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=True,
+        ).stdout
+    finally:
+        worker.stop()
+    assert "RESULT completed 42" in out, worker.tail()
+    assert (tmp_path / "var" / "db.sqlite3").exists()
+    assert any((tmp_path / "var" / "results").iterdir())
+
+
+def test_make_run_starts_answers_healthz_and_stops_cleanly(tmp_path):
+    port = free_port()
+    env = embedded_env(tmp_path / "var")
+    env["TASKBOARD_PORT"] = str(port)
+    log = tmp_path / "make-run.log"
+    with open(log, "wb") as handle:
+        proc = subprocess.Popen(
+            ["make", "run"],
+            cwd=ROOT,
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}/healthz"
+
+    def healthy():
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return json.load(response)
+        except OSError:
+            assert proc.poll() is None, log.read_text()
+            return None
+
+    try:
+        report = wait_for(healthy, timeout=120, interval=0.5, message="make run to serve /healthz")
+        assert report == {"database": "ok", "broker": "ok", "result_backend": "ok", "status": "ok"}
+        output = log.read_text()
+        assert f"http://127.0.0.1:{port}/" in output
+        assert "demo" in output
+        wait_for(lambda: "beat: Starting" in log.read_text(), timeout=60, message="beat")
+        wait_for(lambda: " ready." in log.read_text(), timeout=60, message="worker")
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise
+    time.sleep(0.5)
+    left = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout
+    assert left.strip() == "", f"processes left running: {left}"
