@@ -118,7 +118,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# collectstatic target for production (optional: the finders serve without it).
+STATIC_ROOT = os.environ.get("STATIC_ROOT") or None
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Serve straight from the finders so a fresh clone needs no collectstatic step.
 WHITENOISE_USE_FINDERS = True

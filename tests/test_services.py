@@ -1,0 +1,157 @@
+"""Launch, retry and cancel services, without a broker (the send is on commit)."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import PermissionDenied
+
+from tasks import registry, services
+from tasks.models import Task
+
+
+@pytest.mark.django_db
+def test_launch_creates_pending_row_and_sends_on_commit(user, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        task = services.task_launch(user=user, name="taskboard.quick", params={"x": "4", "y": 5})
+    assert len(callbacks) == 1
+    task.refresh_from_db()
+    assert task.status == "pending"
+    assert task.owner == user
+    assert task.kwargs == {"x": 4, "y": 5}  # cleaned by the form
+
+
+@pytest.mark.django_db
+def test_launch_with_invalid_params_creates_nothing(user):
+    with pytest.raises(services.LaunchInvalid) as error:
+        services.task_launch(user=user, name="taskboard.long", params={"seconds": "-3"})
+    assert "seconds" in error.value.form.errors
+    assert Task.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_launch_unknown_name_is_refused(user):
+    with pytest.raises(registry.UnknownTask):
+        services.task_launch(user=user, name="nope", params={})
+    assert Task.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_staff_only_task_refused_for_others(user):
+    with pytest.raises(PermissionDenied):
+        services.task_launch(user=user, name="taskboard.purge", params={"days": 5})
+    assert Task.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_anonymous_cannot_launch():
+    with pytest.raises(PermissionDenied):
+        services.task_launch(user=AnonymousUser(), name="taskboard.quick", params={})
+
+
+@pytest.mark.django_db
+def test_launch_unavailable_broker_leaves_no_row(
+    user, monkeypatch, django_capture_on_commit_callbacks
+):
+    def broken_send(task):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(services, "_send", broken_send)
+    with (
+        pytest.raises(services.LaunchUnavailable),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        services.task_launch(user=user, name="taskboard.quick", params={"x": 1, "y": 2})
+    assert Task.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_retry_of_unfinished_task_refused(user):
+    task = Task.objects.create(name="taskboard.quick", status="running", owner=user)
+    with pytest.raises(services.ActionNotAllowed):
+        services.task_retry(user=user, task=task)
+
+
+@pytest.mark.django_db
+def test_retry_links_the_new_row(user, django_capture_on_commit_callbacks):
+    old = Task.objects.create(
+        name="taskboard.quick", status="failed", owner=user, kwargs={"x": 1, "y": 2}
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        new = services.task_retry(user=user, task=old)
+    assert new.retry_of == old
+    assert new.kwargs == {"x": 1, "y": 2}
+    assert list(old.retries.all()) == [new]
+
+
+@pytest.mark.django_db
+def test_retry_with_edited_params_validates_them(user):
+    old = Task.objects.create(name="taskboard.quick", status="failed", owner=user)
+    with pytest.raises(services.LaunchInvalid):
+        services.task_retry(user=user, task=old, params={"x": "not a number"})
+    assert Task.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_retry_of_unregistered_task_reuses_args(user, django_capture_on_commit_callbacks):
+    old = Task.objects.create(name="other.app.task", status="failed", args=[1, 2], owner=user)
+    with django_capture_on_commit_callbacks(execute=False):
+        new = services.task_retry(user=user, task=old)
+    assert (new.name, new.args, new.retry_of) == ("other.app.task", [1, 2], old)
+
+
+@pytest.mark.django_db
+def test_cancel_finished_task_refused(user):
+    task = Task.objects.create(name="t", status="completed")
+    with pytest.raises(services.ActionNotAllowed):
+        services.task_cancel(task=task)
+
+
+@pytest.mark.django_db
+def test_track_started_creates_missing_row():
+    services.track_started(
+        task_id="11111111-1111-4111-8111-111111111111",
+        name="x.y",
+        args=(1,),
+        kwargs={},
+        worker="w@h",
+        retries=0,
+    )
+    row = Task.objects.get(pk="11111111-1111-4111-8111-111111111111")
+    assert (row.status, row.worker, row.args, row.attempts) == ("running", "w@h", [1], 1)
+
+
+@pytest.mark.django_db
+def test_track_started_does_not_reopen_a_cancelled_row():
+    task = Task.objects.create(name="t", status="cancelled")
+    services.track_started(task_id=task.pk, name="t", args=(), kwargs={}, worker="w", retries=0)
+    task.refresh_from_db()
+    assert task.status == "cancelled"
+
+
+@pytest.mark.django_db
+def test_track_failed_worker_lost_message():
+    from billiard.exceptions import WorkerLostError
+
+    task = Task.objects.create(name="t", status="running")
+    services.track_failed(task_id=task.pk, exception=WorkerLostError("signal 9"), traceback="tb")
+    task.refresh_from_db()
+    assert task.status == "failed"
+    assert task.error_type == "WorkerLostError"
+    assert task.error_message.startswith("worker lost")
+
+
+@pytest.mark.django_db
+def test_track_published_is_idempotent():
+    for _ in range(2):
+        services.track_published(
+            task_id="22222222-2222-4222-8222-222222222222", name="n", args=[], kwargs={}
+        )
+    assert Task.objects.count() == 1
+
+
+def test_registry_lists_builtins_in_title_order():
+    names = [entry.name for entry in registry.all_launchables()]
+    assert {"taskboard.quick", "taskboard.long", "taskboard.fail", "taskboard.flaky"} <= set(names)
+    titles = [entry.title.lower() for entry in registry.all_launchables()]
+    assert titles == sorted(titles)
