@@ -42,6 +42,10 @@ class LaunchUnavailable(LaunchError):
     """The broker could not be reached; nothing was launched."""
 
 
+class RateLimited(LaunchError):
+    """The user launched more tasks in the last minute than the limit allows."""
+
+
 class ActionNotAllowed(Exception):
     """The action does not apply to the task in its current state."""
 
@@ -90,6 +94,7 @@ def task_launch(*, user, name: str, params: dict[str, Any], retry_of: Task | Non
     form = entry.form_class(data=params)
     if not form.is_valid():
         raise LaunchInvalid(form)
+    _check_rate(user)
     with transaction.atomic():
         task = _create_and_send(
             name=entry.name,
@@ -98,6 +103,22 @@ def task_launch(*, user, name: str, params: dict[str, Any], retry_of: Task | Non
             retry_of=retry_of,
         )
     return task
+
+
+def _check_rate(user) -> None:
+    """Refuse a launch beyond TASKBOARD_LAUNCH_RATE_PER_MINUTE for this user (0: no limit).
+
+    Counted from the rows themselves (an index range on owner, created_at), so
+    every web process shares the count without a cache.
+    """
+    limit = settings.TASKBOARD_LAUNCH_RATE_PER_MINUTE
+    if not limit or not user.is_authenticated:
+        return
+    since = timezone.now() - timedelta(minutes=1)
+    if Task.objects.filter(owner=user, created_at__gte=since).count() >= limit:
+        raise RateLimited(
+            f"You have launched {limit} tasks in the last minute; wait a moment and try again."
+        )
 
 
 def task_retry(*, user, task: Task, params: dict[str, Any] | None = None) -> Task:
@@ -204,6 +225,11 @@ def track_started(
         ignore_conflicts=True,
     )
     del created  # the row may also exist already, terminal: nothing to do then
+
+
+def task_finished(*, task_id) -> bool:
+    """Return whether the row of ``task_id`` is in a terminal state."""
+    return Task.objects.filter(pk=task_id, status__in=TERMINAL).exists()
 
 
 def track_succeeded(*, task_id, result: Any) -> None:

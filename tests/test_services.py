@@ -155,3 +155,34 @@ def test_registry_lists_builtins_in_title_order():
     assert {"taskboard.quick", "taskboard.long", "taskboard.fail", "taskboard.flaky"} <= set(names)
     titles = [entry.title.lower() for entry in registry.all_launchables()]
     assert titles == sorted(titles)
+
+
+@pytest.mark.django_db
+def test_launch_beyond_the_rate_limit_is_refused(
+    user, settings, django_capture_on_commit_callbacks
+):
+    settings.TASKBOARD_LAUNCH_RATE_PER_MINUTE = 3
+    with django_capture_on_commit_callbacks(execute=False):
+        for _ in range(3):
+            services.task_launch(user=user, name="taskboard.quick", params={"x": 1, "y": 1})
+    with pytest.raises(services.RateLimited):
+        services.task_launch(user=user, name="taskboard.quick", params={"x": 1, "y": 1})
+    assert Task.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_rate_limit_is_per_user(user, other_user, settings, django_capture_on_commit_callbacks):
+    settings.TASKBOARD_LAUNCH_RATE_PER_MINUTE = 1
+    with django_capture_on_commit_callbacks(execute=False):
+        services.task_launch(user=user, name="taskboard.quick", params={"x": 1, "y": 1})
+        services.task_launch(user=other_user, name="taskboard.quick", params={"x": 1, "y": 1})
+    assert Task.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_rate_limit_zero_disables_it(user, settings, django_capture_on_commit_callbacks):
+    settings.TASKBOARD_LAUNCH_RATE_PER_MINUTE = 0
+    with django_capture_on_commit_callbacks(execute=False):
+        for _ in range(5):
+            services.task_launch(user=user, name="taskboard.quick", params={"x": 1, "y": 1})
+    assert Task.objects.count() == 5

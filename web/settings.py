@@ -155,6 +155,11 @@ else:
         "CELERY_RESULT_BACKEND", f"file://{EMBEDDED_RESULTS_DIR}"
     )
 
+if CELERY_RESULT_BACKEND.startswith(("redis://", "rediss://")):
+    # Celery's Redis backend minus the pub/sub subscription per sent task, which
+    # web processes never use and which leaks when a send fails (tasks/backends.py).
+    CELERY_RESULT_BACKEND = f"tasks.backends:RedisBackend+{CELERY_RESULT_BACKEND}"
+
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for sub in ("queue", "processed", "control"):
@@ -174,6 +179,13 @@ elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "7200")),
     }
+    if os.environ.get("CELERY_UNACKED_RESTORE_INTERVAL"):
+        # Seconds between sweeps for unacked messages older than the visibility
+        # timeout (kombu's default is about 100 s); tests shorten it.
+        CELERY_BROKER_TRANSPORT_OPTIONS |= {
+            "unacked_restore_interval": int(os.environ["CELERY_UNACKED_RESTORE_INTERVAL"]),
+            "unacked_restore_throttle": 1,
+        }
 
 # Tests give each run its own queue so that stray messages never cross runs.
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
@@ -212,6 +224,7 @@ TASKBOARD_RESULT_MAX_BYTES = int(os.environ.get("TASKBOARD_RESULT_MAX_BYTES", st
 TASKBOARD_TRACEBACK_MAX_BYTES = int(os.environ.get("TASKBOARD_TRACEBACK_MAX_BYTES", str(64 * 1024)))
 TASKBOARD_POLL_INTERVAL = int(os.environ.get("TASKBOARD_POLL_INTERVAL", "2"))
 TASKBOARD_POLL_MAX_IDS = int(os.environ.get("TASKBOARD_POLL_MAX_IDS", "500"))
+TASKBOARD_LAUNCH_RATE_PER_MINUTE = int(os.environ.get("TASKBOARD_LAUNCH_RATE_PER_MINUTE", "60"))
 TASKBOARD_EXPORT_DIR = Path(os.environ.get("TASKBOARD_EXPORT_DIR", VAR_DIR / "exports"))
 
 CELERY_BEAT_SCHEDULE = {
