@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
-from django.shortcuts import get_object_or_404
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from tasks.models import Task
+from django.db.models import Count, Max, Q, QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from tasks.models import COMPLETED, FAILED, Task
 
 
 def completed_tasks() -> QuerySet[Task]:
@@ -36,3 +41,68 @@ def visible_tasks(user) -> QuerySet[Task]:
 def task_get(*, user, task_id) -> Task:
     """Return the task ``user`` may see with this id, or raise Http404."""
     return get_object_or_404(visible_tasks(user).select_related("owner", "retry_of"), pk=task_id)
+
+
+@dataclass(frozen=True)
+class LaunchStats:
+    """How a launchable task fared recently, for the catalog."""
+
+    runs: int = 0
+    finished: int = 0
+    succeeded: int = 0
+    last_run: datetime | None = None
+
+    @property
+    def success_rate(self) -> int | None:
+        """Return the percentage of finished runs that completed, or None without any."""
+        if not self.finished:
+            return None
+        return round(100 * self.succeeded / self.finished)
+
+
+def launch_stats(*, user, names: Iterable[str], days: int = 30) -> dict[str, LaunchStats]:
+    """Return runs, success rate and last run per task name, in one grouped query.
+
+    Bounded to the last ``days`` so the catalog never scans the whole history.
+    """
+    since = timezone.now() - timedelta(days=days)
+    rows = (
+        visible_tasks(user)
+        .filter(name__in=list(names), created_at__gte=since)
+        .order_by()
+        .values("name")
+        .annotate(
+            runs=Count("pk"),
+            # Cancelled runs neither succeeded nor failed: left out of the rate.
+            finished=Count("pk", filter=Q(status__in=(COMPLETED, FAILED))),
+            succeeded=Count("pk", filter=Q(status=COMPLETED)),
+            last_run=Max("created_at"),
+        )
+    )
+    return {
+        row["name"]: LaunchStats(
+            runs=row["runs"],
+            finished=row["finished"],
+            succeeded=row["succeeded"],
+            last_run=row["last_run"],
+        )
+        for row in rows
+    }
+
+
+def retry_chain(*, user, task: Task, limit: int = 20) -> tuple[list[Task], list[Task]]:
+    """Return the earlier runs ``task`` retries (oldest first) and its direct retries."""
+    visible = visible_tasks(user).only("id", "name", "status", "created_at", "retry_of_id")
+    earlier: list[Task] = []
+    parent_id = task.retry_of_id
+    # Chains are short (a person clicks Retry); the cap guards against a cycle.
+    while parent_id and len(earlier) < limit:
+        parent = visible.filter(pk=parent_id).first()
+        if parent is None:
+            break
+        earlier.append(parent)
+        parent_id = parent.retry_of_id
+    earlier.reverse()
+    retries = list(visible.filter(retry_of=task).order_by("created_at", "id")[:limit])
+    return earlier, retries
+

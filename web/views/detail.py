@@ -1,36 +1,217 @@
-"""Task detail and its actions: retry, cancel, download (being built: issue 3)."""
+"""Task detail and its actions: retry, cancel, download."""
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_POST
+import json
+import os
+from datetime import timedelta
 
-from tasks import selectors
-from tasks.live import badges_for
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.middleware import HtmxDetails
+
+from tasks import registry, selectors, services
+from tasks.live import Badge, badges_for
+from tasks.maintenance import export_path
+from tasks.models import Task
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def _see_other(url: str) -> HttpResponseRedirect:
+    response = HttpResponseRedirect(url)
+    response.status_code = 303
+    return response
+
+
+def format_duration(value: timedelta | None) -> str:
+    """Return a duration as a short human reading: 850 ms, 12.3 s, 4 min 05 s, 2 h 03 min."""
+    if value is None:
+        return ""
+    seconds = max(value.total_seconds(), 0)
+    if seconds < 1:
+        return f"{round(seconds * 1000)} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _pretty(value) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _result_file(task: Task) -> str | None:
+    """Return the download name of a file result (the CSV export's), or None."""
+    if isinstance(task.result, dict) and isinstance(task.result.get("file"), str):
+        # The path on disk comes from the task id only; the stored name is a label.
+        return os.path.basename(task.result["file"]) or None
+    return None
+
+
+def _stamp(task: Task, badge: Badge) -> str:
+    """Return what the detail fragment shows, so an unchanged poll can answer 204."""
+    return f"{task.version}-{badge.key}"
+
+
+def _detail_context(request: HtmxHttpRequest, task: Task, **extra) -> dict:
+    badges, live = badges_for([task])
+    badge = badges[str(task.pk)]
+    earlier, retries = selectors.retry_chain(user=request.user, task=task)
+    try:
+        entry = registry.get(task.name)
+    except registry.UnknownTask:
+        entry = None
+    now = timezone.now()
+    running_for = None
+    if task.started_at and not task.finished_at:
+        running_for = now - task.started_at
+    waiting_for = None
+    if not task.started_at and not task.is_terminal:
+        waiting_for = now - task.created_at
+    result_preview = ""
+    if task.result_truncated and isinstance(task.result, dict):
+        result_preview = str(task.result.get("preview", ""))
+    return {
+        "task": task,
+        "badge": badge,
+        "live": live,
+        "stamp": _stamp(task, badge),
+        "poll_interval": settings.TASKBOARD_POLL_INTERVAL,
+        "entry": entry,
+        # Tasks sent from code (not in the registry) can still be retried as they were.
+        "can_retry": entry is None or entry.allowed_for(request.user),
+        "can_edit_retry": entry is not None and entry.allowed_for(request.user),
+        "earlier": earlier,
+        "retries": retries,
+        "arguments": _pretty({"args": task.args, "kwargs": task.kwargs})
+        if task.args
+        else _pretty(task.kwargs),
+        "result_json": "" if task.result is None or result_preview else _pretty(task.result),
+        "result_preview": result_preview,
+        "result_file": _result_file(task),
+        "wait": format_duration(task.wait_duration or waiting_for),
+        "waiting": waiting_for is not None,
+        "run": format_duration(task.run_duration or running_for),
+        "running": running_for is not None,
+        **extra,
+    }
+
+
+def _render_detail(
+    request: HtmxHttpRequest, task: Task, status: int = 200, **extra
+) -> HttpResponse:
+    template = "tasks/detail.html"
+    if request.htmx:
+        template += "#detail"
+    return render(request, template, _detail_context(request, task, **extra), status=status)
 
 
 @login_required
-def task_detail(request: HttpRequest, task_id) -> HttpResponse:
+@require_GET
+@vary_on_headers("HX-Request")
+def task_detail(request: HtmxHttpRequest, task_id) -> HttpResponse:
+    """Show one task; for htmx, the detail fragment that polls itself while in flight."""
     task = selectors.task_get(user=request.user, task_id=task_id)
+    if request.htmx and request.GET.get("since"):
+        badges, _ = badges_for([task])
+        if request.GET["since"] == _stamp(task, badges[str(task.pk)]):
+            # Nothing changed: htmx keeps the element, and with it the poll.
+            return HttpResponse(status=204)
+    return _render_detail(request, task)
+
+
+def _back(request: HtmxHttpRequest, task: Task) -> str:
+    """Return where a no-JS action goes back to: a safe ``next`` or the task's page."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return reverse("task_detail", args=[task.pk])
+
+
+@login_required
+@require_POST
+def task_retry(request: HtmxHttpRequest, task_id) -> HttpResponse:
+    """Launch a new run of the task with the same arguments, linked to it."""
+    task = selectors.task_get(user=request.user, task_id=task_id)
+    try:
+        new = services.task_retry(user=request.user, task=task)
+    except services.ActionNotAllowed as exc:
+        return _refused(request, task, str(exc), 409)
+    except services.LaunchInvalid:
+        message = "Its arguments are no longer valid; use “Retry with changes”."
+        return _refused(request, task, message, 409)
+    except services.LaunchUnavailable as exc:
+        return _refused(request, task, str(exc), 503)
+    url = reverse("task_detail", args=[new.pk])
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    messages.success(request, "Retry launched.")
+    return _see_other(url)
+
+
+@login_required
+@require_POST
+def task_cancel(request: HtmxHttpRequest, task_id) -> HttpResponse:
+    """Revoke a pending task, or ask a running one to stop at its next progress report."""
+    task = selectors.task_get(user=request.user, task_id=task_id)
+    try:
+        cancelled = services.task_cancel(task=task)
+    except services.ActionNotAllowed as exc:
+        return _refused(request, task, str(exc), 409)
+    task.refresh_from_db()
+    if cancelled:
+        notice = "Cancelled."
+    else:
+        notice = "Asked the task to stop; it stops at its next progress report."
+    if request.htmx:
+        if request.htmx.target == f"task-{task.pk}":
+            return _row(request, task)
+        return _render_detail(request, task, notice=notice)
+    messages.info(request, notice)
+    return _see_other(_back(request, task))
+
+
+def _row(request: HtmxHttpRequest, task: Task, status: int = 200) -> HttpResponse:
     badges, live = badges_for([task])
     context = {"task": task, "badge": badges[str(task.pk)], "live": live}
-    return render(request, "tasks/detail.html", context)
+    return render(request, "partials/task_row.html", context, status=status)
 
 
-@require_POST
-@login_required
-def task_retry(request: HttpRequest, task_id) -> HttpResponse:
-    raise NotImplementedError
-
-
-@require_POST
-@login_required
-def task_cancel(request: HttpRequest, task_id) -> HttpResponse:
-    raise NotImplementedError
+def _refused(request: HtmxHttpRequest, task: Task, message: str, status: int) -> HttpResponse:
+    """Answer an action that does not apply now: the current state and why, with ``status``."""
+    task.refresh_from_db()
+    if request.htmx and request.htmx.target == f"task-{task.pk}":
+        return _row(request, task, status=status)
+    return _render_detail(request, task, status=status, action_error=message)
 
 
 @login_required
-def task_download(request: HttpRequest, task_id) -> HttpResponse:
-    raise NotImplementedError
+@require_GET
+def task_download(request: HtmxHttpRequest, task_id) -> FileResponse:
+    """Serve a task's result file as an attachment to whoever may see the task."""
+    task = selectors.task_get(user=request.user, task_id=task_id)
+    name = _result_file(task)
+    if name is None:
+        raise Http404("This task has no file.")
+    try:
+        handle = open(export_path(task.pk), "rb")  # noqa: SIM115 - FileResponse closes it
+    except FileNotFoundError:
+        raise Http404("The file is gone (exports are removed after a while).") from None
+    return FileResponse(handle, as_attachment=True, filename=name)

@@ -1,20 +1,159 @@
-"""Launch catalog and per-task launch form (being built: issue 3)."""
+"""Launch catalog and the per-task launch form."""
 
 from __future__ import annotations
 
+import json
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.middleware import HtmxDetails
 
-from tasks import registry
+from tasks import registry, selectors, services
+from tasks.live import badges_for
+from tasks.models import Task
+
+# Sent by static/js/launch.js when the page has the task table, so that a launch
+# answers the new row for it; any other htmx launch is sent to the task's page.
+ROWS_HEADER = "X-Taskboard-Rows"
+# Prefix of the launch form's field ids: the dashboard's own filter form has a
+# "name" field too, and ids must stay unique on the page.
+FIELD_IDS = "launch-%s"
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def see_other(url: str) -> HttpResponseRedirect:
+    """Redirect after a POST with 303, so the browser follows with a GET."""
+    response = HttpResponseRedirect(url)
+    response.status_code = 303
+    return response
+
+
+def _entry_for(request: HtmxHttpRequest, name: str) -> registry.Launchable:
+    """Return the launchable ``name`` for this user, or raise Http404 / PermissionDenied."""
+    try:
+        entry = registry.get(name)
+    except registry.UnknownTask:
+        raise Http404("No such task.") from None
+    if not entry.allowed_for(request.user):
+        raise PermissionDenied("You may not launch this task.")
+    return entry
+
+
+def _retry_source(request: HtmxHttpRequest, name: str) -> Task | None:
+    """Return the task named in ``retry_of`` (visible to the user, same name), if any."""
+    raw = request.POST.get("retry_of") or request.GET.get("retry_of")
+    if not raw:
+        return None
+    try:
+        task = selectors.task_get(user=request.user, task_id=raw)
+    except ValidationError:  # a malformed id is as unknown as someone else's
+        raise Http404("No such task.") from None
+    if task.name != name:
+        raise Http404("No such task.")
+    return task
 
 
 @login_required
-def catalog(request: HttpRequest) -> HttpResponse:
+@vary_on_headers("HX-Request")
+def catalog(request: HtmxHttpRequest) -> HttpResponse:
+    """Show the launchable tasks with their recent runs; the dialog's picker for htmx."""
     entries = [e for e in registry.all_launchables() if e.allowed_for(request.user)]
-    return render(request, "launch/catalog.html", {"entries": entries})
+    stats = selectors.launch_stats(user=request.user, names=[e.name for e in entries])
+    items = [(entry, stats.get(entry.name, selectors.LaunchStats())) for entry in entries]
+    context = {"items": items, "days": 30}
+    template = "launch/catalog.html"
+    if request.htmx:
+        # The dialog's picker: the list and the first task's form, ready for Enter.
+        template += "#picker"
+        if entries:
+            first = entries[0]
+            context.update(_form_context(first, first.form_class(auto_id=FIELD_IDS)))
+        context["in_dialog"] = True
+    return render(request, template, context)
+
+
+def _form_context(entry, form, retry_of: Task | None = None) -> dict:
+    return {"entry": entry, "form": form, "retry_of": retry_of}
 
 
 @login_required
-def launch(request: HttpRequest, name: str) -> HttpResponse:
-    raise NotImplementedError
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
+def launch(request: HtmxHttpRequest, name: str) -> HttpResponse:
+    """Show the task's form (GET) or launch it (POST)."""
+    entry = _entry_for(request, name)
+    retry_of = _retry_source(request, name)
+    in_dialog = bool(request.htmx)
+    if request.method == "GET":
+        initial = retry_of.kwargs if retry_of is not None else None
+        form = entry.form_class(initial=initial, auto_id=FIELD_IDS)
+        return _render_form(request, entry, form, retry_of, in_dialog=in_dialog)
+    try:
+        if retry_of is not None:
+            task = services.task_retry(user=request.user, task=retry_of, params=request.POST)
+        else:
+            task = services.task_launch(user=request.user, name=entry.name, params=request.POST)
+    except services.LaunchInvalid as exc:
+        exc.form.auto_id = FIELD_IDS
+        # 422 lets htmx tell a refused form from a launch; a full page stays a plain 200.
+        status = 422 if request.htmx else 200
+        return _render_form(request, entry, exc.form, retry_of, in_dialog=in_dialog, status=status)
+    except (services.LaunchUnavailable, services.ActionNotAllowed) as exc:
+        form = entry.form_class(data=request.POST, auto_id=FIELD_IDS)
+        status = 503 if isinstance(exc, services.LaunchUnavailable) else 409
+        return _render_form(
+            request, entry, form, retry_of, in_dialog=in_dialog, status=status, error=str(exc)
+        )
+    detail_url = reverse("task_detail", args=[task.pk])
+    if in_dialog and ROWS_HEADER in request.headers:
+        return _new_row(request, task, detail_url)
+    if request.htmx:
+        return HttpResponseClientRedirect(detail_url)
+    messages.success(request, f"Launched “{entry.title}”.")
+    return see_other(detail_url)
+
+
+def _render_form(
+    request: HtmxHttpRequest,
+    entry,
+    form,
+    retry_of: Task | None,
+    *,
+    in_dialog: bool,
+    status: int = 200,
+    error: str = "",
+) -> HttpResponse:
+    context = _form_context(entry, form, retry_of)
+    context.update(in_dialog=in_dialog, error=error)
+    template = "launch/form.html"
+    if request.htmx:
+        template += "#launch-form"
+    response = render(request, template, context, status=status)
+    if request.htmx and status >= 400:
+        # The form answers in place of itself, wherever the request meant to swap.
+        response["HX-Retarget"] = "#launch-form-pane"
+        response["HX-Reswap"] = "outerHTML"
+    return response
+
+
+def _new_row(request: HtmxHttpRequest, task: Task, detail_url: str) -> HttpResponse:
+    """Answer the new task's table row, swapped in at the top of the dashboard's table."""
+    badges, live = badges_for([task])
+    context = {"task": task, "badge": badges[str(task.pk)], "live": live}
+    response = render(request, "partials/task_row.html", context)
+    response["HX-Retarget"] = "#task-rows"
+    response["HX-Reswap"] = "afterbegin"
+    response["HX-Trigger"] = json.dumps(
+        {"taskboard:launched": {"id": str(task.pk), "url": detail_url}}
+    )
+    return response

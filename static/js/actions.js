@@ -1,0 +1,123 @@
+// Launch dialog, task actions and the traceback copy button (see DESIGN.md §6-7).
+// Everything here is an enhancement: without it, links and forms do full-page requests.
+(function () {
+  "use strict";
+  if (window.taskboardActions) return; // included by several partials
+  window.taskboardActions = true;
+
+  var ROWS_HEADER = "X-Taskboard-Rows";
+  // Statuses whose body is a useful fragment: a refused form (422), an action that no
+  // longer applies (409), a broker that is down (503). htmx 2 swaps none of them by default.
+  var SWAPPABLE = [409, 422, 503];
+
+  function dialog() {
+    return document.getElementById("launch-dialog");
+  }
+
+  function focusFirstField(root) {
+    var field = root.querySelector(
+      "#launch-form input:not([type=hidden]), #launch-form select, #launch-form textarea"
+    );
+    if (field) {
+      field.focus();
+      if (field.select) field.select();
+    }
+  }
+
+  function openLaunchDialog() {
+    var box = dialog();
+    if (!box || !window.htmx) return false;
+    var body = document.getElementById("launch-dialog-body");
+    if (!box.open) box.showModal();
+    htmx.ajax("GET", body.dataset.src, { target: body, swap: "innerHTML" });
+    return true;
+  }
+
+  document.addEventListener("click", function (evt) {
+    var opener = evt.target.closest("[data-launch-open]");
+    if (opener && openLaunchDialog()) {
+      evt.preventDefault();
+      return;
+    }
+    var pick = evt.target.closest(".picker-item");
+    if (pick) {
+      document.querySelectorAll(".picker-item").forEach(function (item) {
+        item.classList.toggle("selected", item === pick);
+        if (item === pick) item.setAttribute("aria-current", "true");
+        else item.removeAttribute("aria-current");
+      });
+    }
+    var copy = evt.target.closest("[data-copy]");
+    if (copy) copyText(copy);
+  });
+
+  document.addEventListener("htmx:configRequest", function (evt) {
+    // Only a page with the task table can take the new row; elsewhere the
+    // server answers with a redirect to the new task's page.
+    var box = dialog();
+    if (box && box.contains(evt.detail.elt) && document.getElementById("task-rows")) {
+      evt.detail.headers[ROWS_HEADER] = "1";
+    }
+  });
+
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    var elt = evt.detail.elt;
+    if (SWAPPABLE.indexOf(evt.detail.xhr.status) !== -1 && elt && elt.closest("[data-swap-errors]")) {
+      evt.detail.shouldSwap = true;
+      evt.detail.isError = false;
+    }
+  });
+
+  document.addEventListener("htmx:afterSwap", function (evt) {
+    var box = dialog();
+    if (box && box.open && box.contains(evt.detail.target)) {
+      focusFirstField(box);
+      var invalid = box.querySelector("[aria-invalid=true]");
+      if (invalid) invalid.focus();
+    }
+    showCopyButtons(evt.detail.target);
+  });
+
+  document.addEventListener("taskboard:launched", function () {
+    var box = dialog();
+    if (box && box.open) box.close();
+  });
+
+  // The copy buttons are hidden until this script can make them work.
+  function showCopyButtons(root) {
+    (root || document).querySelectorAll("[data-copy][hidden]").forEach(function (button) {
+      button.hidden = false;
+    });
+  }
+
+  function copyText(button) {
+    var source = document.querySelector(button.dataset.copy);
+    if (!source) return;
+    var text = source.textContent;
+    var done = function () {
+      var label = button.textContent;
+      button.textContent = "Copied";
+      setTimeout(function () { button.textContent = label; }, 1500);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () { selectText(source); });
+    } else {
+      // Plain http on another host has no clipboard API: select it for Ctrl+C.
+      selectText(source);
+    }
+  }
+
+  function selectText(node) {
+    var range = document.createRange();
+    range.selectNodeContents(node);
+    var selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", function () { showCopyButtons(document); });
+  } else {
+    showCopyButtons(document);
+  }
+})();

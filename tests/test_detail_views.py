@@ -1,0 +1,409 @@
+"""Task detail, retry, cancel and download at the HTTP level (no broker, no worker)."""
+
+from __future__ import annotations
+
+import pytest
+from celery import current_app
+from django.test import Client
+from django.utils import timezone
+
+from tasks.models import Task
+
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def client_in(client, user):
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def revokes(monkeypatch):
+    """Record revoke broadcasts instead of sending them: no broker in HTTP tests."""
+    sent = []
+    monkeypatch.setattr(current_app.control, "revoke", lambda task_id, **kw: sent.append(task_id))
+    return sent
+
+
+@pytest.fixture
+def failed(user):
+    return Task.objects.create(
+        name="taskboard.fail",
+        status="failed",
+        owner=user,
+        kwargs={"message": "boom"},
+        error_type="DemoFailure",
+        error_message="boom (while running the demo)",
+        traceback=(
+            'Traceback (most recent call last):\n  File "x.py", line 1\nDemoFailure: <b>boom</b>'
+        ),
+        started_at=timezone.now(),
+        finished_at=timezone.now(),
+        attempts=1,
+        worker="w1@host",
+    )
+
+
+@pytest.fixture
+def pending(user):
+    return Task.objects.create(name="taskboard.long", status="pending", owner=user)
+
+
+# --- detail -------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_detail_full_page(client_in, failed):
+    response = client_in.get(f"/tasks/{failed.pk}/")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" in body
+    assert 'id="task-detail"' in body
+    assert response["Vary"].count("HX-Request") == 1
+
+
+@pytest.mark.django_db
+def test_detail_fragment_for_htmx(client_in, failed):
+    response = client_in.get(f"/tasks/{failed.pk}/", **HX)
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" not in body
+    assert body.lstrip().startswith('<section id="task-detail"')
+
+
+@pytest.mark.django_db
+def test_detail_shows_error_and_escaped_traceback(client_in, failed):
+    body = client_in.get(f"/tasks/{failed.pk}/").content.decode()
+    assert "DemoFailure" in body
+    assert "boom (while running the demo)" in body
+    assert "Traceback (most recent call last):" in body
+    assert "&lt;b&gt;boom&lt;/b&gt;" in body
+    assert 'data-copy="#traceback"' in body
+    assert "w1@host" in body
+
+
+@pytest.mark.django_db
+def test_detail_shows_pretty_arguments(client_in, failed):
+    body = client_in.get(f"/tasks/{failed.pk}/").content.decode()
+    assert "{\n  &quot;message&quot;: &quot;boom&quot;\n}" in body
+
+
+@pytest.mark.django_db
+def test_detail_shows_pretty_result(client_in, user):
+    task = Task.objects.create(
+        name="taskboard.long", status="completed", owner=user, result={"seconds": 1, "steps": 2}
+    )
+    body = client_in.get(f"/tasks/{task.pk}/").content.decode()
+    assert "{\n  &quot;seconds&quot;: 1,\n  &quot;steps&quot;: 2\n}" in body
+
+
+@pytest.mark.django_db
+def test_detail_flags_a_truncated_result(client_in, user):
+    task = Task.objects.create(
+        name="taskboard.quick",
+        status="completed",
+        owner=user,
+        result={"truncated": True, "preview": '{"big": "aaaa'},
+        result_truncated=True,
+    )
+    body = client_in.get(f"/tasks/{task.pk}/").content.decode()
+    assert "shown truncated" in body
+    assert "{&quot;big&quot;: &quot;aaaa" in body
+
+
+@pytest.mark.django_db
+def test_detail_links_the_retry_chain_both_ways(client_in, user, failed):
+    retry = Task.objects.create(name="taskboard.fail", status="failed", owner=user, retry_of=failed)
+    newer = Task.objects.create(name="taskboard.fail", status="pending", owner=user, retry_of=retry)
+    body = client_in.get(f"/tasks/{retry.pk}/").content.decode()
+    assert f'href="/tasks/{failed.pk}/"' in body
+    assert f'href="/tasks/{newer.pk}/"' in body
+
+
+@pytest.mark.django_db
+def test_detail_of_in_flight_task_polls_itself(client_in, pending):
+    body = client_in.get(f"/tasks/{pending.pk}/", **HX).content.decode()
+    assert 'hx-trigger="every 2s' in body
+    assert f'hx-get="/tasks/{pending.pk}/?since=' in body
+
+
+@pytest.mark.django_db
+def test_detail_of_terminal_task_stops_polling(client_in, failed):
+    body = client_in.get(f"/tasks/{failed.pk}/", **HX).content.decode()
+    assert "hx-trigger" not in body
+
+
+@pytest.mark.django_db
+def test_detail_poll_unchanged_is_204(client_in, pending):
+    first = client_in.get(f"/tasks/{pending.pk}/", **HX).content.decode()
+    since = first.split("?since=", 1)[1].split('"', 1)[0]
+    response = client_in.get(f"/tasks/{pending.pk}/?since={since}", **HX)
+    assert response.status_code == 204
+
+
+@pytest.mark.django_db
+def test_detail_poll_changed_answers_the_fragment(client_in, pending):
+    first = client_in.get(f"/tasks/{pending.pk}/", **HX).content.decode()
+    since = first.split("?since=", 1)[1].split('"', 1)[0]
+    Task.objects.filter(pk=pending.pk).update(status="completed", version=2, result=5)
+    response = client_in.get(f"/tasks/{pending.pk}/?since={since}", **HX)
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert 'data-status="completed"' in body
+    assert "hx-trigger" not in body
+
+
+@pytest.mark.django_db
+def test_detail_of_someone_elses_task_is_404(client_in, other_user):
+    task = Task.objects.create(name="taskboard.quick", status="completed", owner=other_user)
+    assert client_in.get(f"/tasks/{task.pk}/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_detail_staff_sees_others_tasks(client, staff_user, failed):
+    client.force_login(staff_user)
+    body = client.get(f"/tasks/{failed.pk}/").content.decode()
+    assert "alice" in body  # the owner is shown to staff
+
+
+@pytest.mark.django_db
+def test_detail_anonymous_redirects_to_login(client, failed):
+    response = client.get(f"/tasks/{failed.pk}/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+@pytest.mark.django_db
+def test_detail_anonymous_htmx_gets_hx_redirect(client, pending):
+    response = client.get(f"/tasks/{pending.pk}/", **HX)
+    assert response["HX-Redirect"].startswith("/accounts/login/")
+
+
+@pytest.mark.django_db
+def test_detail_terminal_task_offers_retry_not_cancel(client_in, failed):
+    body = client_in.get(f"/tasks/{failed.pk}/").content.decode()
+    assert 'data-key="r"' in body
+    assert 'data-key="x"' not in body
+    assert f'href="/launch/taskboard.fail/?retry_of={failed.pk}"' in body
+
+
+@pytest.mark.django_db
+def test_detail_in_flight_task_offers_cancel_not_retry(client_in, pending):
+    body = client_in.get(f"/tasks/{pending.pk}/").content.decode()
+    assert 'data-key="x"' in body
+    assert 'data-key="r"' not in body
+
+
+# --- retry --------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_retry_creates_a_linked_row(client_in, failed, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client_in.post(f"/tasks/{failed.pk}/retry/")
+    new = Task.objects.get(retry_of=failed)
+    assert response.status_code == 303
+    assert response["Location"] == f"/tasks/{new.pk}/"
+    assert new.kwargs == failed.kwargs
+    assert new.status == "pending"
+    assert len(callbacks) == 1
+
+
+@pytest.mark.django_db
+def test_retry_htmx_redirects_to_the_new_task(client_in, failed):
+    response = client_in.post(f"/tasks/{failed.pk}/retry/", **HX)
+    new = Task.objects.get(retry_of=failed)
+    assert response["HX-Redirect"] == f"/tasks/{new.pk}/"
+
+
+@pytest.mark.django_db
+def test_retry_of_in_flight_task_is_409(client_in, pending):
+    response = client_in.post(f"/tasks/{pending.pk}/retry/", **HX)
+    assert response.status_code == 409
+    assert "Only a finished task can be retried." in response.content.decode()
+    assert Task.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_retry_of_someone_elses_task_is_404(client_in, other_user):
+    task = Task.objects.create(name="taskboard.fail", status="failed", owner=other_user)
+    assert client_in.post(f"/tasks/{task.pk}/retry/").status_code == 404
+    assert Task.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_retry_with_get_is_405(client_in, failed):
+    assert client_in.get(f"/tasks/{failed.pk}/retry/").status_code == 405
+
+
+@pytest.mark.django_db
+def test_retry_without_csrf_token_is_403(user, failed):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    assert client.post(f"/tasks/{failed.pk}/retry/").status_code == 403
+    assert Task.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_retry_with_invalid_old_arguments_is_409(client_in, user):
+    task = Task.objects.create(
+        name="taskboard.long", status="failed", owner=user, kwargs={"seconds": -1}
+    )
+    response = client_in.post(f"/tasks/{task.pk}/retry/")
+    assert response.status_code == 409
+    assert "Retry with changes" in response.content.decode()
+
+
+# --- cancel -------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_cancel_pending_task_cancels_it(client_in, pending, revokes):
+    response = client_in.post(f"/tasks/{pending.pk}/cancel/")
+    pending.refresh_from_db()
+    assert response.status_code == 303
+    assert response["Location"] == f"/tasks/{pending.pk}/"
+    assert pending.status == "cancelled"
+    assert revokes == [str(pending.pk)]
+
+
+@pytest.mark.django_db
+def test_cancel_htmx_answers_the_updated_fragment(client_in, pending, revokes):
+    response = client_in.post(f"/tasks/{pending.pk}/cancel/", **HX)
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" not in body
+    assert 'data-status="cancelled"' in body
+    assert "hx-trigger" not in body
+
+
+@pytest.mark.django_db
+def test_cancel_running_task_asks_it_to_stop(client_in, user, revokes):
+    task = Task.objects.create(name="taskboard.long", status="running", owner=user)
+    body = client_in.post(f"/tasks/{task.pk}/cancel/", **HX).content.decode()
+    task.refresh_from_db()
+    assert task.status == "running"
+    assert task.cancel_requested
+    assert "stops at its next progress report" in body
+
+
+@pytest.mark.django_db
+def test_cancel_terminal_task_is_409(client_in, failed, revokes):
+    response = client_in.post(f"/tasks/{failed.pk}/cancel/")
+    assert response.status_code == 409
+    assert "This task has already finished." in response.content.decode()
+    assert revokes == []
+
+
+@pytest.mark.django_db
+def test_cancel_goes_back_to_a_safe_next(client_in, pending, revokes):
+    response = client_in.post(f"/tasks/{pending.pk}/cancel/", {"next": "/tasks/?status=running"})
+    assert response["Location"] == "/tasks/?status=running"
+
+
+@pytest.mark.django_db
+def test_cancel_ignores_an_offsite_next(client_in, pending, revokes):
+    response = client_in.post(f"/tasks/{pending.pk}/cancel/", {"next": "https://evil.example/"})
+    assert response["Location"] == f"/tasks/{pending.pk}/"
+
+
+@pytest.mark.django_db
+def test_cancel_of_someone_elses_task_is_404(client_in, other_user, revokes):
+    task = Task.objects.create(name="taskboard.long", status="pending", owner=other_user)
+    assert client_in.post(f"/tasks/{task.pk}/cancel/").status_code == 404
+    task.refresh_from_db()
+    assert task.status == "pending"
+    assert revokes == []
+
+
+@pytest.mark.django_db
+def test_cancel_staff_may_cancel_others(client, staff_user, pending, revokes):
+    client.force_login(staff_user)
+    client.post(f"/tasks/{pending.pk}/cancel/")
+    pending.refresh_from_db()
+    assert pending.status == "cancelled"
+
+
+@pytest.mark.django_db
+def test_cancel_without_csrf_token_is_403(user, pending, revokes):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    assert client.post(f"/tasks/{pending.pk}/cancel/").status_code == 403
+    pending.refresh_from_db()
+    assert pending.status == "pending"
+
+
+@pytest.mark.django_db
+def test_cancel_anonymous_redirects_to_login(client, pending, revokes):
+    response = client.post(f"/tasks/{pending.pk}/cancel/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+# --- download -----------------------------------------------------------------
+
+
+@pytest.fixture
+def export_dir(settings, tmp_path):
+    settings.TASKBOARD_EXPORT_DIR = tmp_path
+    return tmp_path
+
+
+def _export(owner, export_dir, write=True) -> Task:
+    task = Task.objects.create(name="taskboard.export_csv", status="completed", owner=owner)
+    task.result = {"file": f"{task.pk}.csv", "rows": 1}
+    task.save()
+    if write:
+        (export_dir / f"{task.pk}.csv").write_text("id,name\n1,x\n")
+    return task
+
+
+@pytest.mark.django_db
+def test_download_serves_the_file_as_attachment(client_in, user, export_dir):
+    task = _export(user, export_dir)
+    response = client_in.get(f"/tasks/{task.pk}/download/")
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == f'attachment; filename="{task.pk}.csv"'
+    assert b"".join(response.streaming_content) == b"id,name\n1,x\n"
+
+
+@pytest.mark.django_db
+def test_download_link_shown_on_detail(client_in, user, export_dir):
+    task = _export(user, export_dir)
+    body = client_in.get(f"/tasks/{task.pk}/").content.decode()
+    assert f'href="/tasks/{task.pk}/download/"' in body
+
+
+@pytest.mark.django_db
+def test_download_of_someone_elses_file_is_404(client_in, other_user, export_dir):
+    task = _export(other_user, export_dir)
+    assert client_in.get(f"/tasks/{task.pk}/download/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_download_staff_may_fetch_others_files(client, staff_user, user, export_dir):
+    task = _export(user, export_dir)
+    client.force_login(staff_user)
+    assert client.get(f"/tasks/{task.pk}/download/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_download_missing_file_is_404(client_in, user, export_dir):
+    task = _export(user, export_dir, write=False)
+    assert client_in.get(f"/tasks/{task.pk}/download/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_download_without_file_result_is_404(client_in, failed):
+    assert client_in.get(f"/tasks/{failed.pk}/download/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_download_never_follows_the_stored_name(client_in, user, export_dir):
+    task = _export(user, export_dir)
+    task.result = {"file": "../../etc/passwd", "rows": 1}
+    task.save()
+    response = client_in.get(f"/tasks/{task.pk}/download/")
+    assert response["Content-Disposition"] == 'attachment; filename="passwd"'
+    assert b"".join(response.streaming_content) == b"id,name\n1,x\n"
