@@ -407,3 +407,54 @@ def test_download_never_follows_the_stored_name(client_in, user, export_dir):
     response = client_in.get(f"/tasks/{task.pk}/download/")
     assert response["Content-Disposition"] == 'attachment; filename="passwd"'
     assert b"".join(response.streaming_content) == b"id,name\n1,x\n"
+
+
+# --- actions sent from a row of the table -------------------------------------
+
+ROW_HX = {**HX, "HTTP_X_TASKBOARD_ROWS": "1"}
+
+
+@pytest.mark.django_db
+def test_retry_from_the_table_answers_the_new_row(client_in, failed):
+    response = client_in.post(f"/tasks/{failed.pk}/retry/", **ROW_HX)
+    new = Task.objects.get(retry_of=failed)
+    assert response.status_code == 200
+    assert f'id="task-{new.pk}"' in response.content.decode()
+    assert response["HX-Retarget"] == "#task-rows"
+    assert response["HX-Reswap"] == "afterbegin"
+
+
+@pytest.mark.django_db
+def test_retry_no_js_from_the_table_goes_back(client_in, failed):
+    response = client_in.post(f"/tasks/{failed.pk}/retry/", {"next": "/tasks/?status=failed"})
+    assert response["Location"] == "/tasks/?status=failed"
+
+
+@pytest.mark.django_db
+def test_cancel_from_the_row_answers_the_row(client_in, pending, revokes):
+    response = client_in.post(
+        f"/tasks/{pending.pk}/cancel/", HTTP_HX_TARGET=f"task-{pending.pk}", **HX
+    )
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert body.lstrip().startswith(f'<tr id="task-{pending.pk}"')
+    assert 'data-status="cancelled"' in body
+
+
+@pytest.mark.django_db
+def test_cancel_finished_task_from_the_row_is_409_with_the_row(client_in, failed, revokes):
+    response = client_in.post(
+        f"/tasks/{failed.pk}/cancel/", HTTP_HX_TARGET=f"task-{failed.pk}", **HX
+    )
+    assert response.status_code == 409
+    assert f'<tr id="task-{failed.pk}"' in response.content.decode()
+    assert response["HX-Retarget"] == f"#task-{failed.pk}"
+
+
+@pytest.mark.django_db
+def test_retry_over_the_rate_limit_is_429(client_in, failed, settings):
+    settings.TASKBOARD_LAUNCH_RATE_PER_MINUTE = 1
+    response = client_in.post(f"/tasks/{failed.pk}/retry/")
+    assert response.status_code == 429
+    assert "in the last minute" in response.content.decode()
+    assert Task.objects.count() == 1

@@ -309,3 +309,14 @@ def test_launch_broker_down_is_503_and_leaves_no_row(client, user, monkeypatch):
     assert "nothing was launched" in response.content.decode()
     assert response["HX-Retarget"] == "#launch-form-pane"
     assert Task.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_launch_over_the_rate_limit_is_429_and_creates_nothing(client_in, user, settings):
+    settings.TASKBOARD_LAUNCH_RATE_PER_MINUTE = 1
+    Task.objects.create(name="taskboard.quick", status="completed", owner=user)
+    response = client_in.post("/launch/taskboard.quick/", {"x": "1", "y": "2"}, **HX_ROWS)
+    assert response.status_code == 429
+    assert "wait a moment" in response.content.decode()
+    assert response["HX-Retarget"] == "#launch-form-pane"
+    assert Task.objects.count() == 1

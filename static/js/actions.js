@@ -7,8 +7,9 @@
 
   var ROWS_HEADER = "X-Taskboard-Rows";
   // Statuses whose body is a useful fragment: a refused form (422), an action that no
-  // longer applies (409), a broker that is down (503). htmx 2 swaps none of them by default.
-  var SWAPPABLE = [409, 422, 503];
+  // longer applies (409), a launch over the rate limit (429), a broker that is down
+  // (503). htmx 2 swaps none of them by default.
+  var SWAPPABLE = [409, 422, 429, 503];
 
   function dialog() {
     return document.getElementById("launch-dialog");

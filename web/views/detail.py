@@ -23,6 +23,7 @@ from tasks import registry, selectors, services
 from tasks.live import Badge, badges_for
 from tasks.maintenance import export_path
 from tasks.models import Task
+from web.views.launch import ROWS_HEADER, new_row
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -135,14 +136,14 @@ def task_detail(request: HtmxHttpRequest, task_id) -> HttpResponse:
     return _render_detail(request, task)
 
 
-def _back(request: HtmxHttpRequest, task: Task) -> str:
+def _back(request: HtmxHttpRequest, task: Task, default: str = "") -> str:
     """Return where a no-JS action goes back to: a safe ``next`` or the task's page."""
     target = request.POST.get("next", "")
     if target and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return target
-    return reverse("task_detail", args=[task.pk])
+    return default or reverse("task_detail", args=[task.pk])
 
 
 @login_required
@@ -159,11 +160,16 @@ def task_retry(request: HtmxHttpRequest, task_id) -> HttpResponse:
         return _refused(request, task, message, 409)
     except services.LaunchUnavailable as exc:
         return _refused(request, task, str(exc), 503)
+    except services.RateLimited as exc:
+        return _refused(request, task, str(exc), 429)
     url = reverse("task_detail", args=[new.pk])
+    if request.htmx and ROWS_HEADER in request.headers:
+        # Retried from the table: the new run joins it at the top, like a launch.
+        return new_row(request, new, url)
     if request.htmx:
         return HttpResponseClientRedirect(url)
     messages.success(request, "Retry launched.")
-    return _see_other(url)
+    return _see_other(_back(request, new, default=url))
 
 
 @login_required
@@ -181,7 +187,7 @@ def task_cancel(request: HtmxHttpRequest, task_id) -> HttpResponse:
     else:
         notice = "Asked the task to stop; it stops at its next progress report."
     if request.htmx:
-        if request.htmx.target == f"task-{task.pk}":
+        if _from_row(request, task):
             return _row(request, task)
         return _render_detail(request, task, notice=notice)
     messages.info(request, notice)
@@ -197,9 +203,18 @@ def _row(request: HtmxHttpRequest, task: Task, status: int = 200) -> HttpRespons
 def _refused(request: HtmxHttpRequest, task: Task, message: str, status: int) -> HttpResponse:
     """Answer an action that does not apply now: the current state and why, with ``status``."""
     task.refresh_from_db()
-    if request.htmx and request.htmx.target == f"task-{task.pk}":
-        return _row(request, task, status=status)
+    if request.htmx and _from_row(request, task):
+        # A row cannot hold the message; its current state is the explanation.
+        response = _row(request, task, status=status)
+        response["HX-Retarget"] = f"#task-{task.pk}"
+        response["HX-Reswap"] = "outerHTML"
+        return response
     return _render_detail(request, task, status=status, action_error=message)
+
+
+def _from_row(request: HtmxHttpRequest, task: Task) -> bool:
+    """Return whether an htmx action was sent from the task's row in the table."""
+    return request.htmx.target == f"task-{task.pk}" or ROWS_HEADER in request.headers
 
 
 @login_required

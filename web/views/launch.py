@@ -22,6 +22,11 @@ from tasks.models import Task
 # Sent by static/js/launch.js when the page has the task table, so that a launch
 # answers the new row for it; any other htmx launch is sent to the task's page.
 ROWS_HEADER = "X-Taskboard-Rows"
+REFUSED_STATUS = {
+    services.LaunchUnavailable: 503,
+    services.RateLimited: 429,
+    services.ActionNotAllowed: 409,
+}
 # Prefix of the launch form's field ids: the dashboard's own filter form has a
 # "name" field too, and ids must stay unique on the page.
 FIELD_IDS = "launch-%s"
@@ -108,15 +113,16 @@ def launch(request: HtmxHttpRequest, name: str) -> HttpResponse:
         # 422 lets htmx tell a refused form from a launch; a full page stays a plain 200.
         status = 422 if request.htmx else 200
         return _render_form(request, entry, exc.form, retry_of, in_dialog=in_dialog, status=status)
-    except (services.LaunchUnavailable, services.ActionNotAllowed) as exc:
+    except (services.LaunchError, services.ActionNotAllowed) as exc:
+        # Refused as a whole (broker down, rate limit, retry of an unfinished run).
         form = entry.form_class(data=request.POST, auto_id=FIELD_IDS)
-        status = 503 if isinstance(exc, services.LaunchUnavailable) else 409
+        status = REFUSED_STATUS.get(type(exc), 409)
         return _render_form(
             request, entry, form, retry_of, in_dialog=in_dialog, status=status, error=str(exc)
         )
     detail_url = reverse("task_detail", args=[task.pk])
     if in_dialog and ROWS_HEADER in request.headers:
-        return _new_row(request, task, detail_url)
+        return new_row(request, task, detail_url)
     if request.htmx:
         return HttpResponseClientRedirect(detail_url)
     messages.success(request, f"Launched “{entry.title}”.")
@@ -146,7 +152,7 @@ def _render_form(
     return response
 
 
-def _new_row(request: HtmxHttpRequest, task: Task, detail_url: str) -> HttpResponse:
+def new_row(request: HtmxHttpRequest, task: Task, detail_url: str) -> HttpResponse:
     """Answer the new task's table row, swapped in at the top of the dashboard's table."""
     badges, live = badges_for([task])
     context = {"task": task, "badge": badges[str(task.pk)], "live": live}
