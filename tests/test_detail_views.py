@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from celery import current_app
 from django.test import Client
 from django.utils import timezone
 
+from tasks.maintenance import export_path
 from tasks.models import Task
+from tests.conftest import wait_for
 
 HX = {"HTTP_HX_REQUEST": "true"}
 
@@ -458,3 +462,56 @@ def test_retry_over_the_rate_limit_is_429(client_in, failed, settings):
     assert response.status_code == 429
     assert "in the last minute" in response.content.decode()
     assert Task.objects.count() == 1
+
+
+# --- through a real worker ------------------------------------------------------
+
+
+def _row_in(task_id, *statuses: str) -> Task | None:
+    row = Task.objects.filter(pk=task_id).first()
+    return row if row and row.status in statuses else None
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_cancel_running_task_through_the_view_reaches_cancelled(celery_worker, user):
+    client = Client()
+    client.force_login(user)
+    client.post("/launch/taskboard.long/", {"seconds": "60", "steps": "60"})
+    task = Task.objects.get()
+    wait_for(lambda: _row_in(task.pk, "running"), message="the long task to start")
+    response = client.post(f"/tasks/{task.pk}/cancel/", **HX)
+    assert "stops at its next progress report" in response.content.decode()
+    row = wait_for(
+        lambda: _row_in(task.pk, "cancelled", "completed", "failed"), message="it to stop"
+    )
+    assert row.status == "cancelled"
+    assert row.error_message == "Cancelled by user while running"
+    body = client.get(f"/tasks/{task.pk}/").content.decode()
+    assert 'data-status="cancelled"' in body
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_csv_export_through_the_worker_downloads_from_the_view(celery_worker, user):
+    Task.objects.create(name="taskboard.quick", status="completed", owner=user)
+    client = Client()
+    client.force_login(user)
+    client.post("/launch/taskboard.export_csv/", {"status": "completed", "name": "", "days": "30"})
+    task = Task.objects.get(name="taskboard.export_csv")
+    row = wait_for(
+        lambda: _row_in(task.pk, "completed", "failed", "cancelled"), message="the export"
+    )
+    try:
+        assert row.status == "completed"
+        assert row.result == {"file": f"{task.pk}.csv", "rows": 1}
+        detail = client.get(f"/tasks/{task.pk}/").content.decode()
+        assert f'href="/tasks/{task.pk}/download/"' in detail
+        response = client.get(f"/tasks/{task.pk}/download/")
+        content = b"".join(response.streaming_content).decode()
+        assert response.status_code == 200
+        assert response["Content-Disposition"] == f'attachment; filename="{task.pk}.csv"'
+        assert content.splitlines()[0].startswith("id,name,status")
+        assert "taskboard.quick" in content
+    finally:
+        os.remove(export_path(task.pk))
