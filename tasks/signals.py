@@ -14,7 +14,7 @@ from collections.abc import Callable
 from celery import signals
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
-from tasks import services
+from tasks import progress, services
 
 logger = logging.getLogger(__name__)
 
@@ -67,11 +67,31 @@ def on_published(sender=None, headers=None, body=None, routing_key=None, **_):
     )
 
 
+def _duplicate_run(task, task_id) -> bool:
+    """Return whether this delivery repeats a run that is live or already finished."""
+    try:
+        if services.task_finished(task_id=task_id):
+            return True
+    except (OperationalError, InterfaceError):
+        pass  # unknown: the lease below still keeps two live runs apart
+    try:
+        return not progress.claim_run(task)
+    except Exception as exc:  # result backend down: run it (at least once)
+        logger.warning("could not take the run lease of %s: %s", task_id, exc)
+        return False
+
+
 @signals.task_prerun.connect
 def on_prerun(sender=None, task_id=None, task=None, args=None, kwargs=None, **_):
+    close_old_connections()
+    if getattr(task, "exclusive_run", False) and _duplicate_run(task, task_id):
+        # A redelivered copy of a message whose run is alive or done: the task's
+        # before_start drops it, and the row stays with the run that owns it.
+        logger.warning("dropping duplicate delivery of %s[%s]", task.name, task_id)
+        task.request.duplicate_run = True
+        return
     if not _tracked(task.name):
         return
-    close_old_connections()
     request = task.request
     delivery = request.delivery_info or {}
     _write(

@@ -4,15 +4,42 @@ from __future__ import annotations
 
 import time
 
-from celery import shared_task
+from celery import Task, shared_task
+from celery.exceptions import Ignore
 
 from tasks import forms, maintenance
-from tasks.progress import report_progress
+from tasks.progress import release_run, report_progress
 from tasks.registry import launchable
 
 
 class FlakyError(Exception):
     """The failure the flaky task raises before it succeeds."""
+
+
+class RedeliverableTask(Task):
+    """Base for idempotent tasks: run again if their worker dies, never twice at once.
+
+    The message is acknowledged only after the task finished (``acks_late``) and
+    put back when the pool process dies (``reject_on_worker_lost``), so a lost
+    run is run again. A copy of the message delivered while the first run is
+    still alive (Redis redelivers unacked messages after the visibility timeout)
+    is dropped: the ``task_prerun`` handler takes a run lease first and marks
+    the copy, and ``before_start`` ignores it. See docs/operations.md.
+    """
+
+    acks_late = True
+    reject_on_worker_lost = True
+    exclusive_run = True
+
+    def before_start(self, task_id, args, kwargs) -> None:
+        if getattr(self.request, "duplicate_run", False):
+            raise Ignore()
+
+    def on_retry(self, exc, task_id, args, kwargs, einfo) -> None:
+        release_run(self)
+
+    def after_return(self, status, retval, task_id, args, kwargs, einfo) -> None:
+        release_run(self)
 
 
 @launchable(form=forms.QuickForm, title="Add two numbers", description="Returns x + y at once.")

@@ -220,6 +220,9 @@ TASKBOARD_RECONCILE_INTERVAL = int(os.environ.get("TASKBOARD_RECONCILE_INTERVAL"
 # margin is converged from the result backend, or marked lost.
 TASKBOARD_STALE_MARGIN = int(os.environ.get("TASKBOARD_STALE_MARGIN", "300"))
 TASKBOARD_PENDING_STALE_AFTER = int(os.environ.get("TASKBOARD_PENDING_STALE_AFTER", "3600"))
+# Seconds a redeliverable task's run lease lasts without renewal: how long a
+# redelivered copy waits before it may run in place of a dead run.
+TASKBOARD_RUN_LEASE = int(os.environ.get("TASKBOARD_RUN_LEASE", "15"))
 TASKBOARD_RESULT_MAX_BYTES = int(os.environ.get("TASKBOARD_RESULT_MAX_BYTES", str(64 * 1024)))
 TASKBOARD_TRACEBACK_MAX_BYTES = int(os.environ.get("TASKBOARD_TRACEBACK_MAX_BYTES", str(64 * 1024)))
 TASKBOARD_POLL_INTERVAL = int(os.environ.get("TASKBOARD_POLL_INTERVAL", "2"))
