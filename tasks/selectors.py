@@ -10,7 +10,7 @@ from django.db.models import Count, Max, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from tasks.models import COMPLETED, FAILED, Task
+from tasks.models import COMPLETED, FAILED, STATUS_CHOICES, Task
 
 
 def completed_tasks() -> QuerySet[Task]:
@@ -106,3 +106,19 @@ def retry_chain(*, user, task: Task, limit: int = 20) -> tuple[list[Task], list[
     retries = list(visible.filter(retry_of=task).order_by("created_at", "id")[:limit])
     return earlier, retries
 
+
+def task_status_counts(queryset: QuerySet[Task]) -> dict[str, int]:
+    """Return how many tasks of ``queryset`` are in each status, in one grouped query."""
+    counts = dict.fromkeys((status for status, _ in STATUS_CHOICES), 0)
+    grouped = queryset.order_by().values_list("status").annotate(n=Count("pk"))
+    for status, n in grouped:
+        counts[status] = n
+    return counts
+
+
+def tasks_by_ids(*, user, ids: Iterable) -> list[Task]:
+    """Return the tasks among ``ids`` that ``user`` may see, in one query; others are dropped."""
+    ids = list(ids)
+    if not ids:
+        return []
+    return list(visible_tasks(user).filter(pk__in=ids).select_related("owner"))

@@ -1,23 +1,194 @@
-"""Task table and the poll fragment (being built: issue 3)."""
+"""The task table and the poll fragment that keeps its in-flight rows live (DESIGN.md §5)."""
 
 from __future__ import annotations
 
+import re
+import uuid
+from urllib.parse import urlencode
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.core.paginator import EmptyPage, PageNotAnInteger
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.middleware import HtmxDetails
+from django_tables2.paginators import LazyPaginator
 
 from tasks import selectors
 from tasks.live import badges_for
+from tasks.models import STATUS_CHOICES, Task
+from tasks.templatetags.task_table import poll_token
+from web.filters import TaskFilter
+from web.tables import TaskTable
+
+TABS = (("", "All"), *STATUS_CHOICES)
+TABS_TARGET = "status-tabs"
+# What a poll token may look like: "<version>.<badge key>".
+TOKEN_RE = re.compile(r"^[0-9A-Za-z.\-]{1,40}$")
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+class PollIdsInvalid(ValueError):
+    """The poll's ids parameter could not be read."""
 
 
 @login_required
-def task_list(request: HttpRequest) -> HttpResponse:
-    tasks = list(selectors.visible_tasks(request.user).select_related("owner")[:50])
+@require_GET
+@vary_on_headers("HX-Request")
+def task_list(request: HtmxHttpRequest) -> HttpResponse:
+    """Show the task table; for htmx, only the table fragment (or only the tabs)."""
+    filterset = TaskFilter(
+        request.GET,
+        queryset=selectors.visible_tasks(request.user).select_related("owner"),
+        user=request.user,
+    )
+    context = {
+        "filterset": filterset,
+        "tabs": _tabs(filterset),
+        "list_url": request.get_full_path(),
+        "poll_interval": settings.TASKBOARD_POLL_INTERVAL,
+    }
+    if request.htmx and request.htmx.target == TABS_TARGET:
+        # A live row changed state: the poll asked for fresh counts only.
+        return render(request, "partials/task_table.html#tabs", context)
+
+    # No request= here: the table would paginate itself with a counting paginator.
+    table = TaskTable(filterset.qs, exclude=() if request.user.is_staff else ("owner",))
+    table.order_by = request.GET.get(table.order_by_field, "")
+    try:
+        table.paginate(paginator_class=LazyPaginator, page=request.GET.get(table.page_field, 1))
+    except (EmptyPage, PageNotAnInteger):
+        table.paginate(paginator_class=LazyPaginator, page=1)
+    tasks = [row.record for row in table.page.object_list]
     badges, live = badges_for(tasks)
-    rows = [(t, badges[str(t.pk)]) for t in tasks]
-    return render(request, "tasks/list.html", {"rows": rows, "live": live})
+    for task in tasks:
+        task.live_badge = badges[str(task.pk)]
+    context.update(
+        table=table,
+        live=live,
+        poll_ids=poll_ids([(t, t.live_badge) for t in tasks]),
+        hidden_params=_hidden_params(request, filterset),
+        row_next=request.get_full_path(),
+    )
+    template = "tasks/list.html"
+    if request.htmx and not request.htmx.history_restore_request:
+        template += "#table-section"
+    response = render(request, template, context)
+    if request.htmx:
+        response["HX-Push-Url"] = canonical_url(request)
+    return response
 
 
+def _tabs(filterset: TaskFilter) -> list[dict]:
+    """Return the status tabs with their counts over the other filters."""
+    counts = selectors.task_status_counts(filterset.queryset_without("status"))
+    current = filterset.form.cleaned_data.get("status") or ""
+    tabs = []
+    for key, (value, label) in enumerate(TABS, start=1):
+        count = sum(counts.values()) if not value else counts.get(value, 0)
+        tabs.append(
+            {
+                "value": value,
+                # None drops the parameter from the tab's link.
+                "param": value or None,
+                "label": label,
+                "count": count,
+                "key": key,
+                "active": value == current,
+            }
+        )
+    return tabs
+
+
+def _hidden_params(request: HttpRequest, filterset: TaskFilter) -> list[tuple[str, str]]:
+    """Return the GET parameters the search form must carry besides its own fields."""
+    own = set(filterset.form.fields) - {"status"}
+    # A new search starts from the first page.
+    own |= {"page"}
+    return [(key, value) for key, value in request.GET.items() if key not in own and value]
+
+
+def canonical_url(request: HttpRequest) -> str:
+    """Return the list URL for this request without empty parameters."""
+    params = [(k, v) for k, v in request.GET.items() if v and not (k == "page" and v == "1")]
+    return request.path + (f"?{urlencode(params)}" if params else "")
+
+
+def poll_ids(rows) -> str:
+    """Return the poll's ``ids`` value for the in-flight rows among ``(task, badge)`` pairs."""
+    return ",".join(
+        f"{task.pk}:{poll_token(task, badge)}" for task, badge in rows if not task.is_terminal
+    )
+
+
+def parse_poll_ids(raw: str) -> dict[uuid.UUID, str]:
+    """Return the polled ids with the token the page shows for each; raise PollIdsInvalid."""
+    wanted: dict[uuid.UUID, str] = {}
+    for item in filter(None, raw.split(",")):
+        task_id, sep, token = item.partition(":")
+        if not sep or not TOKEN_RE.match(token):
+            raise PollIdsInvalid(f"Malformed poll id {item[:60]!r}: expected <uuid>:<token>.")
+        try:
+            wanted[uuid.UUID(task_id)] = token
+        except ValueError:
+            raise PollIdsInvalid(f"Malformed task id {task_id[:60]!r}.") from None
+    cap = settings.TASKBOARD_POLL_MAX_IDS
+    if len(wanted) > cap:
+        raise PollIdsInvalid(f"Too many ids: {len(wanted)} polled, at most {cap} allowed.")
+    return wanted
+
+
+@never_cache
 @login_required
-def task_status(request: HttpRequest) -> HttpResponse:
-    return HttpResponse(status=204)
+@require_GET
+def task_status(request: HtmxHttpRequest) -> HttpResponse:
+    """Answer the rows whose state changed since the page drew them, and the next poll.
+
+    Reads only: one query for the rows, one result-backend round trip for their
+    live state. With the result backend down, rows stay as they are (finished
+    ones excepted: their state is in the database) and a marker says so.
+    """
+    raw = request.GET.get("ids", "")
+    if len(raw) > settings.TASKBOARD_POLL_MAX_IDS * 100:
+        return _bad_poll("Too many ids.")
+    try:
+        wanted = parse_poll_ids(raw)
+    except PollIdsInvalid as exc:
+        return _bad_poll(str(exc))
+    tasks = selectors.tasks_by_ids(user=request.user, ids=wanted)
+    badges, live = badges_for(tasks)
+    changed: list[tuple[Task, object]] = []
+    carried: list[str] = []
+    state_changed = False
+    for task in tasks:
+        badge = badges[str(task.pk)]
+        old = wanted[task.pk]
+        # Without live state only the database's finished rows can be trusted.
+        token = poll_token(task, badge) if live or task.is_terminal else old
+        if token != old:
+            changed.append((task, badge))
+            state_changed |= token.split(".", 1)[0] != old.split(".", 1)[0]
+        if not task.is_terminal:
+            carried.append(f"{task.pk}:{token}")
+    context = {
+        "changed": changed,
+        "poll_ids": ",".join(carried),
+        "live": live,
+        "was_down": request.GET.get("down") == "1",
+        "poll_interval": settings.TASKBOARD_POLL_INTERVAL,
+    }
+    response = render(request, "partials/poll.html#response", context)
+    if state_changed:
+        # The tabs' counts moved: the tabs refresh themselves on this event.
+        response["HX-Trigger"] = "tasks-changed"
+    return response
+
+
+def _bad_poll(message: str) -> HttpResponse:
+    return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")

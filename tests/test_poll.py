@@ -1,0 +1,317 @@
+"""HTTP-level tests of the poll fragment GET /tasks/status/ (DESIGN.md §5)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from celery import current_app
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tasks import live
+from tasks.models import Task
+
+pytestmark = pytest.mark.django_db
+
+STATUS_URL = "/tasks/status/"
+
+
+def make_task(owner, status="running", **fields) -> Task:
+    return Task.objects.create(name="taskboard.long", status=status, owner=owner, **fields)
+
+
+def ids_param(*pairs) -> str:
+    return ",".join(f"{task.pk}:{token}" for task, token in pairs)
+
+
+def oob_rows(response) -> list[str]:
+    return re.findall(
+        r'<template><tr id="task-([0-9a-f-]{36})"[^>]*hx-swap-oob="true"', response.content.decode()
+    )
+
+
+def poll_element(response) -> str:
+    return re.search(r'<div id="poll"[^>]*>', response.content.decode()).group(0)
+
+
+@pytest.fixture
+def alice(client, user):
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def progress():
+    """Store PROGRESS meta for task ids in the real result backend; clean up after."""
+    stored = []
+
+    def store(task_id, current: int, total: int) -> None:
+        current_app.backend.store_result(
+            str(task_id), {"current": current, "total": total, "message": "working"}, "PROGRESS"
+        )
+        stored.append(str(task_id))
+
+    yield store
+    for task_id in stored:
+        current_app.backend.forget(task_id)
+
+
+def test_poll_anonymous_redirects_to_login(client):
+    response = client.get(STATUS_URL)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_poll_anonymous_htmx_gets_hx_redirect(client):
+    response = client.get(STATUS_URL, headers={"HX-Request": "true"})
+    assert response["HX-Redirect"].startswith("/accounts/login/")
+
+
+def test_poll_unchanged_rows_answer_nothing_but_the_poll(alice, user):
+    task = make_task(user)
+    response = alice.get(STATUS_URL, {"ids": ids_param((task, "1.r"))})
+    assert response.status_code == 200
+    assert oob_rows(response) == []
+    assert f"ids={task.pk}:1.r" in poll_element(response)
+
+
+def test_poll_unchanged_body_is_small(alice, user):
+    task = make_task(user)
+    response = alice.get(STATUS_URL, {"ids": ids_param((task, "1.r"))})
+    assert len(response.content) < 300
+
+
+def test_poll_answers_row_whose_version_changed(alice, user):
+    task = make_task(user, version=2)
+    response = alice.get(STATUS_URL, {"ids": ids_param((task, "1.r"))})
+    assert oob_rows(response) == [str(task.pk)]
+    assert f"ids={task.pk}:2.r" in poll_element(response)
+
+
+def test_poll_answers_only_changed_rows(alice, user):
+    same = make_task(user)
+    moved = make_task(user, "completed", version=3)
+    response = alice.get(STATUS_URL, {"ids": ids_param((same, "1.r"), (moved, "1.r"))})
+    assert oob_rows(response) == [str(moved.pk)]
+
+
+def test_poll_changed_row_uses_the_table_row_partial(alice, user):
+    task = make_task(user, "failed", version=2, error_message="boom")
+    body = alice.get(STATUS_URL, {"ids": ids_param((task, "1.r"))}).content.decode()
+    assert 'class="task-row status-failed"' in body
+    assert f'href="/tasks/{task.pk}/"' in body
+
+
+def test_poll_state_change_triggers_tab_counts_refresh(alice, user):
+    task = make_task(user, "completed", version=2)
+    response = alice.get(STATUS_URL, {"ids": ids_param((task, "1.r"))})
+    assert response["HX-Trigger"] == "tasks-changed"
+
+
+def test_poll_unchanged_does_not_trigger_counts_refresh(alice, user):
+    task = make_task(user)
+    response = alice.get(STATUS_URL, {"ids": ids_param((task, "1.r"))})
+    assert "HX-Trigger" not in response
+
+
+def test_poll_drops_finished_rows_from_the_next_poll(alice, user):
+    running = make_task(user)
+    done = make_task(user, "completed", version=2)
+    response = alice.get(STATUS_URL, {"ids": ids_param((running, "1.r"), (done, "1.r"))})
+    poll = poll_element(response)
+    assert str(running.pk) in poll
+    assert str(done.pk) not in poll
+
+
+def test_poll_stops_when_nothing_is_in_flight(alice, user):
+    done = make_task(user, "completed", version=2)
+    response = alice.get(STATUS_URL, {"ids": ids_param((done, "1.r"))})
+    poll = poll_element(response)
+    assert response.status_code == 200
+    assert "hx-get" not in poll
+    assert "hx-trigger" not in poll
+
+
+def test_poll_with_no_ids_stops(alice):
+    response = alice.get(STATUS_URL)
+    assert response.status_code == 200
+    assert "hx-trigger" not in poll_element(response)
+
+
+def test_poll_drops_other_users_ids_silently(alice, user, other_user):
+    mine = make_task(user, version=2)
+    theirs = make_task(other_user, version=2)
+    response = alice.get(STATUS_URL, {"ids": ids_param((mine, "1.r"), (theirs, "1.r"))})
+    assert response.status_code == 200
+    assert oob_rows(response) == [str(mine.pk)]
+    assert str(theirs.pk) not in response.content.decode()
+
+
+def test_poll_staff_see_everyones_rows(client, staff_user, other_user):
+    theirs = make_task(other_user, version=2)
+    client.force_login(staff_user)
+    response = client.get(STATUS_URL, {"ids": ids_param((theirs, "1.r"))})
+    assert oob_rows(response) == [str(theirs.pk)]
+
+
+def test_poll_drops_unknown_ids_silently(alice):
+    response = alice.get(STATUS_URL, {"ids": f"{uuid.uuid4()}:1.p"})
+    assert response.status_code == 200
+    assert oob_rows(response) == []
+    assert "hx-trigger" not in poll_element(response)
+
+
+def test_poll_over_the_cap_is_400(alice, settings):
+    settings.TASKBOARD_POLL_MAX_IDS = 3
+    ids = ",".join(f"{uuid.uuid4()}:1.p" for _ in range(4))
+    response = alice.get(STATUS_URL, {"ids": ids})
+    assert response.status_code == 400
+    assert "Too many ids: 4 polled, at most 3 allowed." in response.content.decode()
+
+
+def test_poll_at_the_cap_is_fine(alice, settings):
+    settings.TASKBOARD_POLL_MAX_IDS = 3
+    ids = ",".join(f"{uuid.uuid4()}:1.p" for _ in range(3))
+    assert alice.get(STATUS_URL, {"ids": ids}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "ids",
+    ["not-a-uuid:1.p", f"{uuid.uuid4()}", f"{uuid.uuid4()}:", f"{uuid.uuid4()}:<script>"],
+)
+def test_poll_malformed_ids_are_400(alice, ids):
+    response = alice.get(STATUS_URL, {"ids": ids})
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/plain")
+    assert "Malformed" in response.content.decode()
+
+
+def test_poll_never_writes(alice, user):
+    tasks = [make_task(user, status, version=2) for status in ("pending", "running", "completed")]
+    with CaptureQueriesContext(connection) as queries:
+        alice.get(STATUS_URL, {"ids": ids_param(*((t, "1.p") for t in tasks))})
+    task_writes = [
+        q["sql"]
+        for q in queries.captured_queries
+        if "tasks_task" in q["sql"] and not q["sql"].lstrip().upper().startswith("SELECT")
+    ]
+    assert task_writes == []
+
+
+@pytest.mark.parametrize("rows", [5, 50])
+def test_poll_query_count_is_constant(alice, user, django_assert_num_queries, rows):
+    tasks = Task.objects.bulk_create(
+        [Task(name="taskboard.long", status="running", owner=user) for _ in range(rows)]
+    )
+    ids = ids_param(*((t, "0.r") for t in tasks))
+    # session, user, the polled rows
+    with django_assert_num_queries(3):
+        response = alice.get(STATUS_URL, {"ids": ids})
+    assert len(oob_rows(response)) == rows
+
+
+def test_poll_live_unavailable_shows_marker_and_keeps_rows(alice, user, monkeypatch):
+    def down(task_ids):
+        raise live.LiveStatusUnavailable("connection refused")
+
+    monkeypatch.setattr(live, "live_metas", down)
+    task = make_task(user, version=2)
+    response = alice.get(STATUS_URL, {"ids": ids_param((task, "1.r"))})
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert oob_rows(response) == []
+    assert '<span id="live-marker" class="live-marker" role="status" hx-swap-oob="true">' in body
+    assert "Live status unavailable" in body
+    # Polling goes on with the tokens the page shows, so that it recovers.
+    assert f"ids={task.pk}:1.r&amp;down=1" in poll_element(response)
+    assert "hx-trigger" in poll_element(response)
+
+
+def test_poll_live_unavailable_still_answers_finished_rows(alice, user, monkeypatch):
+    def down(task_ids):
+        raise live.LiveStatusUnavailable("connection refused")
+
+    monkeypatch.setattr(live, "live_metas", down)
+    running = make_task(user)
+    done = make_task(user, "failed", version=2)
+    response = alice.get(STATUS_URL, {"ids": ids_param((running, "1.r"), (done, "1.r"))})
+    assert oob_rows(response) == [str(done.pk)]
+
+
+def test_poll_recovery_clears_the_marker(alice, user):
+    task = make_task(user, "completed")
+    body = alice.get(STATUS_URL, {"ids": ids_param((task, "1.c")), "down": "1"}).content.decode()
+    assert (
+        '<span id="live-marker" class="live-marker" role="status" hx-swap-oob="true" hidden>'
+        in body
+    )
+
+
+def test_poll_healthy_answer_has_no_marker(alice, user):
+    task = make_task(user)
+    body = alice.get(STATUS_URL, {"ids": ids_param((task, "1.r"))}).content.decode()
+    assert "live-marker" not in body
+
+
+def test_poll_real_redis_down_shows_marker(alice, user, monkeypatch):
+    """Point the result backend at a closed port: the real client fails, the poll does not."""
+    backend = current_app.backend
+    if not hasattr(backend, "client"):
+        pytest.skip("needs the Redis result backend")
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    dead = redis.Redis(
+        host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)
+    )
+    monkeypatch.setattr(backend, "client", dead)
+    task = make_task(user)
+    response = alice.get(STATUS_URL, {"ids": ids_param((task, "1.r"))})
+    assert response.status_code == 200
+    assert "Live status unavailable" in response.content.decode()
+
+
+@pytest.mark.integration
+def test_poll_answers_row_whose_progress_changed(alice, user, progress):
+    task = make_task(user)
+    progress(task.pk, 2, 8)
+    response = alice.get(STATUS_URL, {"ids": ids_param((task, "1.r"))})
+    body = response.content.decode()
+    assert oob_rows(response) == [str(task.pk)]
+    assert '<progress class="bar" max="100" value="25"' in body
+    assert f"ids={task.pk}:1.r25" in poll_element(response)
+    # Progress alone does not move the tab counts.
+    assert "HX-Trigger" not in response
+
+
+@pytest.mark.integration
+def test_poll_unchanged_progress_answers_nothing(alice, user, progress):
+    task = make_task(user)
+    progress(task.pk, 2, 8)
+    response = alice.get(STATUS_URL, {"ids": ids_param((task, "1.r25"))})
+    assert oob_rows(response) == []
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("rows", [1, 50])
+def test_poll_reads_live_state_in_one_redis_round_trip(alice, user, progress, monkeypatch, rows):
+    backend = current_app.backend
+    client = backend.client
+    commands: list[str] = []
+    real = client.execute_command
+
+    def spy(*args, **options):
+        commands.append(args[0])
+        return real(*args, **options)
+
+    tasks = Task.objects.bulk_create(
+        [Task(name="taskboard.long", status="running", owner=user) for _ in range(rows)]
+    )
+    progress(tasks[0].pk, 1, 4)
+    monkeypatch.setattr(client, "execute_command", spy)
+    response = alice.get(STATUS_URL, {"ids": ids_param(*((t, "1.r") for t in tasks))})
+    assert commands == ["MGET"]
+    assert len(oob_rows(response)) == 1

@@ -1,0 +1,67 @@
+"""The task table: its columns, their sort orders and their headers.
+
+The cells themselves are rendered by templates/partials/task_row.html, the one row
+template that the table, the poll and the launch response share; keep the column
+order here and there the same.
+"""
+
+from __future__ import annotations
+
+import django_tables2 as tables
+from django.db.models import Case, F, IntegerField, QuerySet, Value, When
+
+from tasks.models import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, Task
+
+PER_PAGE = 25
+# Lifecycle order, so that sorting by status reads pending → running → finished.
+STATUS_RANK = Case(
+    When(status=PENDING, then=Value(0)),
+    When(status=RUNNING, then=Value(1)),
+    When(status=COMPLETED, then=Value(2)),
+    When(status=FAILED, then=Value(3)),
+    When(status=CANCELLED, then=Value(4)),
+    default=Value(5),
+    output_field=IntegerField(),
+)
+
+
+def _ordered(queryset: QuerySet[Task], expression, is_descending: bool) -> QuerySet[Task]:
+    """Order by ``expression`` with the newest first among equals, for stable pages."""
+    key = expression.desc(nulls_last=True) if is_descending else expression.asc(nulls_last=True)
+    return queryset.order_by(key, "-created_at", "-id")
+
+
+class TaskTable(tables.Table):
+    status = tables.Column(empty_values=())
+    name = tables.Column(verbose_name="Task")
+    owner = tables.Column(accessor="owner__username", verbose_name="Owner")
+    arguments = tables.Column(empty_values=(), orderable=False)
+    created = tables.Column(accessor="created_at", verbose_name="Created")
+    runtime = tables.Column(empty_values=(), verbose_name="Runtime")
+    actions = tables.Column(empty_values=(), orderable=False, verbose_name="Actions")
+
+    class Meta:
+        order_by_field = "sort"
+        page_field = "page"
+        per_page = PER_PAGE
+        attrs = {"class": "tasks", "id": "task-grid"}
+        row_attrs = {"id": lambda record: f"task-{record.pk}"}
+        empty_text = "No tasks match."
+
+    def order_status(self, queryset, is_descending):
+        return _ordered(queryset, STATUS_RANK, is_descending), True
+
+    def order_name(self, queryset, is_descending):
+        return _ordered(queryset, F("name"), is_descending), True
+
+    def order_owner(self, queryset, is_descending):
+        return _ordered(queryset, F("owner__username"), is_descending), True
+
+    def order_created(self, queryset, is_descending):
+        return queryset.order_by(
+            *(("-created_at", "-id") if is_descending else ("created_at", "id"))
+        ), True
+
+    def order_runtime(self, queryset, is_descending):
+        runtime = F("finished_at") - F("started_at")
+        return _ordered(queryset.alias(runtime=runtime), F("runtime"), is_descending), True
