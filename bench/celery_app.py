@@ -1,0 +1,40 @@
+"""The bench's worker app: the product's Celery app, tracking switchable for the overhead run.
+
+`BENCH_TRACKING=0` disconnects the tasks.signals handlers in this worker only, to
+measure what tracking costs; the product never reads this variable.
+"""
+
+from __future__ import annotations
+
+import os
+
+import django
+from celery import signals
+
+from web.celery import app
+
+__all__ = ["app"]
+
+django.setup()
+
+
+@signals.worker_ready.connect
+def _announce_ready(**_) -> None:
+    print("bench-worker-ready", flush=True)
+
+
+if os.environ.get("BENCH_TRACKING", "1") == "0":
+    from celery import signals as celery_signals
+    from celery.utils.dispatch import Signal
+
+    from tasks import signals as tracking
+
+    # Every function of tasks.signals off every Celery signal, whatever their names.
+    handlers = [
+        f for f in vars(tracking).values() if getattr(f, "__module__", "") == tracking.__name__
+    ]
+    for signal in vars(celery_signals).values():
+        if isinstance(signal, Signal):
+            for handler in handlers:
+                if callable(handler):
+                    signal.disconnect(handler)
