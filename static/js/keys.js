@@ -4,6 +4,8 @@
 (function () {
   "use strict";
   var TABS = ["all", "pending", "running", "completed", "failed", "cancelled"];
+  // Styles may hide what only a page without JavaScript needs (the Filter button).
+  document.documentElement.classList.add("js");
   var focusedId = null;
 
   function typing(el) {

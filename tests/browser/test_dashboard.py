@@ -1,0 +1,252 @@
+"""The dashboard in Chromium: live rows, polling that stops, keyboard filtering, Back.
+
+Real server (live_server), real worker, real Redis and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from celery import current_app
+from django.utils import timezone
+from playwright.sync_api import Page, expect
+
+from tasks import services
+from tasks.models import TERMINAL, Task
+from tests.conftest import wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+FINAL = 30_000  # ms: time a row may take to reach its final state on a busy machine
+
+# Records every progress value each row shows, so a test can see the bar move.
+RECORD_PROGRESS = """
+window.seenProgress = {};
+setInterval(function () {
+  document.querySelectorAll("tr.task-row progress").forEach(function (bar) {
+    var id = bar.closest("tr").id;
+    (window.seenProgress[id] = window.seenProgress[id] || []).push(bar.value);
+  });
+}, 100);
+"""
+
+
+def badge(page: Page, task: Task):
+    return page.locator(f"#task-{task.pk} .badge")
+
+
+def finished_rows(user, *, now=None) -> list[Task]:
+    """Create finished rows in every terminal state, for a table with a mix of states."""
+    now = now or timezone.now()
+    rows = [
+        Task(
+            name="taskboard.quick",
+            status="completed",
+            owner=user,
+            kwargs={"x": 2, "y": 3},
+            result=5,
+            created_at=now - timedelta(minutes=9),
+            started_at=now - timedelta(minutes=9),
+            finished_at=now - timedelta(minutes=9) + timedelta(milliseconds=120),
+        ),
+        Task(
+            name="taskboard.export_csv",
+            status="completed",
+            owner=user,
+            kwargs={"status": "failed", "name": "", "days": 30},
+            created_at=now - timedelta(minutes=7),
+            started_at=now - timedelta(minutes=7),
+            finished_at=now - timedelta(minutes=7) + timedelta(seconds=3, milliseconds=400),
+        ),
+        Task(
+            name="taskboard.long",
+            status="cancelled",
+            owner=user,
+            kwargs={"seconds": 60, "steps": 60},
+            error_message="Cancelled by user while running",
+            created_at=now - timedelta(minutes=5),
+            started_at=now - timedelta(minutes=5),
+            finished_at=now - timedelta(minutes=4, seconds=31),
+        ),
+        Task(
+            name="taskboard.flaky",
+            status="failed",
+            owner=user,
+            kwargs={"failures": 5},
+            error_type="FlakyError",
+            error_message="attempt 6 failed",
+            attempts=6,
+            created_at=now - timedelta(minutes=3),
+            started_at=now - timedelta(minutes=3),
+            finished_at=now - timedelta(minutes=2, seconds=29),
+        ),
+    ]
+    return Task.objects.bulk_create(rows)
+
+
+def test_dashboard_rows_go_live_and_polling_stops(
+    authed_page: Page, live_server, celery_worker, user
+):
+    page = authed_page
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.add_init_script(RECORD_PROGRESS)
+    polls: list[str] = []
+    page.on(
+        "request", lambda request: "/tasks/status/" in request.url and polls.append(request.url)
+    )
+    finished_rows(user, now=timezone.now() - timedelta(minutes=1))
+    quick = services.task_launch(user=user, name="taskboard.quick", params={"x": 20, "y": 22})
+    fail = services.task_launch(
+        user=user, name="taskboard.fail", params={"message": "disk full on /var/data"}
+    )
+    # Long enough that a 2 s poll sees the bar at two places at least, on a busy machine too.
+    long = services.task_launch(user=user, name="taskboard.long", params={"seconds": 8, "steps": 8})
+
+    page.goto(f"{live_server.url}/tasks/")
+    page.evaluate("window.notReloaded = true")
+    expect(page.locator(f"#task-{long.pk} progress")).to_be_visible(timeout=FINAL)
+    page.wait_for_function(
+        f"document.querySelector('#task-{long.pk} progress')?.value >= 25", timeout=FINAL
+    )
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "dashboard.png"))
+
+    expect(badge(page, quick)).to_have_attribute("data-status", "completed", timeout=FINAL)
+    expect(badge(page, fail)).to_have_attribute("data-status", "failed", timeout=FINAL)
+    expect(badge(page, long)).to_have_attribute("data-status", "completed", timeout=FINAL)
+    assert page.evaluate("window.notReloaded") is True
+    seen = page.evaluate(f"window.seenProgress['task-{long.pk}']")
+    assert len(set(seen)) >= 2, f"the progress bar did not move: {sorted(set(seen))}"
+
+    # Once the database has every row finished, the poll comes back without its trigger.
+    wait_for(
+        lambda: all(
+            t.status in TERMINAL for t in Task.objects.filter(pk__in=[quick.pk, fail.pk, long.pk])
+        ),
+        message="every row finished in the database",
+    )
+    expect(page.locator("#poll[hx-get]")).to_have_count(0, timeout=FINAL)
+    expect(page.locator("tr.task-row[data-poll]")).to_have_count(0)
+    assert polls, "the page never polled"
+    before = len(polls)
+    page.wait_for_timeout(5_000)
+    assert len(polls) == before, f"polled after every row finished: {polls[before:]}"
+
+
+def test_dashboard_filter_to_failed_with_the_keyboard_only(authed_page: Page, live_server, user):
+    page = authed_page
+    finished_rows(user)
+    failed = Task.objects.create(
+        name="taskboard.fail",
+        status="failed",
+        owner=user,
+        error_type="DemoFailure",
+        error_message="boom",
+    )
+    Task.objects.create(name="taskboard.fail", status="completed", owner=user)
+    page.goto(f"{live_server.url}/tasks/")
+
+    page.keyboard.press("/")
+    expect(page.locator("#q")).to_be_focused()
+    page.keyboard.type("taskboard.fail")
+    expect(page).to_have_url(f"{live_server.url}/tasks/?q=taskboard.fail")
+    expect(page.locator("#task-rows tr.task-row")).to_have_count(2)
+    page.keyboard.press("Escape")
+    expect(page.locator("#q")).not_to_be_focused()
+    page.keyboard.press("5")
+    expect(page).to_have_url(f"{live_server.url}/tasks/?q=taskboard.fail&status=failed")
+    expect(page.locator("#status-tabs .tab.active")).to_have_attribute("data-tab", "failed")
+    expect(page.locator("#task-rows tr.task-row")).to_have_count(1)
+    page.keyboard.press("j")
+    row = page.locator(f"#task-{failed.pk}")
+    expect(row).to_be_focused()
+    expect(row).to_have_attribute("aria-current", "true")
+    expect(page.locator("#kbd-status")).to_contain_text("taskboard.fail")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{live_server.url}/tasks/{failed.pk}/")
+
+
+def test_dashboard_back_button_restores_the_previous_filter(authed_page: Page, live_server, user):
+    page = authed_page
+    finished_rows(user)
+    page.goto(f"{live_server.url}/tasks/")
+    page.locator('#status-tabs [data-tab="failed"]').click()
+    expect(page).to_have_url(f"{live_server.url}/tasks/?status=failed")
+    page.locator("#q").fill("flaky")
+    expect(page).to_have_url(f"{live_server.url}/tasks/?q=flaky&status=failed")
+    page.locator('#status-tabs [data-tab="cancelled"]').click()
+    expect(page).to_have_url(f"{live_server.url}/tasks/?q=flaky&status=cancelled")
+    expect(page.locator("#task-rows tr.task-row")).to_have_count(0)
+
+    page.go_back()
+    expect(page).to_have_url(f"{live_server.url}/tasks/?q=flaky&status=failed")
+    expect(page.locator("#status-tabs .tab.active")).to_have_attribute("data-tab", "failed")
+    expect(page.locator("#q")).to_have_value("flaky")
+    expect(page.locator("#task-rows tr.task-row")).to_have_count(1)
+
+    page.go_back()
+    expect(page).to_have_url(f"{live_server.url}/tasks/?status=failed")
+    expect(page.locator("#q")).to_have_value("")
+    expect(page.locator("#task-rows tr.task-row")).to_have_count(1)
+    page.go_forward()
+    expect(page.locator("#q")).to_have_value("flaky")
+
+
+def test_dashboard_focus_survives_a_live_row_update(authed_page: Page, live_server, user):
+    page = authed_page
+    task = Task.objects.create(name="taskboard.long", status="running", owner=user)
+    page.goto(f"{live_server.url}/tasks/")
+    page.keyboard.press("j")
+    row = page.locator(f"#task-{task.pk}")
+    expect(row).to_be_focused()
+    current_app.backend.store_result(
+        str(task.pk), {"current": 3, "total": 4, "message": "almost"}, "PROGRESS"
+    )
+    try:
+        expect(row.locator("progress")).to_have_attribute("value", "75", timeout=FINAL)
+        expect(row).to_be_focused()
+        expect(row).to_have_attribute("aria-current", "true")
+    finally:
+        current_app.backend.forget(str(task.pk))
+
+
+def test_dashboard_help_overlay_lists_the_keys(authed_page: Page, live_server):
+    page = authed_page
+    page.goto(f"{live_server.url}/tasks/")
+    page.keyboard.press("?")
+    help_dialog = page.locator("#kbd-help")
+    expect(help_dialog).to_be_visible()
+    expect(help_dialog).to_contain_text("Next / previous row")
+    page.keyboard.press("Escape")
+    expect(help_dialog).to_be_hidden()
+
+
+def test_dashboard_phone_and_dark_screenshots(authed_page: Page, live_server, user):
+    page = authed_page
+    finished_rows(user)
+    running = Task.objects.create(
+        name="taskboard.long",
+        status="running",
+        owner=user,
+        kwargs={"seconds": 30, "steps": 10},
+        started_at=timezone.now(),
+    )
+    current_app.backend.store_result(
+        str(running.pk), {"current": 6, "total": 10, "message": "step 7 of 10"}, "PROGRESS"
+    )
+    try:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.goto(f"{live_server.url}/tasks/")
+        expect(page.locator(f"#task-{running.pk} progress")).to_be_visible()
+        page.screenshot(path=str(SCREENSHOTS / "dashboard-phone.png"))
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"the page scrolls sideways on a phone by {overflow}px"
+        page.emulate_media(color_scheme="dark")
+        page.set_viewport_size({"width": 1280, "height": 600})
+        page.screenshot(path=str(SCREENSHOTS / "dashboard-dark.png"))
+    finally:
+        current_app.backend.forget(str(running.pk))
