@@ -330,3 +330,9 @@ def running(task_id, timeout: float = 30) -> Task:
         timeout=timeout,
         message=f"task {task_id} to start",
     )
+
+
+@pytest.fixture
+def unthrottled(settings):
+    """Lift the per-user launch rate limit: these tests launch thousands on purpose."""
+    settings.TASKBOARD_LAUNCH_RATE_PER_MINUTE = 0
