@@ -129,6 +129,10 @@ def test_dashboard_rows_go_live_and_polling_stops(
         message="every row finished in the database",
     )
     expect(page.locator("#poll[hx-get]")).to_have_count(0, timeout=FINAL)
+    # The tabs' counts followed the rows (4 completed, 2 failed, 1 cancelled in all).
+    expect(page.locator('#status-tabs [data-tab="completed"] .count')).to_have_text("4")
+    expect(page.locator('#status-tabs [data-tab="failed"] .count')).to_have_text("2")
+    expect(page.locator('#status-tabs [data-tab="pending"] .count')).to_have_text("0")
     expect(page.locator("tr.task-row[data-poll]")).to_have_count(0)
     assert polls, "the page never polled"
     before = len(polls)
@@ -213,6 +217,23 @@ def test_dashboard_focus_survives_a_live_row_update(authed_page: Page, live_serv
         current_app.backend.forget(str(task.pk))
 
 
+def test_dashboard_cancel_the_focused_row_with_x(authed_page: Page, live_server, user):
+    page = authed_page
+    finished_rows(user)
+    # Never sent to a worker: it stays pending until cancelled.
+    pending = Task.objects.create(name="taskboard.long", status="pending", owner=user)
+    page.goto(f"{live_server.url}/tasks/")
+    page.keyboard.press("j")
+    row = page.locator(f"#task-{pending.pk}")
+    expect(row).to_be_focused()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.keyboard.press("x")
+    expect(row.locator(".badge")).to_have_attribute("data-status", "cancelled", timeout=FINAL)
+    expect(row).to_be_focused()
+    pending.refresh_from_db()
+    assert pending.status == "cancelled"
+
+
 def test_dashboard_help_overlay_lists_the_keys(authed_page: Page, live_server):
     page = authed_page
     page.goto(f"{live_server.url}/tasks/")
@@ -250,3 +271,36 @@ def test_dashboard_phone_and_dark_screenshots(authed_page: Page, live_server, us
         page.screenshot(path=str(SCREENSHOTS / "dashboard-dark.png"))
     finally:
         current_app.backend.forget(str(running.pk))
+
+
+def test_dashboard_works_without_javascript(browser, live_server, user):
+    from django.conf import settings
+    from django.test import Client
+
+    finished_rows(user)
+    client = Client()
+    client.force_login(user)
+    context = browser.new_context(java_script_enabled=False)
+    context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+            }
+        ]
+    )
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/tasks/")
+        page.locator('#status-tabs [data-tab="failed"]').click()
+        expect(page).to_have_url(f"{live_server.url}/tasks/?status=failed")
+        page.locator("#q").fill("flaky")
+        page.get_by_role("button", name="Filter").click()
+        # The search form carried the status tab along as a hidden input.
+        expect(page).to_have_url(f"{live_server.url}/tasks/?q=flaky&name=&status=failed")
+        expect(page.locator("#task-rows tr.task-row")).to_have_count(1)
+        page.get_by_role("link", name="Task", exact=True).click()
+        expect(page).to_have_url(f"{live_server.url}/tasks/?q=flaky&name=&status=failed&sort=name")
+    finally:
+        context.close()
