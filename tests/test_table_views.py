@@ -348,3 +348,18 @@ def test_task_list_includes_launch_dialog_opener(alice):
     body = alice.get("/tasks/").content.decode()
     assert 'data-key="n"' in body
     assert 'href="/launch/"' in body
+
+
+@pytest.mark.parametrize("sort", ["owner", "-owner", "arguments", "actions", ",,", "-"])
+def test_task_list_sort_on_hidden_or_unsortable_column_is_ignored(alice, user, sort):
+    task = make_task(user)
+    response = alice.get("/tasks/", {"sort": sort})
+    assert response.status_code == 200
+    assert row_ids(response) == [str(task.pk)]
+
+
+def test_task_list_overlong_search_is_ignored_with_notice(alice, user):
+    make_task(user)
+    response = alice.get("/tasks/", {"q": "x" * 500})
+    assert len(row_ids(response)) == 1
+    assert "Ignored an invalid filter: q" in response.content.decode()
