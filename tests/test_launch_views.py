@@ -68,7 +68,8 @@ def test_catalog_stats_show_success_rate_and_last_run(client_in, user, other_use
     body = client_in.get("/launch/").content.decode()
     assert "5 runs" in body
     assert "75% succeeded" in body  # cancelled runs are left out of the rate
-    assert "last run" in body
+    assert "last run <time" in body
+    assert "just now" in body
 
 
 @pytest.mark.django_db
@@ -116,6 +117,7 @@ def test_form_full_page(client_in):
     assert response.status_code == 200
     assert "<html" in body
     assert 'name="seconds"' in body
+    assert 'id="launch-seconds"' in body  # unique beside the dashboard's own filter fields
     assert "hx-post" not in body  # the page's own form does a plain POST
     assert response["Vary"].count("HX-Request") == 1
 
@@ -236,6 +238,7 @@ def test_launch_htmx_on_dashboard_answers_the_new_row(client_in):
     assert response["HX-Reswap"] == "afterbegin"
     trigger = json.loads(response["HX-Trigger"])
     assert trigger["taskboard:launched"] == {"id": str(task.pk), "url": f"/tasks/{task.pk}/"}
+    assert "tasks-changed" in trigger
 
 
 @pytest.mark.django_db

@@ -29,6 +29,8 @@
     var box = dialog();
     if (!box || !window.htmx) return false;
     var body = document.getElementById("launch-dialog-body");
+    // Never show (or let anyone click) the previous launch's picker while the fresh one loads.
+    body.innerHTML = '<p class="muted">Loading…</p>';
     if (!box.open) box.showModal();
     htmx.ajax("GET", body.dataset.src, { target: body, swap: "innerHTML" });
     return true;

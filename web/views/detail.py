@@ -84,6 +84,7 @@ def _detail_context(request: HtmxHttpRequest, task: Task, **extra) -> dict:
     waiting_for = None
     if not task.started_at and not task.is_terminal:
         waiting_for = now - task.created_at
+    result_file = _result_file(task)
     result_preview = ""
     if task.result_truncated and isinstance(task.result, dict):
         result_preview = str(task.result.get("preview", ""))
@@ -104,7 +105,9 @@ def _detail_context(request: HtmxHttpRequest, task: Task, **extra) -> dict:
         else _pretty(task.kwargs),
         "result_json": "" if task.result is None or result_preview else _pretty(task.result),
         "result_preview": result_preview,
-        "result_file": _result_file(task),
+        "result_file": result_file,
+        # "CSV", from the file's extension: a short button label beside the full name.
+        "result_kind": (os.path.splitext(result_file or "")[1][1:].upper() or "file"),
         "wait": format_duration(task.wait_duration or waiting_for),
         "waiting": waiting_for is not None,
         "run": format_duration(task.run_duration or running_for),
@@ -188,7 +191,9 @@ def task_cancel(request: HtmxHttpRequest, task_id) -> HttpResponse:
         notice = "Asked the task to stop; it stops at its next progress report."
     if request.htmx:
         if _from_row(request, task):
-            return _row(request, task)
+            response = _row(request, task)
+            response["HX-Trigger"] = "tasks-changed"  # the status tab counts moved
+            return response
         return _render_detail(request, task, notice=notice)
     messages.info(request, notice)
     return _see_other(_back(request, task))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -10,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
@@ -30,6 +32,13 @@ REFUSED_STATUS = {
 # Prefix of the launch form's field ids: the dashboard's own filter form has a
 # "name" field too, and ids must stay unique on the page.
 FIELD_IDS = "launch-%s"
+
+
+def _prepare(form):
+    """Give a launch form the page-unique ids and labels without a trailing colon."""
+    form.auto_id = FIELD_IDS
+    form.label_suffix = ""
+    return form
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -74,7 +83,11 @@ def catalog(request: HtmxHttpRequest) -> HttpResponse:
     """Show the launchable tasks with their recent runs; the dialog's picker for htmx."""
     entries = [e for e in registry.all_launchables() if e.allowed_for(request.user)]
     stats = selectors.launch_stats(user=request.user, names=[e.name for e in entries])
-    items = [(entry, stats.get(entry.name, selectors.LaunchStats())) for entry in entries]
+    empty = selectors.LaunchStats()
+    items = [
+        (entry, stats.get(entry.name, empty), ago(stats.get(entry.name, empty).last_run))
+        for entry in entries
+    ]
     context = {"items": items, "days": 30}
     template = "launch/catalog.html"
     if request.htmx:
@@ -82,9 +95,24 @@ def catalog(request: HtmxHttpRequest) -> HttpResponse:
         template += "#picker"
         if entries:
             first = entries[0]
-            context.update(_form_context(first, first.form_class(auto_id=FIELD_IDS)))
+            context.update(_form_context(first, _prepare(first.form_class())))
         context["in_dialog"] = True
     return render(request, template, context)
+
+
+def ago(moment: datetime | None) -> str:
+    """Return how long ago ``moment`` was, briefly: just now, 5 min ago, 3 h ago, 2 days ago."""
+    if moment is None:
+        return ""
+    seconds = (timezone.now() - moment).total_seconds()
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)} h ago"
+    days = int(seconds // 86400)
+    return f"{days} day{'s' if days != 1 else ''} ago"
 
 
 def _form_context(entry, form, retry_of: Task | None = None) -> dict:
@@ -101,7 +129,7 @@ def launch(request: HtmxHttpRequest, name: str) -> HttpResponse:
     in_dialog = bool(request.htmx)
     if request.method == "GET":
         initial = retry_of.kwargs if retry_of is not None else None
-        form = entry.form_class(initial=initial, auto_id=FIELD_IDS)
+        form = _prepare(entry.form_class(initial=initial))
         return _render_form(request, entry, form, retry_of, in_dialog=in_dialog)
     try:
         if retry_of is not None:
@@ -109,13 +137,13 @@ def launch(request: HtmxHttpRequest, name: str) -> HttpResponse:
         else:
             task = services.task_launch(user=request.user, name=entry.name, params=request.POST)
     except services.LaunchInvalid as exc:
-        exc.form.auto_id = FIELD_IDS
+        _prepare(exc.form)
         # 422 lets htmx tell a refused form from a launch; a full page stays a plain 200.
         status = 422 if request.htmx else 200
         return _render_form(request, entry, exc.form, retry_of, in_dialog=in_dialog, status=status)
     except (services.LaunchError, services.ActionNotAllowed) as exc:
         # Refused as a whole (broker down, rate limit, retry of an unfinished run).
-        form = entry.form_class(data=request.POST, auto_id=FIELD_IDS)
+        form = _prepare(entry.form_class(data=request.POST))
         status = REFUSED_STATUS.get(type(exc), 409)
         return _render_form(
             request, entry, form, retry_of, in_dialog=in_dialog, status=status, error=str(exc)
@@ -159,7 +187,8 @@ def new_row(request: HtmxHttpRequest, task: Task, detail_url: str) -> HttpRespon
     response = render(request, "partials/task_row.html", context)
     response["HX-Retarget"] = "#task-rows"
     response["HX-Reswap"] = "afterbegin"
+    # tasks-changed refreshes the dashboard's status tab counts.
     response["HX-Trigger"] = json.dumps(
-        {"taskboard:launched": {"id": str(task.pk), "url": detail_url}}
+        {"taskboard:launched": {"id": str(task.pk), "url": detail_url}, "tasks-changed": None}
     )
     return response

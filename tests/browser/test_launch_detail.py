@@ -1,0 +1,156 @@
+"""Launch from the dashboard's dialog, then retry and cancel from the detail page, in Chromium.
+
+Real server (live_server), real worker, real Redis and PostgreSQL; the page is never
+reloaded while rows move to their final states.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tasks.models import Task
+from tests.conftest import wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+FINAL = 30_000  # ms: time a row may take to reach its final state on a busy machine
+
+
+def newest(name: str) -> Task:
+    """Return the newest row of ``name`` once it exists."""
+    return wait_for(
+        lambda: Task.objects.filter(name=name).order_by("-created_at").first(),
+        message=f"a {name} row",
+    )
+
+
+def launch_from_dialog(page: Page, name: str, fields: dict[str, str], screenshot: str = ""):
+    """Open the launch dialog with `n`, pick ``name``, fill ``fields`` and press Launch."""
+    page.keyboard.press("n")
+    dialog = page.locator("#launch-dialog")
+    expect(dialog).to_be_visible()
+    dialog.locator(f'.picker-item[href="/launch/{name}/"]').click()
+    form = dialog.locator(f'#launch-form[action="/launch/{name}/"]')
+    expect(form).to_be_visible()
+    for field, value in fields.items():
+        form.locator(f'[name="{field}"]').fill(value)
+    if screenshot:
+        page.screenshot(path=str(SCREENSHOTS / screenshot))
+    form.get_by_role("button", name="Launch").click()
+    expect(dialog).to_be_hidden()
+
+
+def status_of(page: Page, task: Task):
+    return page.locator(f"#task-{task.pk} .badge")
+
+
+def test_launch_three_from_the_dialog_and_watch_them_finish(
+    authed_page: Page, live_server, celery_worker
+):
+    page = authed_page
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(f"{live_server.url}/tasks/")
+    page.evaluate("window.notReloaded = true")
+
+    launch_from_dialog(page, "taskboard.quick", {"x": "20", "y": "22"})
+    quick = newest("taskboard.quick")
+    launch_from_dialog(page, "taskboard.fail", {"message": "boom from the browser"})
+    fail = newest("taskboard.fail")
+    expect(page.locator("#task-rows tr.task-row").first).to_have_id(f"task-{fail.pk}")
+    expect(status_of(page, quick)).to_have_attribute("data-status", "completed", timeout=FINAL)
+    expect(status_of(page, fail)).to_have_attribute("data-status", "failed", timeout=FINAL)
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    launch_from_dialog(
+        page, "taskboard.long", {"seconds": "4", "steps": "8"}, screenshot="launch.png"
+    )
+    long = newest("taskboard.long")
+    # The newest launch sits at the top of the table, added without a reload.
+    expect(page.locator("#task-rows tr.task-row").first).to_have_id(f"task-{long.pk}")
+    expect(page.locator(f"#task-{long.pk} progress")).to_be_visible(timeout=FINAL)
+    expect(status_of(page, long)).to_have_attribute("data-status", "completed", timeout=FINAL)
+    assert page.evaluate("window.notReloaded") is True
+
+
+def test_retry_a_failure_from_its_detail_page_with_r(authed_page: Page, live_server, celery_worker):
+    page = authed_page
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{live_server.url}/tasks/")
+    launch_from_dialog(page, "taskboard.fail", {"message": "disk full on /var/data"})
+    failed = newest("taskboard.fail")
+    expect(status_of(page, failed)).to_have_attribute("data-status", "failed", timeout=FINAL)
+
+    page.locator(f"#task-{failed.pk} [data-row-link]").click()
+    expect(page).to_have_url(f"{live_server.url}/tasks/{failed.pk}/")
+    expect(page.locator("#traceback")).to_contain_text("DemoFailure")
+    expect(page.get_by_role("button", name="Copy traceback")).to_be_visible()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "detail.png"), full_page=True)
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.keyboard.press("r")
+    retry = wait_for(lambda: Task.objects.filter(retry_of=failed).first(), message="the retry")
+    expect(page).to_have_url(f"{live_server.url}/tasks/{retry.pk}/")
+    expect(page.locator(f'a[href="/tasks/{failed.pk}/"]')).to_be_visible()
+    assert retry.kwargs == failed.kwargs
+
+
+def test_cancel_a_long_task_with_x(authed_page: Page, live_server, celery_worker):
+    page = authed_page
+    page.goto(f"{live_server.url}/tasks/")
+    launch_from_dialog(page, "taskboard.long", {"seconds": "60", "steps": "60"})
+    long = newest("taskboard.long")
+    page.locator(f"#task-{long.pk} [data-row-link]").click()
+    detail = page.locator("#task-detail .detail-status .badge")
+    expect(detail).to_have_attribute("data-status", "running", timeout=FINAL)
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.keyboard.press("x")
+    expect(detail).to_have_attribute("data-status", "cancelled", timeout=FINAL)
+    expect(page.get_by_role("button", name="Retry")).to_be_visible()
+    long.refresh_from_db()
+    assert long.status == "cancelled"
+
+
+def test_launch_and_cancel_without_javascript(browser, live_server, user, celery_worker):
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    context = browser.new_context(java_script_enabled=False)
+    context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+            }
+        ]
+    )
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        page.goto(f"{live_server.url}/tasks/")
+        page.get_by_role("link", name="New task").click()  # the dialog's opener is a link
+        expect(page).to_have_url(f"{live_server.url}/launch/")
+        page.get_by_role("link", name="Launch Long job with progress").click()
+        page.locator('[name="seconds"]').fill("60")
+        page.get_by_role("button", name="Launch").click()
+        long = newest("taskboard.long")
+        expect(page).to_have_url(f"{live_server.url}/tasks/{long.pk}/")
+        expect(page.get_by_text("Launched “Long job with progress”.")).to_be_visible()
+        page.get_by_role("button", name="Cancel").click()
+        expect(page).to_have_url(f"{live_server.url}/tasks/{long.pk}/")
+        # Revoked while pending, or stopped at its next progress report if it had started.
+        wait_for(lambda: Task.objects.filter(pk=long.pk, status="cancelled").exists())
+        page.reload()  # without JS the page shows the state as of the request
+        expect(page.locator("#task-detail .detail-status .badge")).to_have_attribute(
+            "data-status", "cancelled"
+        )
+    finally:
+        context.close()
