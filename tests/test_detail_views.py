@@ -126,6 +126,14 @@ def test_detail_links_the_retry_chain_both_ways(client_in, user, failed):
 
 
 @pytest.mark.django_db
+def test_detail_queries_stay_few(client_in, user, failed, django_assert_max_num_queries):
+    retry = Task.objects.create(name="taskboard.fail", status="failed", owner=user, retry_of=failed)
+    # Session, user, the task, one per earlier run in the chain, its retries.
+    with django_assert_max_num_queries(5):
+        client_in.get(f"/tasks/{retry.pk}/")
+
+
+@pytest.mark.django_db
 def test_detail_of_in_flight_task_polls_itself(client_in, pending):
     body = client_in.get(f"/tasks/{pending.pk}/", **HX).content.decode()
     assert 'hx-trigger="every 2s' in body

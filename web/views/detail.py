@@ -64,14 +64,21 @@ def _result_file(task: Task) -> str | None:
     return None
 
 
-def _stamp(task: Task, badge: Badge) -> str:
+def _stamp(task: Task, badge: Badge, live: bool) -> str:
     """Return what the detail fragment shows, so an unchanged poll can answer 204."""
-    return f"{task.version}-{badge.key}"
+    return f"{task.version}-{badge.key}-{int(live)}"
 
 
-def _detail_context(request: HtmxHttpRequest, task: Task, **extra) -> dict:
+def _live_badge(task: Task) -> tuple[Badge, bool]:
+    """Return the task's badge (live while in flight) and whether live state was read."""
     badges, live = badges_for([task])
-    badge = badges[str(task.pk)]
+    return badges[str(task.pk)], live
+
+
+def _detail_context(
+    request: HtmxHttpRequest, task: Task, live_badge: tuple[Badge, bool] | None = None, **extra
+) -> dict:
+    badge, live = live_badge or _live_badge(task)
     earlier, retries = selectors.retry_chain(user=request.user, task=task)
     try:
         entry = registry.get(task.name)
@@ -92,7 +99,7 @@ def _detail_context(request: HtmxHttpRequest, task: Task, **extra) -> dict:
         "task": task,
         "badge": badge,
         "live": live,
-        "stamp": _stamp(task, badge),
+        "stamp": _stamp(task, badge, live),
         "poll_interval": settings.TASKBOARD_POLL_INTERVAL,
         "entry": entry,
         # Tasks sent from code (not in the registry) can still be retried as they were.
@@ -117,12 +124,17 @@ def _detail_context(request: HtmxHttpRequest, task: Task, **extra) -> dict:
 
 
 def _render_detail(
-    request: HtmxHttpRequest, task: Task, status: int = 200, **extra
+    request: HtmxHttpRequest,
+    task: Task,
+    status: int = 200,
+    live_badge: tuple[Badge, bool] | None = None,
+    **extra,
 ) -> HttpResponse:
     template = "tasks/detail.html"
     if request.htmx:
         template += "#detail"
-    return render(request, template, _detail_context(request, task, **extra), status=status)
+    context = _detail_context(request, task, live_badge, **extra)
+    return render(request, template, context, status=status)
 
 
 @login_required
@@ -131,12 +143,11 @@ def _render_detail(
 def task_detail(request: HtmxHttpRequest, task_id) -> HttpResponse:
     """Show one task; for htmx, the detail fragment that polls itself while in flight."""
     task = selectors.task_get(user=request.user, task_id=task_id)
-    if request.htmx and request.GET.get("since"):
-        badges, _ = badges_for([task])
-        if request.GET["since"] == _stamp(task, badges[str(task.pk)]):
-            # Nothing changed: htmx keeps the element, and with it the poll.
-            return HttpResponse(status=204)
-    return _render_detail(request, task)
+    live_badge = _live_badge(task)
+    if request.htmx and request.GET.get("since") == _stamp(task, *live_badge):
+        # Nothing changed: htmx keeps the element, and with it the poll.
+        return HttpResponse(status=204)
+    return _render_detail(request, task, live_badge=live_badge)
 
 
 def _back(request: HtmxHttpRequest, task: Task, default: str = "") -> str:
