@@ -53,4 +53,14 @@
   }
 
   document.addEventListener("htmx:afterSettle", restart);
+
+  // Timed polls ("every Ns") only ask while the tab is visible. This is done here
+  // rather than with an hx-trigger filter expression, which htmx would have to
+  // eval, and the Content-Security-Policy forbids eval.
+  document.addEventListener("htmx:confirm", function (evt) {
+    var trigger = evt.detail.elt && evt.detail.elt.getAttribute("hx-trigger");
+    if (trigger && /^every /.test(trigger) && document.visibilityState !== "visible") {
+      evt.preventDefault();
+    }
+  });
 })();
