@@ -18,6 +18,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 FINAL = 30_000  # ms: time a row may take to reach its final state on a busy machine
+STEP = 15_000  # ms: one server round trip on a busy machine (expect's default is 5 s)
 
 
 def newest(name: str) -> Task:
@@ -32,16 +33,16 @@ def launch_from_dialog(page: Page, name: str, fields: dict[str, str], screenshot
     """Open the launch dialog with `n`, pick ``name``, fill ``fields`` and press Launch."""
     page.keyboard.press("n")
     dialog = page.locator("#launch-dialog")
-    expect(dialog).to_be_visible()
+    expect(dialog).to_be_visible(timeout=STEP)
     dialog.locator(f'.picker-item[href="/launch/{name}/"]').click()
     form = dialog.locator(f'#launch-form[action="/launch/{name}/"]')
-    expect(form).to_be_visible()
+    expect(form).to_be_visible(timeout=STEP)
     for field, value in fields.items():
         form.locator(f'[name="{field}"]').fill(value)
     if screenshot:
         page.screenshot(path=str(SCREENSHOTS / screenshot))
     form.get_by_role("button", name="Launch").click()
-    expect(dialog).to_be_hidden()
+    expect(dialog).to_be_hidden(timeout=STEP)
 
 
 def status_of(page: Page, task: Task):
@@ -60,7 +61,7 @@ def test_launch_three_from_the_dialog_and_watch_them_finish(
     quick = newest("taskboard.quick")
     launch_from_dialog(page, "taskboard.fail", {"message": "boom from the browser"})
     fail = newest("taskboard.fail")
-    expect(page.locator("#task-rows tr.task-row").first).to_have_id(f"task-{fail.pk}")
+    expect(page.locator("#task-rows tr.task-row").first).to_have_id(f"task-{fail.pk}", timeout=STEP)
     expect(status_of(page, quick)).to_have_attribute("data-status", "completed", timeout=FINAL)
     expect(status_of(page, fail)).to_have_attribute("data-status", "failed", timeout=FINAL)
 
@@ -70,7 +71,7 @@ def test_launch_three_from_the_dialog_and_watch_them_finish(
     )
     long = newest("taskboard.long")
     # The newest launch sits at the top of the table, added without a reload.
-    expect(page.locator("#task-rows tr.task-row").first).to_have_id(f"task-{long.pk}")
+    expect(page.locator("#task-rows tr.task-row").first).to_have_id(f"task-{long.pk}", timeout=STEP)
     expect(page.locator(f"#task-{long.pk} progress")).to_be_visible(timeout=FINAL)
     expect(status_of(page, long)).to_have_attribute("data-status", "completed", timeout=FINAL)
     assert page.evaluate("window.notReloaded") is True
@@ -85,17 +86,17 @@ def test_retry_a_failure_from_its_detail_page_with_r(authed_page: Page, live_ser
     expect(status_of(page, failed)).to_have_attribute("data-status", "failed", timeout=FINAL)
 
     page.locator(f"#task-{failed.pk} [data-row-link]").click()
-    expect(page).to_have_url(f"{live_server.url}/tasks/{failed.pk}/")
-    expect(page.locator("#traceback")).to_contain_text("DemoFailure")
-    expect(page.get_by_role("button", name="Copy traceback")).to_be_visible()
+    expect(page).to_have_url(f"{live_server.url}/tasks/{failed.pk}/", timeout=STEP)
+    expect(page.locator("#traceback")).to_contain_text("DemoFailure", timeout=STEP)
+    expect(page.get_by_role("button", name="Copy traceback")).to_be_visible(timeout=STEP)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "detail.png"), full_page=True)
 
     page.once("dialog", lambda dialog: dialog.accept())
     page.keyboard.press("r")
     retry = wait_for(lambda: Task.objects.filter(retry_of=failed).first(), message="the retry")
-    expect(page).to_have_url(f"{live_server.url}/tasks/{retry.pk}/")
-    expect(page.locator(f'a[href="/tasks/{failed.pk}/"]')).to_be_visible()
+    expect(page).to_have_url(f"{live_server.url}/tasks/{retry.pk}/", timeout=STEP)
+    expect(page.locator(f'a[href="/tasks/{failed.pk}/"]')).to_be_visible(timeout=STEP)
     assert retry.kwargs == failed.kwargs
 
 
@@ -111,7 +112,7 @@ def test_cancel_a_long_task_with_x(authed_page: Page, live_server, celery_worker
     page.once("dialog", lambda dialog: dialog.accept())
     page.keyboard.press("x")
     expect(detail).to_have_attribute("data-status", "cancelled", timeout=FINAL)
-    expect(page.get_by_role("button", name="Retry")).to_be_visible()
+    expect(page.get_by_role("button", name="Retry")).to_be_visible(timeout=STEP)
     long.refresh_from_db()
     assert long.status == "cancelled"
 
@@ -137,15 +138,15 @@ def test_launch_and_cancel_without_javascript(browser, live_server, user, celery
     try:
         page.goto(f"{live_server.url}/tasks/")
         page.get_by_role("link", name="New task").click()  # the dialog's opener is a link
-        expect(page).to_have_url(f"{live_server.url}/launch/")
+        expect(page).to_have_url(f"{live_server.url}/launch/", timeout=STEP)
         page.get_by_role("link", name="Launch Long job with progress").click()
         page.locator('[name="seconds"]').fill("60")
         page.get_by_role("button", name="Launch").click()
         long = newest("taskboard.long")
-        expect(page).to_have_url(f"{live_server.url}/tasks/{long.pk}/")
-        expect(page.get_by_text("Launched “Long job with progress”.")).to_be_visible()
+        expect(page).to_have_url(f"{live_server.url}/tasks/{long.pk}/", timeout=STEP)
+        expect(page.get_by_text("Launched “Long job with progress”.")).to_be_visible(timeout=STEP)
         page.get_by_role("button", name="Cancel").click()
-        expect(page).to_have_url(f"{live_server.url}/tasks/{long.pk}/")
+        expect(page).to_have_url(f"{live_server.url}/tasks/{long.pk}/", timeout=STEP)
         # Revoked while pending, or stopped at its next progress report if it had started.
         wait_for(lambda: Task.objects.filter(pk=long.pk, status="cancelled").exists())
         page.reload()  # without JS the page shows the state as of the request
