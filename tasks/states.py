@@ -10,6 +10,7 @@ row: the weaker one matches nothing. Every write bumps ``version``.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django.conf import settings
@@ -27,6 +28,12 @@ ALLOWED_SOURCES: dict[str, tuple[str, ...]] = {
     FAILED: (PENDING, RUNNING),
     CANCELLED: (PENDING, RUNNING),
 }
+
+
+# What a NUL character in a task's output is stored as.
+NUL_REPLACEMENT = "\ufffd"
+# A JSON \u0000 escape, not preceded by an escaped backslash (an even run of them).
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
 
 def can_transition(source: str, target: str) -> bool:
@@ -66,9 +73,11 @@ def touch(task_id, **fields: Any) -> bool:
 def cap_text(text: str, limit: int | None = None) -> str:
     """Return ``text`` cut to ``limit`` bytes of UTF-8, marked when cut."""
     limit = limit or settings.TASKBOARD_TRACEBACK_MAX_BYTES
-    data = (text or "").encode("utf-8")
+    # PostgreSQL text refuses NUL: the write would fail and the row never finish.
+    text = (text or "").replace("\x00", NUL_REPLACEMENT)
+    data = text.encode("utf-8")
     if len(data) <= limit:
-        return text or ""
+        return text
     kept = data[:limit].decode("utf-8", errors="ignore")
     return f"{kept}\n… [truncated: {len(data) - len(kept.encode())} more bytes]"
 
@@ -79,6 +88,8 @@ def cap_result(value: Any) -> tuple[Any, bool]:
         encoded = json.dumps(value, default=repr)
     except (TypeError, ValueError):
         encoded = json.dumps(repr(value))
+    # jsonb refuses \u0000 anywhere in a document (strings and keys alike).
+    encoded = _JSON_NUL.sub(lambda m: m.group(1) + "\\ufffd", encoded)
     limit = settings.TASKBOARD_RESULT_MAX_BYTES
     if len(encoded.encode("utf-8")) <= limit:
         return json.loads(encoded), False

@@ -38,7 +38,8 @@ class TaskFilter(django_filters.FilterSet):
         # from a link (a task sent from code) is kept so that it stays selected.
         names = [e.name for e in registry.all_launchables() if user is None or e.allowed_for(user)]
         current = (data or {}).get("name", "")
-        if current and current not in names and len(current) <= 100:
+        # Never a NUL: PostgreSQL refuses it in a query; such a name is ignored as invalid.
+        if current and current not in names and len(current) <= 100 and "\x00" not in current:
             names.append(current)
         self.filters["name"].extra["choices"] = [(n, n) for n in sorted(names)]
 

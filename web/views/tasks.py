@@ -28,6 +28,8 @@ TABS = (("", "All"), *STATUS_CHOICES)
 TABS_TARGET = "status-tabs"
 # What a poll token may look like: "<version>.<badge key>".
 TOKEN_RE = re.compile(r"^[0-9A-Za-z.\-]{1,40}$")
+# Deeper pages show the first one: their OFFSET would overflow the database's bigint.
+MAX_PAGE = 1_000_000
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -36,6 +38,16 @@ class HtmxHttpRequest(HttpRequest):
 
 class PollIdsInvalid(ValueError):
     """The poll's ids parameter could not be read."""
+
+
+class BoundedLazyPaginator(LazyPaginator):
+    """A LazyPaginator that refuses page numbers beyond MAX_PAGE as empty."""
+
+    def validate_number(self, number) -> int:
+        number = super().validate_number(number)
+        if number > MAX_PAGE:
+            raise EmptyPage("That page number is too large")
+        return number
 
 
 @login_required
@@ -60,11 +72,18 @@ def task_list(request: HtmxHttpRequest) -> HttpResponse:
 
     # No request= here: the table would paginate itself with a counting paginator.
     table = TaskTable(filterset.qs, exclude=() if request.user.is_staff else ("owner",))
-    table.order_by = request.GET.get(table.order_by_field, "")
+    ignored = list(filterset.invalid_fields)
+    sort = request.GET.get(table.order_by_field, "")
+    table.order_by = sort
+    if sort.strip() and not table.order_by:
+        ignored.append(table.order_by_field)
     try:
-        table.paginate(paginator_class=LazyPaginator, page=request.GET.get(table.page_field, 1))
+        table.paginate(
+            paginator_class=BoundedLazyPaginator, page=request.GET.get(table.page_field, 1)
+        )
     except (EmptyPage, PageNotAnInteger):
-        table.paginate(paginator_class=LazyPaginator, page=1)
+        ignored.append(table.page_field)
+        table.paginate(paginator_class=BoundedLazyPaginator, page=1)
     tasks = [row.record for row in table.page.object_list]
     badges, live = badges_for(tasks)
     for task in tasks:
@@ -74,6 +93,8 @@ def task_list(request: HtmxHttpRequest) -> HttpResponse:
         live=live,
         poll_ids=poll_ids([(t, t.live_badge) for t in tasks]),
         hidden_params=_hidden_params(request, filterset),
+        # Named in a note, so that a bad link shows why it shows more than it asked.
+        ignored=sorted(ignored),
         row_next=request.get_full_path(),
     )
     template = "tasks/list.html"
@@ -156,7 +177,8 @@ def task_status(request: HtmxHttpRequest) -> HttpResponse:
     """
     raw = request.GET.get("ids", "")
     if len(raw) > settings.TASKBOARD_POLL_MAX_IDS * 100:
-        return _bad_poll("Too many ids.")
+        # Refused before parsing: the work stays bounded whatever the length.
+        return _bad_poll(f"Too many ids: at most {settings.TASKBOARD_POLL_MAX_IDS} allowed.")
     try:
         wanted = parse_poll_ids(raw)
     except PollIdsInvalid as exc:
