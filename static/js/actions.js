@@ -64,7 +64,8 @@
   });
 
   document.addEventListener("htmx:beforeSwap", function (evt) {
-    var elt = evt.detail.elt;
+    // detail.elt is the swap target here; the element that sent the request is in requestConfig.
+    var elt = evt.detail.requestConfig && evt.detail.requestConfig.elt;
     if (SWAPPABLE.indexOf(evt.detail.xhr.status) !== -1 && elt && elt.closest("[data-swap-errors]")) {
       evt.detail.shouldSwap = true;
       evt.detail.isError = false;

@@ -155,3 +155,40 @@ def test_launch_and_cancel_without_javascript(browser, live_server, user, celery
         )
     finally:
         context.close()
+
+
+def test_dialog_shows_errors_next_to_fields_and_keeps_values(authed_page: Page, live_server):
+    page = authed_page
+    page.goto(f"{live_server.url}/tasks/")
+    page.keyboard.press("n")
+    dialog = page.locator("#launch-dialog")
+    dialog.locator('.picker-item[href="/launch/taskboard.long/"]').click()
+    form = dialog.locator('#launch-form[action="/launch/taskboard.long/"]')
+    form.locator('[name="seconds"]').fill("5000")
+    form.locator('[name="steps"]').fill("7")
+    # Let the server refuse it (the browser would stop at max= otherwise).
+    form.evaluate("form => { form.noValidate = true; }")
+    form.get_by_role("button", name="Launch").click()
+    field = dialog.locator(".field.has-error")
+    expect(field).to_contain_text("less than or equal to 3600", timeout=STEP)
+    expect(field.locator('[name="seconds"]')).to_have_value("5000")
+    expect(dialog.locator('[name="steps"]')).to_have_value("7")
+    expect(dialog).to_be_visible()
+    assert Task.objects.count() == 0
+
+
+def test_cancel_of_a_task_that_just_finished_explains_why(authed_page: Page, live_server, user):
+    page = authed_page
+    task = Task.objects.create(name="taskboard.long", status="pending", owner=user)
+    # Hold the detail poll back so the page still offers Cancel after the task finished.
+    page.route("**/?since=*", lambda route: route.abort())
+    page.goto(f"{live_server.url}/tasks/{task.pk}/")
+    Task.objects.filter(pk=task.pk).update(status="completed", result=1, version=2)
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.keyboard.press("x")
+    expect(page.get_by_role("alert")).to_have_text("This task has already finished.", timeout=STEP)
+    expect(page.locator("#task-detail .detail-status .badge")).to_have_attribute(
+        "data-status", "completed", timeout=STEP
+    )
+    expect(page.get_by_role("button", name="Retry")).to_be_visible(timeout=STEP)
