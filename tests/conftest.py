@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -35,6 +36,14 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+# Browser tests save what users see: into docs/screenshots when asked
+# (TASKBOARD_SCREENSHOTS=1, to refresh the README's pictures), elsewhere by
+# default so that a test run leaves the work tree clean.
+SCREENSHOTS = (
+    ROOT / "docs" / "screenshots"
+    if os.environ.get("TASKBOARD_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "taskboard-screenshots"
+)
 # Each test run has its own queue, so messages left by another run (or by
 # `make run`) never reach this run's worker and the other way round.
 QUEUE = f"taskboard-test-{uuid.uuid4().hex[:8]}"

@@ -6,7 +6,6 @@ Real server (live_server), real worker, real Redis and PostgreSQL.
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from celery import current_app
@@ -15,11 +14,10 @@ from playwright.sync_api import Page, expect
 
 from tasks import services
 from tasks.models import TERMINAL, Task
-from tests.conftest import wait_for
+from tests.conftest import SCREENSHOTS, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 FINAL = 30_000  # ms: time a row may take to reach its final state on a busy machine
 
 # Records every progress value each row shows, so a test can see the bar move.

@@ -6,17 +6,14 @@ reloaded while rows move to their final states.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import Page, expect
 
 from tasks.models import Task
-from tests.conftest import wait_for
+from tests.conftest import SCREENSHOTS, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 FINAL = 30_000  # ms: time a row may take to reach its final state on a busy machine
 STEP = 15_000  # ms: one server round trip on a busy machine (expect's default is 5 s)
 
