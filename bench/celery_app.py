@@ -17,6 +17,11 @@ __all__ = ["app"]
 
 django.setup()
 
+# BENCH_DB_REUSE_MAX: try Celery's Django fixup keeping database connections across
+# tasks (it closes them around every task unless CELERY_DB_REUSE_MAX is set).
+if os.environ.get("BENCH_DB_REUSE_MAX"):
+    app.conf.CELERY_DB_REUSE_MAX = int(os.environ["BENCH_DB_REUSE_MAX"])
+
 
 @signals.worker_ready.connect
 def _announce_ready(**_) -> None:

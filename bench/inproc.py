@@ -88,7 +88,7 @@ def launch_rate(user, count: int, rounds: int = 2) -> dict:
     old_queue, conf.task_default_queue = conf.task_default_queue, queue
     settings.TASKBOARD_LAUNCH_RATE_PER_MINUTE = 0
     created: list = []
-    timings = {"task_launch": 0.0, "delay": 0.0, "delay_tracked": 0.0}
+    timings = {"task_launch": 0.0, "delay": 0.0, "delay_tracked": 0.0, "task_launch_async": 0.0}
     try:
         for _ in range(rounds):
             started = time.perf_counter()
@@ -108,6 +108,21 @@ def launch_rate(user, count: int, rounds: int = 2) -> dict:
                 timings["delay"] += time.perf_counter() - started
             finally:
                 celery_signals.after_task_publish.connect(tracking.on_published)
+
+            # What the launch would cost without waiting for the WAL flush of its commit.
+            with connection.cursor() as cursor:
+                cursor.execute("SET synchronous_commit TO off")
+            try:
+                started = time.perf_counter()
+                for i in range(count):
+                    task = services.task_launch(
+                        user=user, name="taskboard.quick", params={"x": i, "y": 1}
+                    )
+                    created.append(task.pk)
+                timings["task_launch_async"] += time.perf_counter() - started
+            finally:
+                with connection.cursor() as cursor:
+                    cursor.execute("RESET synchronous_commit")
 
             # .delay() as the product sees it: the publish handler upserts a row.
             started = time.perf_counter()
@@ -129,7 +144,9 @@ def launch_rate(user, count: int, rounds: int = 2) -> dict:
     }
 
 
-def worker_rate(env: dict[str, str], *, tracking: bool, count: int) -> dict:
+def worker_rate(
+    env: dict[str, str], *, tracking: bool, count: int, variant: str = "", extra_env=None
+) -> dict:
     """Return no-op tasks/s of a 2-process worker draining ``count`` queued taskboard.quick."""
     from celery import signals as celery_signals
 
@@ -152,7 +169,7 @@ def worker_rate(env: dict[str, str], *, tracking: bool, count: int) -> dict:
         celery_signals.after_task_publish.connect(tracking_signals.on_published)
     backend = current_app.backend
     keys = [backend.get_key_for_task(task_id) for task_id in ids]
-    env = {**env, "BENCH_TRACKING": "1" if tracking else "0"}
+    env = {**env, "BENCH_TRACKING": "1" if tracking else "0", **(extra_env or {})}
     proc = procs.worker(f"noop-{'on' if tracking else 'off'}", env, queue, events=False)
     first = last = None
     done = 0
@@ -172,7 +189,7 @@ def worker_rate(env: dict[str, str], *, tracking: bool, count: int) -> dict:
     if done < count:
         raise RuntimeError(f"worker drained only {done}/{count} tasks")
     rate = (count - first_done) / (last - first)
-    return {"tracking": tracking, "count": count, "per_second": rate}
+    return {"tracking": tracking, "variant": variant, "count": count, "per_second": rate}
 
 
 def propagation(base: str, cookie: str, user, runs: int, chromium_args: list[str]) -> dict:

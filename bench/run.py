@@ -30,6 +30,9 @@ CHROMIUM_ARGS = [
 BENCH_USER, BENCH_PASSWORD = "bench", "bench-taskboard-pw"
 LAUNCHER, LAUNCHER_PASSWORD = "bench-launcher", "bench-launcher-pw"
 QUEUE = "bench"
+# The web app's launches wait here, unconsumed, and are purged: only the web process
+# is measured, and the feeder worker stays free for the propagation runs.
+WEB_QUEUE = "bench-web"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -43,10 +46,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sweep-duration", type=float, default=5)
     parser.add_argument("--concurrency", default="1,4,16")
     parser.add_argument("--sweep-concurrency", default="1,4")
-    parser.add_argument("--flower-tasks", type=int, default=10_000)
+    parser.add_argument("--flower-tasks", type=int, default=5000)
     parser.add_argument("--launches", type=int, default=10_000)
     parser.add_argument("--launch-rate-count", type=int, default=1000)
-    parser.add_argument("--noop-tasks", type=int, default=2000)
+    parser.add_argument("--noop-tasks", type=int, default=1000)
     parser.add_argument("--propagation-runs", type=int, default=20)
     parser.add_argument("--port", type=int, default=18700, help="first port to try")
     parser.add_argument("--out", default=None, help="results directory (default docs/)")
@@ -55,7 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     if args.quick:
-        args.rows, args.sizes = 10_000, ""
+        args.rows, args.sizes, args.db = 10_000, "", f"{args.db}_quick"
         args.duration = args.sweep_duration = 2
         args.flower_tasks, args.launches, args.launch_rate_count = 600, 600, 100
         args.noop_tasks, args.propagation_runs = 300, 4
@@ -243,15 +246,12 @@ def feed(count: int) -> list[str]:
     return ids
 
 
-def wait_idle(queue: str, timeout: float = 600) -> None:
-    """Wait until the broker queue is empty."""
+def purge(queue: str) -> None:
+    """Drop the messages waiting in a broker queue."""
     from celery import current_app
 
-    deadline = time.monotonic() + timeout
     with current_app.connection_for_write() as conn:
-        client = conn.default_channel.client
-        while client.llen(queue) and time.monotonic() < deadline:
-            time.sleep(0.5)
+        conn.default_channel.client.delete(queue)
 
 
 def launches(base: str, args: argparse.Namespace, app: procs.Proc) -> dict:
@@ -362,7 +362,7 @@ def main(argv: list[str] | None = None) -> None:
         # --- the main run ---------------------------------------------------------
         rows = Task.objects.count()
         env = env_for(args, args.db)
-        app = procs.gunicorn("app", app_port, env)
+        app = procs.gunicorn("app", app_port, {**env, "CELERY_TASK_DEFAULT_QUEUE": WEB_QUEUE})
         running.append(app)
         session = Session(app_base)
         session.login(BENCH_USER, BENCH_PASSWORD)
@@ -377,7 +377,8 @@ def main(argv: list[str] | None = None) -> None:
 
         log(f"{args.launches} launches through the web")
         results["launches"] = launches(app_base, args, app)
-        wait_idle(QUEUE)
+        purge(WEB_QUEUE)
+        Task.objects.filter(owner__username=LAUNCHER).delete()
 
         log(f"propagation: {args.propagation_runs} runs in Chromium")
         results["propagation"] = inproc.propagation(
@@ -438,10 +439,32 @@ def main(argv: list[str] | None = None) -> None:
         log(f"launch ratio {results['launch_rate']['ratio']:.2f}")
 
         log("worker overhead: no-op tasks/s with tracking off and on")
-        results["worker"] = [
-            inproc.worker_rate(env, tracking=tracking, count=args.noop_tasks)
-            for tracking in (False, True, False, True)
-        ]
+        results["worker"] = []
+        for _ in range(2):
+            results["worker"] += [
+                inproc.worker_rate(env, tracking=False, count=args.noop_tasks),
+                inproc.worker_rate(env, tracking=True, count=args.noop_tasks),
+            ]
+        # Before the fix: Celery's Django fixup closing the connection around every task.
+        results["worker"].append(
+            inproc.worker_rate(
+                env,
+                tracking=True,
+                count=args.noop_tasks,
+                variant="connection closed per task (Celery's default)",
+                extra_env={"BENCH_DB_REUSE_MAX": "0"},
+            )
+        )
+        results["worker"].append(
+            inproc.worker_rate(
+                env,
+                tracking=True,
+                count=args.noop_tasks,
+                variant="synchronous_commit=off",
+                extra_env={"PGOPTIONS": "-c synchronous_commit=off"},
+            )
+        )
+        log("worker: " + ", ".join(f"{w['per_second']:.0f}/s" for w in results["worker"]))
     finally:
         for proc in reversed(running):
             proc.stop()
