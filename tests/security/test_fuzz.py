@@ -414,3 +414,26 @@ def test_launch_out_of_range_number_is_refused_with_a_message(alice):
     response = alice.post("/launch/taskboard.quick/", {"x": "9" * 40, "y": "1"})
     assert "Ensure this value is less than or equal to 1000000." in response.content.decode()
     assert Task.objects.count() == 0
+
+
+@FUZZ
+@given(params=_launch_params(registry.get("taskboard.export_csv")), htmx=st.booleans())
+def test_fuzz_retry_with_changes_params(alice, user, params, htmx):
+    """A retry with edited params links one new row when valid, and creates none otherwise."""
+    with rolled_back():
+        source = Task.objects.create(
+            name="taskboard.export_csv",
+            status="failed",
+            owner=user,
+            kwargs={"status": "", "name": "", "days": 30},
+        )
+        valid = registry.get("taskboard.export_csv").form_class(data=params).is_valid()
+        data = {**params, "retry_of": str(source.pk)}
+        response = alice.post("/launch/taskboard.export_csv/", data, headers=HX if htmx else {})
+        retries = Task.objects.filter(retry_of=source).count()
+        if valid:
+            assert response.status_code == (200 if htmx else 303)
+            assert retries == 1
+        else:
+            assert response.status_code == (422 if htmx else 200)
+            assert retries == 0
