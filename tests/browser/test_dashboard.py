@@ -106,8 +106,11 @@ def test_dashboard_rows_go_live_and_polling_stops(
     page.goto(f"{live_server.url}/tasks/")
     page.evaluate("window.notReloaded = true")
     expect(page.locator(f"#task-{long.pk} progress")).to_be_visible(timeout=FINAL)
-    page.wait_for_function(
-        f"document.querySelector('#task-{long.pk} progress')?.value >= 25", timeout=FINAL
+    # Polled from Python: wait_for_function would eval in the page, which the CSP forbids.
+    wait_for(
+        lambda: page.evaluate(f"document.querySelector('#task-{long.pk} progress')?.value >= 25"),
+        timeout=FINAL / 1000,
+        message="the progress bar to reach 25%",
     )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "dashboard.png"))
