@@ -82,11 +82,17 @@ class Task(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
+    # A pinned row is kept by the retention purge whatever its age.
+    pinned = models.BooleanField(default=False)
 
     objects = TaskQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [
+            ("view_all_tasks", "Can view everyone's tasks"),
+            ("act_on_all_tasks", "Can retry/cancel/delete everyone's tasks"),
+        ]
         indexes = [
             models.Index(fields=["-created_at", "-id"], name="task_created_idx"),
             models.Index(fields=["status", "-created_at", "-id"], name="task_status_created_idx"),
@@ -116,3 +122,50 @@ class Task(models.Model):
         if self.started_at is None or self.finished_at is None:
             return None
         return self.finished_at - self.started_at
+
+
+class AuditLog(models.Model):
+    """Who did what to which tasks, and when: one row per single or bulk action."""
+
+    RETRY = "retry"
+    CANCEL = "cancel"
+    DELETE = "delete"
+    LAUNCH = "launch"
+    PURGE = "purge"
+    PIN = "pin"
+    UNPIN = "unpin"
+    BULK_RETRY = "bulk_retry"
+    BULK_CANCEL = "bulk_cancel"
+    BULK_DELETE = "bulk_delete"
+    ACTION_CHOICES = (
+        (RETRY, "Retry"),
+        (CANCEL, "Cancel"),
+        (DELETE, "Delete"),
+        (LAUNCH, "Launch"),
+        (PURGE, "Purge"),
+        (PIN, "Pin"),
+        (UNPIN, "Unpin"),
+        (BULK_RETRY, "Bulk retry"),
+        (BULK_CANCEL, "Bulk cancel"),
+        (BULK_DELETE, "Bulk delete"),
+    )
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="audit_entries",
+    )
+    action = models.CharField(max_length=20, choices=ACTION_CHOICES)
+    # The exact ids acted on (strings), so the log still says which rows went after a delete.
+    task_ids = models.JSONField(default=list, blank=True)
+    count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} x{self.count} by {self.actor_id or 'system'}"
