@@ -1,0 +1,17 @@
+"""Views: thin functions that parse, call a selector or service, and render."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponseRedirect
+from django_htmx.middleware import HtmxDetails
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def see_other(url: str) -> HttpResponseRedirect:
+    """Redirect after a POST with 303, so the browser follows with a GET."""
+    response = HttpResponseRedirect(url)
+    response.status_code = 303
+    return response

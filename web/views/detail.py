@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -17,39 +16,14 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
-from django_htmx.middleware import HtmxDetails
 
 from tasks import registry, selectors, services
 from tasks.live import Badge, badges_for
 from tasks.maintenance import export_path
 from tasks.models import Task
+from tasks.templatetags.task_table import duration
+from web.views import HtmxHttpRequest, see_other
 from web.views.launch import ROWS_HEADER, new_row
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
-
-
-def _see_other(url: str) -> HttpResponseRedirect:
-    response = HttpResponseRedirect(url)
-    response.status_code = 303
-    return response
-
-
-def format_duration(value: timedelta | None) -> str:
-    """Return a duration as a short human reading: 850 ms, 12.3 s, 4 min 05 s, 2 h 03 min."""
-    if value is None:
-        return ""
-    seconds = max(value.total_seconds(), 0)
-    if seconds < 1:
-        return f"{round(seconds * 1000)} ms"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
 
 
 def _pretty(value) -> str:
@@ -115,9 +89,9 @@ def _detail_context(
         "result_file": result_file,
         # "CSV", from the file's extension: a short button label beside the full name.
         "result_kind": (os.path.splitext(result_file or "")[1][1:].upper() or "file"),
-        "wait": format_duration(task.wait_duration or waiting_for),
+        "wait": duration(task.wait_duration or waiting_for),
         "waiting": waiting_for is not None,
-        "run": format_duration(task.run_duration or running_for),
+        "run": duration(task.run_duration or running_for),
         "running": running_for is not None,
         **extra,
     }
@@ -183,7 +157,7 @@ def task_retry(request: HtmxHttpRequest, task_id) -> HttpResponse:
     if request.htmx:
         return HttpResponseClientRedirect(url)
     messages.success(request, "Retry launched.")
-    return _see_other(_back(request, new, default=url))
+    return see_other(_back(request, new, default=url))
 
 
 @login_required
@@ -207,7 +181,7 @@ def task_cancel(request: HtmxHttpRequest, task_id) -> HttpResponse:
             return response
         return _render_detail(request, task, notice=notice)
     messages.info(request, notice)
-    return _see_other(_back(request, task))
+    return see_other(_back(request, task))
 
 
 def _row(request: HtmxHttpRequest, task: Task, status: int = 200) -> HttpResponse:

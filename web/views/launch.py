@@ -8,18 +8,18 @@ from datetime import datetime
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
-from django_htmx.middleware import HtmxDetails
 
 from tasks import registry, selectors, services
 from tasks.live import badges_for
 from tasks.models import Task
+from web.views import HtmxHttpRequest, see_other
 
 # Sent by static/js/launch.js when the page has the task table, so that a launch
 # answers the new row for it; any other htmx launch is sent to the task's page.
@@ -39,17 +39,6 @@ def _prepare(form):
     form.auto_id = FIELD_IDS
     form.label_suffix = ""
     return form
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
-
-
-def see_other(url: str) -> HttpResponseRedirect:
-    """Redirect after a POST with 303, so the browser follows with a GET."""
-    response = HttpResponseRedirect(url)
-    response.status_code = 303
-    return response
 
 
 def _entry_for(request: HtmxHttpRequest, name: str) -> registry.Launchable:

@@ -14,7 +14,6 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.middleware import HtmxDetails
 from django_tables2.paginators import LazyPaginator
 
 from tasks import selectors
@@ -23,6 +22,7 @@ from tasks.models import STATUS_CHOICES, Task
 from tasks.templatetags.task_table import poll_token
 from web.filters import TaskFilter
 from web.tables import TaskTable
+from web.views import HtmxHttpRequest
 
 TABS = (("", "All"), *STATUS_CHOICES)
 TABS_TARGET = "status-tabs"
@@ -30,10 +30,6 @@ TABS_TARGET = "status-tabs"
 TOKEN_RE = re.compile(r"^[0-9A-Za-z.\-]{1,40}$")
 # Deeper pages show the first one: their OFFSET would overflow the database's bigint.
 MAX_PAGE = 1_000_000
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
 
 
 class PollIdsInvalid(ValueError):
