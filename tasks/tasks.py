@@ -93,7 +93,8 @@ def flaky(self, failures: int = 2) -> dict:
     title="Export task history (CSV)",
     description="Writes the tasks you can see, filtered, to a CSV file you can download.",
 )
-@shared_task(bind=True, name="taskboard.export_csv")
+# Idempotent (it rewrites the same file): run again if its worker dies.
+@shared_task(bind=True, base=RedeliverableTask, name="taskboard.export_csv")
 def export_csv(self, status: str = "", name: str = "", days: int = 30) -> dict:
     return maintenance.export_csv(task_id=self.request.id, status=status, name=name, days=days)
 
@@ -104,7 +105,8 @@ def export_csv(self, status: str = "", name: str = "", days: int = 30) -> dict:
     description="Deletes finished task records older than N days, in batches.",
     staff_only=True,
 )
-@shared_task(bind=True, name="taskboard.purge")
+# Idempotent (deleting what is already gone is a no-op): run again if its worker dies.
+@shared_task(bind=True, base=RedeliverableTask, name="taskboard.purge")
 def purge(self, days: int = 90) -> dict:
     return maintenance.purge(days=days, exclude=self.request.id)
 

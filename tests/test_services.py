@@ -186,3 +186,12 @@ def test_rate_limit_zero_disables_it(user, settings, django_capture_on_commit_ca
         for _ in range(5):
             services.task_launch(user=user, name="taskboard.quick", params={"x": 1, "y": 1})
     assert Task.objects.count() == 5
+
+
+def test_idempotent_builtins_are_redelivered_when_their_worker_dies():
+    from tasks.tasks import export_csv, purge, quick
+
+    for task in (export_csv, purge):
+        assert task.acks_late is True
+        assert task.reject_on_worker_lost is True
+    assert quick.acks_late is False  # at most once unless marked idempotent
