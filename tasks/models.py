@@ -169,3 +169,40 @@ class AuditLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} x{self.count} by {self.actor_id or 'system'}"
+
+
+class BulkAction(models.Model):
+    """A selection frozen for one bulk action: the exact ids, shown for confirmation.
+
+    Created when the user asks for the action, run once when they confirm; rows
+    created afterwards are never in ``task_ids``, so they are never touched.
+    """
+
+    RETRY = "retry"
+    CANCEL = "cancel"
+    DELETE = "delete"
+    ACTION_CHOICES = ((RETRY, "Retry"), (CANCEL, "Cancel"), (DELETE, "Delete"))
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="bulk_actions"
+    )
+    action = models.CharField(max_length=20, choices=ACTION_CHOICES)
+    task_ids = models.JSONField(default=list, blank=True)
+    count = models.PositiveIntegerField(default=0)
+    # What the user selected ("3 selected rows", "all matching status=failed"), for the page.
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Large sets run in the background as their own task row, with its progress.
+    job = models.ForeignKey(
+        Task, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    outcome = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.count} tasks"
