@@ -345,3 +345,47 @@ def _exc_message(value: Any) -> str:
     if isinstance(value, list | tuple):
         return " ".join(str(part) for part in value)
     return "" if value is None else str(value)
+
+
+# --- actions on a set of tasks (failure groups) ------------------------------
+
+DELETE_BATCH = 500
+
+
+def tasks_retry_many(*, user, ids) -> dict[str, int]:
+    """Retry each of ``ids`` that ``user`` may see and that has finished, one task_retry each.
+
+    Acts on exactly these ids (the set frozen when the user confirmed); stops early
+    when the broker is down or the launch rate limit is reached, and says how many
+    were retried, skipped and left.
+    """
+    ids = list(ids)
+    tasks = {t.pk: t for t in Task.objects.visible_to(user).filter(pk__in=ids)}
+    outcome = {"retried": 0, "skipped": 0, "left": 0}
+    for position, task_id in enumerate(ids):
+        task = tasks.get(task_id)
+        if task is None:
+            outcome["skipped"] += 1
+            continue
+        try:
+            task_retry(user=user, task=task)
+        except (ActionNotAllowed, LaunchInvalid, PermissionDenied):
+            outcome["skipped"] += 1
+            continue
+        except (LaunchUnavailable, RateLimited):
+            outcome["left"] = len(ids) - position
+            break
+        outcome["retried"] += 1
+    return outcome
+
+
+def tasks_delete(*, user, ids) -> int:
+    """Delete the finished tasks among ``ids`` that ``user`` may see, in batches; count them."""
+    ids = list(ids)
+    deleted = 0
+    for start in range(0, len(ids), DELETE_BATCH):
+        batch = ids[start : start + DELETE_BATCH]
+        # Rows in flight are never deleted: their worker would write to nothing.
+        count, _ = Task.objects.visible_to(user).filter(pk__in=batch, status__in=TERMINAL).delete()
+        deleted += count
+    return deleted

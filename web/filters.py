@@ -27,6 +27,12 @@ class TaskFilter(django_filters.FilterSet):
         widget=forms.TextInput(attrs={"type": "search"}),
     )
     name = django_filters.ChoiceFilter(empty_label="All tasks", label="Task")
+    error_type = django_filters.CharFilter(
+        method="filter_error_type", label="Error type", max_length=200
+    )
+
+    # The filters with an input in the page's search form (templates/tasks/list.html).
+    search_form_fields = ("q", "name")
 
     class Meta:
         model = Task
@@ -62,6 +68,14 @@ class TaskFilter(django_filters.FilterSet):
             args_text=Cast("args", TextField()),
             kwargs_text=Cast("kwargs", TextField()),
         ).filter(match)
+
+    def filter_error_type(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
+        """Match the exception type exactly (the failure groups link here)."""
+        value = value.strip()
+        # A NUL can never be stored (PostgreSQL refuses it), so it matches nothing.
+        if "\x00" in value:
+            return queryset.none()
+        return queryset.filter(error_type=value) if value else queryset
 
     @property
     def invalid_fields(self) -> list[str]:

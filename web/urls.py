@@ -5,13 +5,20 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 from django.views.generic import RedirectView
 
-from web.views import detail, health, launch
+from web.views import detail, failures, health, launch
 from web.views import tasks as task_views
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/tasks/", permanent=False)),
     path("tasks/", task_views.task_list, name="task_list"),
     path("tasks/status/", task_views.task_status, name="task_status"),
+    path("tasks/failures/", failures.failure_list, name="failure_list"),
+    path(
+        "tasks/failures/<slug:key>/<str:action>/",
+        failures.failure_confirm,
+        name="failure_confirm",
+    ),
+    path("tasks/failures/<str:action>/", failures.failure_act, name="failure_act"),
     path("tasks/<uuid:task_id>/", detail.task_detail, name="task_detail"),
     path("tasks/<uuid:task_id>/retry/", detail.task_retry, name="task_retry"),
     path("tasks/<uuid:task_id>/cancel/", detail.task_cancel, name="task_cancel"),

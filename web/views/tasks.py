@@ -125,7 +125,9 @@ def _tabs(filterset: TaskFilter) -> list[dict]:
 
 def _hidden_params(request: HttpRequest, filterset: TaskFilter) -> list[tuple[str, str]]:
     """Return the GET parameters the search form must carry besides its own fields."""
-    own = set(filterset.form.fields) - {"status"}
+    # The fields that have an input in the search form itself; every other
+    # parameter (status, sort, error_type from a failure group...) rides along hidden.
+    own = set(filterset.search_form_fields)
     # A new search starts from the first page.
     own |= {"page"}
     return [(key, value) for key, value in request.GET.items() if key not in own and value]

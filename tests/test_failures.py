@@ -1,0 +1,443 @@
+"""Failure groups: the message normalisation, the grouping, the page and its actions."""
+
+from __future__ import annotations
+
+import html
+import re
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from tasks.failures import failure_groups, normalise_message, parse_days, search_hint
+from tasks.models import COMPLETED, FAILED, PENDING, RUNNING, Task
+
+HX = {"HX-Request": "true"}
+
+
+# --- normalise_message (pure) --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("Timeout after 30s on 'db1'", "Timeout after <n>s on <str>"),
+        ('KeyError: "user_42"', "KeyError: <str>"),
+        ("KeyError: 'user_42'", "KeyError: <str>"),
+        ("Task 3f2b8c1e-1111-4222-8333-444455556666 not found", "Task <id> not found"),
+        ("Task 3f2b8c1e111142228333444455556666 not found", "Task <id> not found"),
+        ("object at 0x7f3a9c0d12e0", "object at <hex>"),
+        ("can't connect to 10.0.0.12:5432", "can't connect to <ip>"),
+        ("File /var/data/export-123.csv missing", "File <path> missing"),
+        ("C:\\Users\\x\\f.txt missing", "<path> missing"),
+        ("failed at 2024-05-01T10:20:30Z", "failed at <time>"),
+        ("failed at 2024-05-01 10:20:30.123+02:00", "failed at <time>"),
+        ("took until 12:03:04", "took until <time>"),
+        ("utf8 codec error at position 17", "utf8 codec error at position <n>"),
+        ("value -5 too small", "value <n> too small"),
+        ("-3 left", "<n> left"),
+        ("worker-3 lost", "worker-<n> lost"),
+        ("sha abcdef0123456789abcdef", "sha <id>"),
+        ("GET https://api.example.com/v1/items?id=3 returned 503", "GET <url> returned <n>"),
+        ("retry 1.5 seconds, 1,000 rows", "retry <n> seconds, <n> rows"),
+        ("simulated failure (attempt 2)", "simulated failure (attempt <n>)"),
+        ("a  b\n\t c ", "a b c"),
+        ("no digits here", "no digits here"),
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_normalise_message_masks(message, expected):
+    assert normalise_message(message) == expected
+
+
+def test_normalise_message_groups_runs_that_differ_only_in_values():
+    first = normalise_message("Took 30s on 'db1' (req 8f14e45f-ceea-467f-a0f5-1a2b3c4d5e6f)")
+    second = normalise_message("Took 45s on 'db2' (req 0a1b2c3d-0000-4000-8000-abcdefabcdef)")
+    assert first == second
+
+
+def test_normalise_message_keeps_different_problems_apart():
+    assert normalise_message("Timeout after 30s") != normalise_message("Refused after 30s")
+
+
+def test_normalise_message_apostrophe_in_a_word_is_not_a_quote():
+    assert normalise_message("can't reach 'db1' and won't retry") == (
+        "can't reach <str> and won't retry"
+    )
+
+
+def test_normalise_message_masks_a_uuid_inside_quotes_once():
+    assert normalise_message("no row 'b3c1f1e2-1111-4222-8333-444455556666'") == "no row <str>"
+
+
+def test_normalise_message_reads_only_the_head_of_a_huge_message():
+    assert len(normalise_message("x" * 100_000)) == 500
+
+
+def test_search_hint_is_the_longest_literal_run():
+    assert search_hint("Timeout after <n>s on <str>") == "Timeout after"
+
+
+def test_search_hint_of_an_all_masked_message_is_empty():
+    assert search_hint("<n>") == ""
+
+
+@pytest.mark.parametrize(("raw", "days"), [("1", 1), ("30", 30), ("2", 7), ("x", 7), (None, 7)])
+def test_parse_days_accepts_only_the_windows(raw, days):
+    assert parse_days(raw) == days
+
+
+# --- grouping (database) -------------------------------------------------------
+
+
+def fail(owner, message="Timeout after 30s on 'db1'", *, name="taskboard.fail", ago=0, **fields):
+    now = timezone.now() - timedelta(minutes=ago)
+    fields.setdefault("error_type", "TimeoutError")
+    return Task.objects.create(
+        name=name,
+        status=FAILED,
+        owner=owner,
+        error_message=message,
+        created_at=now - timedelta(seconds=5),
+        started_at=now - timedelta(seconds=4),
+        finished_at=now,
+        **fields,
+    )
+
+
+@pytest.mark.django_db
+def test_failure_groups_group_by_name_type_and_normalised_message(user):
+    fail(user, "Timeout after 30s on 'db1'")
+    fail(user, "Timeout after 45s on 'db2'")
+    fail(user, "Timeout after 30s on 'db1'", error_type="OSError")
+    fail(user, "Timeout after 30s on 'db1'", name="taskboard.flaky")
+    report = failure_groups(user=user)
+    counts = sorted((g.name, g.error_type, g.count) for g in report.groups)
+    assert counts == [
+        ("taskboard.fail", "OSError", 1),
+        ("taskboard.fail", "TimeoutError", 2),
+        ("taskboard.flaky", "TimeoutError", 1),
+    ]
+
+
+@pytest.mark.django_db
+def test_failure_groups_first_and_last_seen_and_latest(user):
+    old = fail(user, "boom 1", ago=60)
+    new = fail(user, "boom 2", ago=5)
+    (group,) = failure_groups(user=user).groups
+    assert group.first_seen == old.finished_at
+    assert group.last_seen == new.finished_at
+    assert group.latest_id == new.pk
+    assert group.latest_message == "boom 2"
+
+
+@pytest.mark.django_db
+def test_failure_groups_biggest_first(user):
+    fail(user, "rare")
+    for _ in range(3):
+        fail(user, "common 1")
+    assert [g.count for g in failure_groups(user=user).groups] == [3, 1]
+
+
+@pytest.mark.django_db
+def test_failure_groups_sample_traceback_is_the_latest(user):
+    fail(user, "boom", ago=10, traceback="old traceback")
+    fail(user, "boom", ago=1, traceback="new traceback")
+    (group,) = failure_groups(user=user).groups
+    assert group.traceback == "new traceback"
+
+
+@pytest.mark.django_db
+def test_failure_groups_only_failed_tasks(user):
+    fail(user)
+    Task.objects.create(name="taskboard.fail", status=COMPLETED, owner=user, error_message="x")
+    assert failure_groups(user=user).total == 1
+
+
+@pytest.mark.django_db
+def test_failure_groups_leave_out_older_than_the_window(user):
+    fail(user, ago=60 * 24 * 3)
+    assert failure_groups(user=user, days=1).groups == []
+    assert failure_groups(user=user, days=7).total == 1
+
+
+@pytest.mark.django_db
+def test_failure_groups_bounded_window_says_truncated(user):
+    for _ in range(3):
+        fail(user)
+    report = failure_groups(user=user, limit=2)
+    assert report.total == 2
+    assert report.truncated
+
+
+@pytest.mark.django_db
+def test_failure_groups_other_users_failures_are_hidden(user, other_user):
+    fail(other_user)
+    assert failure_groups(user=user).groups == []
+
+
+@pytest.mark.django_db
+def test_failure_groups_staff_see_everyones(staff_user, user, other_user):
+    fail(user)
+    fail(other_user)
+    assert failure_groups(user=staff_user).total == 2
+
+
+@pytest.mark.django_db
+def test_failure_groups_two_queries_whatever_the_size(user, django_assert_num_queries):
+    for i in range(10):
+        fail(user, f"boom {i}", error_type=f"E{i % 3}")
+    failure_groups(user=user)  # the user's permissions are read once, then cached
+    with django_assert_num_queries(2):
+        failure_groups(user=user)
+
+
+# --- the page ------------------------------------------------------------------
+
+
+@pytest.fixture
+def alice(client, user):
+    client.force_login(user)
+    return client
+
+
+def test_failures_page_anonymous_redirects_to_login(client):
+    response = client.get("/tasks/failures/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+@pytest.mark.django_db
+def test_failures_page_anonymous_htmx_gets_hx_redirect(client):
+    response = client.get("/tasks/failures/", headers=HX)
+    assert response["HX-Redirect"].startswith("/accounts/login/")
+
+
+@pytest.mark.django_db
+def test_failures_page_shows_groups(alice, user):
+    fail(user, "Timeout after 30s on 'db1'")
+    fail(user, "Timeout after 45s on 'db2'")
+    body = alice.get("/tasks/failures/").content.decode()
+    assert "Timeout after &lt;n&gt;s on &lt;str&gt;" in body
+    assert 'class="fg-count"' in body
+    assert re.search(r'class="fg-count"[^>]*>2<', body)
+
+
+@pytest.mark.django_db
+def test_failures_page_names_the_window(alice, user):
+    body = alice.get("/tasks/failures/?days=30").content.decode()
+    assert "last 30 days" in body
+    assert "latest 5000 failures" in body
+
+
+@pytest.mark.django_db
+def test_failures_page_bad_window_falls_back(alice):
+    assert alice.get("/tasks/failures/?days=%00").status_code == 200
+
+
+@pytest.mark.django_db
+def test_failures_page_empty(alice):
+    assert "No failures in this window" in alice.get("/tasks/failures/").content.decode()
+
+
+@pytest.mark.django_db
+def test_failures_page_links_to_the_filtered_failed_tab(alice, user):
+    fail(user, "Timeout after 30s on 'db1'")
+    body = html.unescape(alice.get("/tasks/failures/").content.decode())
+    assert (
+        "/tasks/?status=failed&name=taskboard.fail&error_type=TimeoutError&q=Timeout%20after"
+        in body
+    )
+
+
+@pytest.mark.django_db
+def test_failures_group_link_finds_the_group_rows(alice, user):
+    mine = fail(user, "Timeout after 30s on 'db1'")
+    fail(user, "Other problem", error_type="ValueError")
+    response = alice.get(
+        "/tasks/?status=failed&name=taskboard.fail&error_type=TimeoutError&q=Timeout%20after"
+    )
+    ids = re.findall(r'<tr id="task-([0-9a-f-]{36})"', response.content.decode())
+    assert ids == [str(mine.pk)]
+
+
+@pytest.mark.django_db
+def test_failures_page_escapes_messages(alice, user):
+    fail(user, "<script>alert(1)</script>", error_type="<b>Err</b>")
+    body = alice.get("/tasks/failures/").content.decode()
+    assert "<script>alert(1)" not in body
+    assert "<b>Err</b>" not in body
+
+
+@pytest.mark.django_db
+def test_failures_page_hides_other_users_groups(alice, other_user):
+    fail(other_user, "secret of bob")
+    assert "secret of bob" not in alice.get("/tasks/failures/").content.decode()
+
+
+@pytest.mark.django_db
+def test_failures_nav_link_is_current(alice):
+    body = alice.get("/tasks/failures/").content.decode()
+    assert 'href="/tasks/failures/" aria-current="page"' in body
+
+
+# --- group actions: confirm, then act on the frozen set -------------------------
+
+
+def group_key(user) -> str:
+    (group,) = failure_groups(user=user).groups
+    return group.key
+
+
+def confirmed_ids(response) -> str:
+    return re.search(r'name="ids" value="([^"]*)"', response.content.decode()).group(1)
+
+
+@pytest.mark.django_db
+def test_failure_confirm_lists_the_exact_ids(alice, user):
+    tasks = [fail(user, f"boom {i}") for i in range(3)]
+    response = alice.get(f"/tasks/failures/{group_key(user)}/retry/")
+    assert response.status_code == 200
+    assert set(confirmed_ids(response).split(",")) == {str(t.pk) for t in tasks}
+    assert "Retry 3 failed tasks?" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_failure_confirm_unknown_group_is_404(alice, user):
+    fail(user)
+    assert alice.get("/tasks/failures/0000000000000000/retry/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_failure_confirm_unknown_action_is_404(alice, user):
+    fail(user)
+    assert alice.get(f"/tasks/failures/{group_key(user)}/explode/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_failure_confirm_other_users_group_is_404(client, user, other_user):
+    fail(other_user)
+    key = group_key(other_user)
+    client.force_login(user)
+    assert client.get(f"/tasks/failures/{key}/delete/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_failure_retry_acts_only_on_the_confirmed_set(alice, user):
+    first = fail(user, "boom 1")
+    ids = confirmed_ids(alice.get(f"/tasks/failures/{group_key(user)}/retry/"))
+    late = fail(user, "boom 2")  # arrives after the confirmation: same group
+    response = alice.post("/tasks/failures/retry/", {"ids": ids, "days": "7"})
+    assert response.status_code == 303
+    assert Task.objects.filter(retry_of=first).count() == 1
+    assert not Task.objects.filter(retry_of=late).exists()
+
+
+@pytest.mark.django_db
+def test_failure_retry_creates_linked_pending_runs(alice, user):
+    tasks = [fail(user, "boom", kwargs={"message": "boom"}) for _ in range(2)]
+    alice.post("/tasks/failures/retry/", {"ids": ",".join(str(t.pk) for t in tasks)})
+    retries = Task.objects.filter(retry_of__in=tasks)
+    assert sorted(r.status for r in retries) == [PENDING, PENDING]
+
+
+@pytest.mark.django_db
+def test_failure_retry_reports_in_a_message(alice, user):
+    task = fail(user)
+    response = alice.post("/tasks/failures/retry/", {"ids": str(task.pk)}, follow=True)
+    assert "Retried 1 task." in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_failure_retry_skips_other_users_ids(alice, user, other_user):
+    theirs = fail(other_user)
+    alice.post("/tasks/failures/retry/", {"ids": str(theirs.pk)})
+    assert not Task.objects.filter(retry_of=theirs).exists()
+
+
+@pytest.mark.django_db
+def test_failure_retry_stops_at_the_rate_limit(alice, user, settings):
+    settings.TASKBOARD_LAUNCH_RATE_PER_MINUTE = 2
+    tasks = [fail(user, ago=5) for _ in range(3)]
+    response = alice.post(
+        "/tasks/failures/retry/", {"ids": ",".join(str(t.pk) for t in tasks)}, follow=True
+    )
+    assert Task.objects.filter(retry_of__in=tasks).count() == 2
+    assert "Stopped with 1 left" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_failure_delete_removes_the_confirmed_set_only(alice, user):
+    first = fail(user, "boom 1")
+    ids = confirmed_ids(alice.get(f"/tasks/failures/{group_key(user)}/delete/"))
+    late = fail(user, "boom 2")
+    response = alice.post("/tasks/failures/delete/", {"ids": ids})
+    assert response.status_code == 303
+    assert not Task.objects.filter(pk=first.pk).exists()
+    assert Task.objects.filter(pk=late.pk).exists()
+
+
+@pytest.mark.django_db
+def test_failure_delete_never_touches_rows_in_flight(alice, user):
+    running = Task.objects.create(name="taskboard.long", status=RUNNING, owner=user)
+    alice.post("/tasks/failures/delete/", {"ids": str(running.pk)})
+    assert Task.objects.filter(pk=running.pk).exists()
+
+
+@pytest.mark.django_db
+def test_failure_delete_skips_other_users_ids(alice, other_user):
+    theirs = fail(other_user)
+    alice.post("/tasks/failures/delete/", {"ids": str(theirs.pk)})
+    assert Task.objects.filter(pk=theirs.pk).exists()
+
+
+@pytest.mark.django_db
+def test_failure_delete_staff_may_delete_everyones(client, staff_user, other_user):
+    theirs = fail(other_user)
+    client.force_login(staff_user)
+    client.post("/tasks/failures/delete/", {"ids": str(theirs.pk)})
+    assert not Task.objects.filter(pk=theirs.pk).exists()
+
+
+@pytest.mark.django_db
+def test_failure_action_ignores_malformed_ids(alice, user):
+    task = fail(user)
+    response = alice.post("/tasks/failures/delete/", {"ids": f"nope,{task.pk},\x00,{uuid.uuid4()}"})
+    assert response.status_code == 303
+    assert not Task.objects.filter(pk=task.pk).exists()
+
+
+@pytest.mark.django_db
+def test_failure_action_htmx_gets_hx_redirect(alice, user):
+    task = fail(user)
+    response = alice.post("/tasks/failures/delete/", {"ids": str(task.pk)}, headers=HX)
+    assert response["HX-Redirect"] == "/tasks/failures/?days=7"
+
+
+@pytest.mark.django_db
+def test_failure_action_get_is_405(alice):
+    assert alice.get("/tasks/failures/delete/").status_code == 405
+
+
+@pytest.mark.django_db
+def test_failure_action_unknown_is_404(alice):
+    assert alice.post("/tasks/failures/explode/", {"ids": ""}).status_code == 404
+
+
+@pytest.mark.django_db
+def test_failure_action_requires_csrf(user):
+    task = fail(user)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    response = client.post("/tasks/failures/delete/", {"ids": str(task.pk)})
+    assert response.status_code == 403
+    assert Task.objects.filter(pk=task.pk).exists()
+
+
+def test_failure_action_anonymous_redirects_to_login(client):
+    response = client.post("/tasks/failures/delete/", {"ids": ""})
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
