@@ -225,7 +225,7 @@ def targets(results: dict) -> list[tuple[str, str, str, bool | None]]:
         )
     prop = results.get("propagation")
     if prop:
-        interval = results.get("poll_interval", 2)
+        interval = prop.get("poll_interval", 2)
         rows.append(
             (
                 f"6 propagation to the browser (median of {prop['runs']})",

@@ -324,6 +324,12 @@ def main(argv: list[str] | None = None) -> None:
     launcher, _ = User.objects.get_or_create(username=LAUNCHER)
     launcher.set_password(LAUNCHER_PASSWORD)
     launcher.save()
+    from django.contrib.auth.models import Permission
+
+    # A launcher, not an operator: may launch, sees only its own tasks.
+    launcher.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="tasks", codename="add_task")
+    )
 
     running: list[procs.Proc] = []
     cleanup_ids: list = []
