@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -122,3 +123,38 @@ def tasks_by_ids(*, user, ids: Iterable) -> list[Task]:
     if not ids:
         return []
     return list(visible_tasks(user).filter(pk__in=ids).select_related("owner"))
+
+
+@dataclass(frozen=True)
+class StalePending:
+    """Pending tasks older than the warning threshold: how many, and the oldest few."""
+
+    count: int
+    capped: bool
+    oldest: list[Task]
+
+
+def stale_pending(*, user, older_than: int, cap: int = 10_000, sample: int = 5) -> StalePending:
+    """Return the visible tasks pending for more than ``older_than`` seconds.
+
+    The count stops at ``cap`` so that a flooded queue cannot make it a full scan.
+    """
+    since = timezone.now() - timedelta(seconds=older_than)
+    stale = visible_tasks(user).pending().filter(created_at__lt=since)
+    count = stale.order_by()[: cap + 1].count()
+    oldest = list(stale.order_by("created_at", "id").only("id", "name", "created_at")[:sample])
+    return StalePending(count=min(count, cap), capped=count > cap, oldest=oldest)
+
+
+def existing_task_ids(*, user, ids: Iterable) -> set[str]:
+    """Return which of ``ids`` are tasks ``user`` may see, in one query."""
+    valid = []
+    for task_id in ids:
+        try:
+            valid.append(uuid.UUID(str(task_id)))
+        except ValueError:
+            continue
+    if not valid:
+        return set()
+    found = visible_tasks(user).filter(pk__in=valid).values_list("pk", flat=True)
+    return {str(pk) for pk in found}

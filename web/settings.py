@@ -253,6 +253,15 @@ TASKBOARD_POLL_INTERVAL = int(os.environ.get("TASKBOARD_POLL_INTERVAL", "2"))
 TASKBOARD_POLL_MAX_IDS = int(os.environ.get("TASKBOARD_POLL_MAX_IDS", "500"))
 TASKBOARD_LAUNCH_RATE_PER_MINUTE = int(os.environ.get("TASKBOARD_LAUNCH_RATE_PER_MINUTE", "60"))
 TASKBOARD_EXPORT_DIR = Path(os.environ.get("TASKBOARD_EXPORT_DIR", VAR_DIR / "exports"))
+# /ops/ (issue 6): seconds each broker call may take, the page's refresh period,
+# extra queues to measure besides the default one and those the workers consume,
+# and the age from which a pending task is flagged.
+TASKBOARD_OPS_TIMEOUT = float(os.environ.get("TASKBOARD_OPS_TIMEOUT", "1"))
+TASKBOARD_OPS_REFRESH = int(os.environ.get("TASKBOARD_OPS_REFRESH", "5"))
+TASKBOARD_OPS_QUEUES = env_list("TASKBOARD_OPS_QUEUES", "")
+TASKBOARD_PENDING_WARN_AFTER = int(os.environ.get("TASKBOARD_PENDING_WARN_AFTER", "300"))
+# Bearer token Prometheus sends to /metrics (empty: staff sessions only).
+TASKBOARD_METRICS_TOKEN = os.environ.get("TASKBOARD_METRICS_TOKEN", "")
 
 CELERY_BEAT_SCHEDULE = {
     "taskboard-reconcile": {

@@ -6,6 +6,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from web.views import detail, failures, health, launch
+from web.views import ops as ops_views
 from web.views import tasks as task_views
 
 urlpatterns = [
@@ -27,6 +28,7 @@ urlpatterns = [
     path("launch/<str:name>/", launch.launch, name="launch"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("ops/", ops_views.ops_page, name="ops"),
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]
