@@ -206,3 +206,23 @@ class BulkAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.count} tasks"
+
+
+class ApiToken(models.Model):
+    """A bearer token for the read-only API; only a SHA-256 of the key is stored."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100, blank=True)
+    # The key's first characters, to tell tokens apart without revealing them.
+    prefix = models.CharField(max_length=12)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user_id})"
