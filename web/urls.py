@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 from django.views.generic import RedirectView
 
-from web.views import detail, failures, health, launch
+from web.views import charts, detail, failures, health, launch
 from web.views import ops as ops_views
 from web.views import tasks as task_views
 
@@ -14,6 +14,7 @@ urlpatterns = [
     path("tasks/", task_views.task_list, name="task_list"),
     path("tasks/status/", task_views.task_status, name="task_status"),
     path("tasks/failures/", failures.failure_list, name="failure_list"),
+    path("tasks/charts/", charts.chart_page, name="charts"),
     path(
         "tasks/failures/<slug:key>/<str:action>/",
         failures.failure_confirm,

@@ -1,0 +1,19 @@
+"""Template filters of the operator pages (charts, ETA)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import template
+
+from tasks.templatetags.task_table import duration
+
+register = template.Library()
+
+
+@register.filter
+def seconds(value: float | None) -> str:
+    """Return a number of seconds as a short duration (see ``duration``), or a dash."""
+    if value is None:
+        return "—"
+    return duration(timedelta(seconds=value))
