@@ -158,3 +158,19 @@ def existing_task_ids(*, user, ids: Iterable) -> set[str]:
         return set()
     found = visible_tasks(user).filter(pk__in=valid).values_list("pk", flat=True)
     return {str(pk) for pk in found}
+
+
+def tasks_page(
+    queryset: QuerySet[Task], *, after: tuple[datetime, uuid.UUID] | None, limit: int
+) -> list[Task]:
+    """Return up to ``limit + 1`` tasks of ``queryset`` after a (created_at, id) keyset.
+
+    Newest first, on the (created_at, id) index: no COUNT and no OFFSET, so a page
+    deep in a large history costs what the first one does. The extra row tells
+    the caller whether another page follows.
+    """
+    queryset = queryset.order_by("-created_at", "-id")
+    if after is not None:
+        created, pk = after
+        queryset = queryset.filter(created_at__lte=created).exclude(created_at=created, pk__gte=pk)
+    return list(queryset[: limit + 1])

@@ -6,6 +6,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from web.views import charts, detail, failures, health, launch
+from web.views import api as api_views
 from web.views import ops as ops_views
 from web.views import tasks as task_views
 
@@ -30,6 +31,8 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("ops/", ops_views.ops_page, name="ops"),
+    path("api/tasks/", api_views.task_list, name="api_task_list"),
+    path("api/tasks/<str:task_id>/", api_views.task_detail, name="api_task_detail"),
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]
