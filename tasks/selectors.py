@@ -135,14 +135,17 @@ class StalePending:
 
 
 def stale_pending(*, user, older_than: int, cap: int = 10_000, sample: int = 5) -> StalePending:
-    """Return the visible tasks pending for more than ``older_than`` seconds.
+    """Return the tasks ``user`` may see (all for None) pending over ``older_than`` seconds.
 
     The count stops at ``cap`` so that a flooded queue cannot make it a full scan.
     """
     since = timezone.now() - timedelta(seconds=older_than)
-    stale = visible_tasks(user).pending().filter(created_at__lt=since)
+    tasks = Task.objects.all() if user is None else visible_tasks(user)
+    stale = tasks.pending().filter(created_at__lt=since)
     count = stale.order_by()[: cap + 1].count()
-    oldest = list(stale.order_by("created_at", "id").only("id", "name", "created_at")[:sample])
+    oldest = []
+    if sample:
+        oldest = list(stale.order_by("created_at", "id").only("id", "name", "created_at")[:sample])
     return StalePending(count=min(count, cap), capped=count > cap, oldest=oldest)
 
 

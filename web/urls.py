@@ -7,6 +7,7 @@ from django.views.generic import RedirectView
 
 from web.views import charts, detail, failures, health, launch
 from web.views import api as api_views
+from web.views import metrics as metrics_views
 from web.views import ops as ops_views
 from web.views import tasks as task_views
 
@@ -33,6 +34,7 @@ urlpatterns = [
     path("ops/", ops_views.ops_page, name="ops"),
     path("api/tasks/", api_views.task_list, name="api_task_list"),
     path("api/tasks/<str:task_id>/", api_views.task_detail, name="api_task_detail"),
+    path("metrics", metrics_views.metrics_view, name="metrics"),
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]
