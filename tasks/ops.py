@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from celery import current_app
 from django.conf import settings
@@ -33,6 +33,11 @@ class ActiveTask:
     started: datetime | None
     has_row: bool = False
 
+    @property
+    def running_for(self) -> timedelta | None:
+        """Return how long the task has been running, by the worker's clock."""
+        return None if self.started is None else timezone.now() - self.started
+
 
 @dataclass(frozen=True)
 class Worker:
@@ -45,6 +50,11 @@ class Worker:
     active: tuple[ActiveTask, ...] = ()
     processed: int | None = None
     uptime: int | None = None
+
+    @property
+    def up_for(self) -> timedelta | None:
+        """Return the worker's uptime as a duration."""
+        return None if self.uptime is None else timedelta(seconds=self.uptime)
 
 
 @dataclass(frozen=True)
@@ -76,7 +86,7 @@ class OpsSnapshot:
 def broker_label() -> str:
     """Return the broker URL without credentials, for display."""
     with current_app.connection_for_write() as conn:
-        return conn.as_uri(mask="***")
+        return conn.as_uri()
 
 
 def broker_connection(timeout: float):
@@ -133,7 +143,8 @@ def inspect_workers(conn, timeout: float) -> list[Worker]:
             Worker(
                 name=name,
                 concurrency=pool.get("max-concurrency"),
-                pool=str(pool.get("implementation", "")).rsplit(":", 1)[-1],
+                # "celery.concurrency.prefork:TaskPool" -> "prefork"
+                pool=str(pool.get("implementation", "")).split(":")[0].rsplit(".", 1)[-1],
                 queues=tuple(sorted(q.get("name", "") for q in queues.get(name) or ())),
                 active=tuple(
                     ActiveTask(
@@ -221,7 +232,7 @@ def snapshot(*, user, timeout: float | None = None) -> OpsSnapshot:
         result.broker, result.reachable, result.error = broker_label(), False, str(exc)
         return result
     try:
-        result.broker = conn.as_uri(mask="***")
+        result.broker = conn.as_uri()
         result.workers = inspect_workers(conn, timeout)
         consumed = {q for worker in result.workers for q in worker.queues}
         result.queues = [
