@@ -17,3 +17,18 @@ def seconds(value: float | None) -> str:
     if value is None:
         return "—"
     return duration(timedelta(seconds=value))
+
+
+@register.filter
+def eta(left: timedelta | None) -> str:
+    """Return the expected time left briefly: about 20 s left, about 3 min left, overdue."""
+    if left is None:
+        return ""
+    seconds = left.total_seconds()
+    if seconds <= 0:
+        return "longer than usual"
+    if seconds < 60:
+        return f"about {max(round(seconds), 1)} s left"
+    if seconds < 3600:
+        return f"about {round(seconds / 60)} min left"
+    return f"about {round(seconds / 3600)} h left"

@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import EmptyPage, PageNotAnInteger
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
@@ -18,7 +19,7 @@ from django_tables2.paginators import LazyPaginator
 
 from tasks import selectors
 from tasks.live import badges_for
-from tasks.models import STATUS_CHOICES, Task
+from tasks.models import RUNNING, STATUS_CHOICES, Task
 from tasks.templatetags.task_table import poll_token
 from web.filters import TaskFilter
 from web.tables import TaskTable
@@ -84,6 +85,7 @@ def task_list(request: HtmxHttpRequest) -> HttpResponse:
     badges, live = badges_for(tasks)
     for task in tasks:
         task.live_badge = badges[str(task.pk)]
+    _attach_etas(request, tasks)
     context.update(
         table=table,
         live=live,
@@ -100,6 +102,25 @@ def task_list(request: HtmxHttpRequest) -> HttpResponse:
     if request.htmx:
         response["HX-Push-Url"] = canonical_url(request)
     return response
+
+
+def _attach_etas(request: HttpRequest, tasks: list[Task]) -> None:
+    """Give each running row its expected time left, from its name's average run time.
+
+    One query for the page's running names, none without running rows. The poll does
+    not recompute it (it stays at its query count): a row the poll redraws shows its
+    progress instead, and the next page render shows the ETA again.
+    """
+    running = [t for t in tasks if t.status == RUNNING and t.started_at is not None]
+    if not running:
+        return
+    averages = selectors.average_run_times(user=request.user, names={t.name for t in running})
+    now = timezone.now()
+    for task in running:
+        average = averages.get(task.name)
+        if average is not None:
+            task.eta_average = average
+            task.eta_left = average - (now - task.started_at)
 
 
 def _tabs(filterset: TaskFilter) -> list[dict]:
