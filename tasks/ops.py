@@ -86,7 +86,15 @@ class OpsSnapshot:
 def broker_label() -> str:
     """Return the broker URL without credentials, for display."""
     with current_app.connection_for_write() as conn:
-        return conn.as_uri()
+        return _label(conn)
+
+
+def _label(conn) -> str:
+    # kombu masks the password, and shows a mask even where there is none.
+    uri = conn.as_uri()
+    if conn.password:
+        return uri
+    return uri.replace(":**@", "@" if conn.userid else "", 1)
 
 
 def broker_connection(timeout: float):
@@ -232,7 +240,7 @@ def snapshot(*, user, timeout: float | None = None) -> OpsSnapshot:
         result.broker, result.reachable, result.error = broker_label(), False, str(exc)
         return result
     try:
-        result.broker = conn.as_uri()
+        result.broker = _label(conn)
         result.workers = inspect_workers(conn, timeout)
         consumed = {q for worker in result.workers for q in worker.queues}
         result.queues = [
