@@ -196,12 +196,14 @@ def worker_rate(
 def propagation(base: str, cookie: str, user, runs: int, chromium_args: list[str]) -> dict:
     """Return how long a finished task takes to show Completed in a real browser."""
     from django.conf import settings
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     from tasks import services
     from tasks.models import Task
 
     samples, ids = [], []
+    missed = 0
     backend = current_app.backend
     interval = settings.TASKBOARD_POLL_INTERVAL
     with sync_playwright() as pw:
@@ -220,15 +222,21 @@ def propagation(base: str, cookie: str, user, runs: int, chromium_args: list[str
             # A random phase between the page's poll timer and the task's finish, as for
             # a person who opened the page at any moment.
             time.sleep(random.uniform(0, interval))
-            page.goto(f"{base}/tasks/")
+            response = page.goto(f"{base}/tasks/")
+            if response is None or response.status != 200:
+                raise RuntimeError(f"GET /tasks/ answered {response and response.status}")
             row = f"#task-{task.pk}"
             if page.locator(f"{row}.status-completed").count():
                 continue  # finished before the page drew it: not a propagation sample
-            seen_ms = page.wait_for_function(
-                f"() => document.querySelector('{row}.status-completed') && Date.now()",
-                polling="raf",
-                timeout=20_000,
-            ).json_value()
+            try:
+                seen_ms = page.wait_for_function(
+                    f"() => document.querySelector('{row}.status-completed') && Date.now()",
+                    polling="raf",
+                    timeout=20_000,
+                ).json_value()
+            except PlaywrightTimeout:
+                missed += 1
+                continue
             meta = backend.get_task_meta(str(task.pk))
             done = datetime.fromisoformat(str(meta["date_done"]))
             if done.tzinfo is None:
@@ -241,6 +249,7 @@ def propagation(base: str, cookie: str, user, runs: int, chromium_args: list[str
     return {
         "poll_interval": interval,
         "runs": len(samples),
+        "missed": missed,
         "median_s": statistics.median(samples),
         "p90_s": sorted(samples)[int(0.9 * (len(samples) - 1))],
         "max_s": max(samples),

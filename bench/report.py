@@ -437,6 +437,8 @@ def generated(results: dict, images: list[str]) -> str:
             "median "
             f"{prop['median_s']:.2f} s, p90 {prop['p90_s']:.2f} s, max {prop['max_s']:.2f} s."
         )
+    for key, error in results.get("errors", {}).items():
+        lines.append(f"- **{key} failed in this run**: `{error}`")
     lines += ["", END]
     return "\n".join(lines)
 

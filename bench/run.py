@@ -46,7 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sweep-duration", type=float, default=5)
     parser.add_argument("--concurrency", default="1,4,16")
     parser.add_argument("--sweep-concurrency", default="1,4")
-    parser.add_argument("--flower-tasks", type=int, default=5000)
+    parser.add_argument("--flower-tasks", type=int, default=20_000)
     parser.add_argument("--launches", type=int, default=10_000)
     parser.add_argument("--launch-rate-count", type=int, default=1000)
     parser.add_argument("--noop-tasks", type=int, default=1000)
@@ -292,6 +292,48 @@ def launches(base: str, args: argparse.Namespace, app: procs.Proc) -> dict:
     return {"launches": done, "statuses": statuses, "seconds": elapsed, "samples": samples}
 
 
+def guarded(results: dict, key: str, fn, *args) -> None:
+    """Store ``fn(*args)`` under ``key``; a failure is logged and reported, not fatal."""
+    try:
+        results[key] = fn(*args)
+        log(f"{key}: {json.dumps(results[key], default=str)[:300]}")
+    except Exception as exc:
+        log(f"{key} FAILED: {exc!r}")
+        results.setdefault("errors", {})[key] = repr(exc)[:500]
+
+
+def worker_runs(env: dict[str, str], count: int) -> list[dict]:
+    """Return no-op rates with tracking off and on (two rounds) and the two variants."""
+    from bench import inproc
+
+    runs = []
+    for _ in range(2):
+        runs += [
+            inproc.worker_rate(env, tracking=False, count=count),
+            inproc.worker_rate(env, tracking=True, count=count),
+        ]
+    # Before the fix: Celery's Django fixup closing the connection around every task.
+    runs.append(
+        inproc.worker_rate(
+            env,
+            tracking=True,
+            count=count,
+            variant="connection closed per task (Celery's default)",
+            extra_env={"BENCH_DB_REUSE_MAX": "0"},
+        )
+    )
+    runs.append(
+        inproc.worker_rate(
+            env,
+            tracking=True,
+            count=count,
+            variant="synchronous_commit=off",
+            extra_env={"PGOPTIONS": "-c synchronous_commit=off"},
+        )
+    )
+    return runs
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     started = time.monotonic()
@@ -382,15 +424,21 @@ def main(argv: list[str] | None = None) -> None:
         cleanup_ids += feed(args.flower_tasks)
 
         log(f"{args.launches} launches through the web")
-        results["launches"] = launches(app_base, args, app)
+        guarded(results, "launches", launches, app_base, args, app)
         purge(WEB_QUEUE)
         Task.objects.filter(owner__username=LAUNCHER).delete()
 
         log(f"propagation: {args.propagation_runs} runs in Chromium")
-        results["propagation"] = inproc.propagation(
-            app_base, session.cookie("sessionid"), bench_user, args.propagation_runs, CHROMIUM_ARGS
+        guarded(
+            results,
+            "propagation",
+            inproc.propagation,
+            app_base,
+            session.cookie("sessionid"),
+            bench_user,
+            args.propagation_runs,
+            CHROMIUM_ARGS,
         )
-        log(f"propagation median {results['propagation']['median_s']:.3f}s")
         worker.stop()
         running.remove(worker)
 
@@ -441,36 +489,10 @@ def main(argv: list[str] | None = None) -> None:
         running.remove(app)
 
         log("launch rate: task_launch against plain .delay()")
-        results["launch_rate"] = inproc.launch_rate(launcher, args.launch_rate_count)
-        log(f"launch ratio {results['launch_rate']['ratio']:.2f}")
+        guarded(results, "launch_rate", inproc.launch_rate, launcher, args.launch_rate_count)
 
         log("worker overhead: no-op tasks/s with tracking off and on")
-        results["worker"] = []
-        for _ in range(2):
-            results["worker"] += [
-                inproc.worker_rate(env, tracking=False, count=args.noop_tasks),
-                inproc.worker_rate(env, tracking=True, count=args.noop_tasks),
-            ]
-        # Before the fix: Celery's Django fixup closing the connection around every task.
-        results["worker"].append(
-            inproc.worker_rate(
-                env,
-                tracking=True,
-                count=args.noop_tasks,
-                variant="connection closed per task (Celery's default)",
-                extra_env={"BENCH_DB_REUSE_MAX": "0"},
-            )
-        )
-        results["worker"].append(
-            inproc.worker_rate(
-                env,
-                tracking=True,
-                count=args.noop_tasks,
-                variant="synchronous_commit=off",
-                extra_env={"PGOPTIONS": "-c synchronous_commit=off"},
-            )
-        )
-        log("worker: " + ", ".join(f"{w['per_second']:.0f}/s" for w in results["worker"]))
+        guarded(results, "worker", worker_runs, env, args.noop_tasks)
     finally:
         for proc in reversed(running):
             proc.stop()
