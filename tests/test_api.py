@@ -11,6 +11,8 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tasks.models import ApiToken, Task
 from tasks.tokens import hash_key, token_create
@@ -245,3 +247,25 @@ def test_api_token_from_command_authenticates(client, user):
     call_command("create_api_token", "alice", stdout=out, stderr=io.StringIO())
     response = client.get("/api/tasks/", headers=bearer(out.getvalue().strip()))
     assert response.status_code == 200
+
+
+FUZZ_TEXT = st.one_of(
+    st.text(st.characters(codec="utf-8"), max_size=40),
+    st.sampled_from(["", "\x00", "a\x00b", "9" * 40, "-1", "1e400", "١٢", "x" * 5000]),
+)
+
+
+@given(
+    params=st.dictionaries(
+        st.sampled_from(["status", "q", "name", "limit", "cursor"]), FUZZ_TEXT, max_size=5
+    )
+)
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_api_fuzzed_params_never_500(client, user, key, params):
+    response = client.get("/api/tasks/", params, headers=bearer(key))
+    assert response.status_code in (200, 400)
+    assert response["Content-Type"] == "application/json"
