@@ -5,8 +5,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 from django.views.generic import RedirectView
 
-from web.views import charts, detail, failures, health, launch
 from web.views import api as api_views
+from web.views import charts, detail, failures, health, launch
 from web.views import metrics as metrics_views
 from web.views import ops as ops_views
 from web.views import tasks as task_views

@@ -21,7 +21,7 @@ from tasks import selectors
 from tasks.live import badges_for
 from tasks.models import RUNNING, STATUS_CHOICES, Task
 from tasks.templatetags.task_table import poll_token
-from web.filters import TaskFilter
+from web.filters import WITHIN_CHOICES, TaskFilter
 from web.tables import TaskTable
 from web.views import HtmxHttpRequest
 
@@ -62,6 +62,11 @@ def task_list(request: HtmxHttpRequest) -> HttpResponse:
         "tabs": _tabs(filterset),
         "list_url": request.get_full_path(),
         "poll_interval": settings.TASKBOARD_POLL_INTERVAL,
+        "time_filters": [
+            tuple(filterset.form[f"{kind}{part}"] for part in ("", "_from", "_to"))
+            for kind in ("created", "finished")
+        ],
+        "within_choices": WITHIN_CHOICES,
     }
     if request.htmx and request.htmx.target == TABS_TARGET:
         # A live row changed state: the poll asked for fresh counts only.
