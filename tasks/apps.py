@@ -13,4 +13,14 @@ class TasksConfig(AppConfig):
         # loads Django: web (publish), worker (prerun..revoked) and beat.
         # tasks: fill the registry of launchable tasks in every process, not
         # only in workers (where Celery's autodiscovery imports it anyway).
-        from tasks import signals, tasks  # noqa: F401
+        from django.conf import settings
+        from django.db.models.signals import post_save
+
+        from tasks import permissions, signals, tasks  # noqa: F401
+
+        # New users can launch (the default group holds tasks.add_task): see tasks/permissions.py.
+        post_save.connect(
+            permissions.on_user_saved,
+            sender=settings.AUTH_USER_MODEL,
+            dispatch_uid="taskboard-default-group",
+        )

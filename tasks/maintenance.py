@@ -1,11 +1,14 @@
-"""Domain functions behind the built-in tasks: failure demo, CSV export, purge."""
+"""Domain functions behind the built-in tasks: failure demo, CSV export, purge in batches."""
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from tasks.models import TERMINAL, Task
@@ -54,8 +57,8 @@ def export_csv(*, task_id, status: str = "", name: str = "", days: int = 30) -> 
     rows = Task.objects.select_related("owner").filter(
         created_at__gte=timezone.now() - timedelta(days=days)
     )
-    if owner is None or not owner.is_staff:
-        rows = rows.filter(owner=owner) if owner else rows.none()
+    # What the launcher may see (tasks/permissions.py): all for view_all_tasks, else own.
+    rows = rows.visible_to(owner) if owner else rows.none()
     if status:
         rows = rows.filter(status=status)
     if name:
@@ -98,19 +101,43 @@ def _csv_safe(text: str) -> str:
     return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
 
 
+@dataclass(frozen=True)
+class PurgedBatch:
+    """One batch a purge deleted: the ids, and how many of each status."""
+
+    ids: list
+    counts: dict[str, int]
+
+
+def purge_batches(queryset: QuerySet[Task]) -> Iterator[PurgedBatch]:
+    """Delete the rows of ``queryset`` PURGE_BATCH at a time (never one huge DELETE).
+
+    Pinned rows are never deleted, even if ``queryset`` would include them.
+    """
+    queryset = queryset.filter(pinned=False).order_by()
+    while True:
+        rows = list(queryset.values_list("pk", "status")[:PURGE_BATCH])
+        if not rows:
+            return
+        ids = [pk for pk, _ in rows]
+        # Pinned again in the DELETE: a row pinned since the SELECT stays. Rows
+        # that link to these as retry_of keep their own record (SET NULL).
+        Task.objects.filter(pk__in=ids, pinned=False).delete()
+        counts: dict[str, int] = {}
+        for _, status in rows:
+            counts[status] = counts.get(status, 0) + 1
+        yield PurgedBatch(ids=ids, counts=counts)
+
+
 def purge(*, days: int, exclude=None) -> dict:
-    """Delete finished tasks older than ``days``, in batches; return how many went."""
+    """Delete finished, unpinned tasks older than ``days``, in batches; return how many went."""
     cutoff = timezone.now() - timedelta(days=days)
     old = Task.objects.filter(status__in=TERMINAL, created_at__lt=cutoff)
     if exclude:
         old = old.exclude(pk=exclude)
     total = old.count()
     deleted = 0
-    while True:
-        ids = list(old.order_by().values_list("pk", flat=True)[:PURGE_BATCH])
-        if not ids:
-            break
-        # Rows that link to these as retry_of keep their own record (SET NULL).
-        deleted += Task.objects.filter(pk__in=ids).delete()[0]
+    for batch in purge_batches(old):
+        deleted += len(batch.ids)
         report_progress(deleted, total, f"deleted {deleted} of {total}")
     return {"deleted": deleted, "older_than_days": days}

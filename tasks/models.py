@@ -43,12 +43,16 @@ class TaskQuerySet(models.QuerySet):
         return self.filter(status__in=IN_FLIGHT)
 
     def visible_to(self, user) -> TaskQuerySet:
-        """Return the tasks this user may see: staff see all, others their own."""
-        if not user.is_authenticated:
-            return self.none()
-        if user.is_staff:
-            return self
-        return self.filter(owner=user)
+        """Return the tasks this user may see: all with view_all_tasks (or staff), else own."""
+        from tasks.permissions import visible_filter
+
+        return visible_filter(self, user)
+
+    def actionable_by(self, user) -> TaskQuerySet:
+        """Return the tasks this user may retry, cancel, delete or pin."""
+        from tasks.permissions import actionable_filter
+
+        return actionable_filter(self, user)
 
 
 class Task(models.Model):

@@ -22,7 +22,13 @@ class Launchable:
     staff_only: bool = False
 
     def allowed_for(self, user) -> bool:
-        return user.is_authenticated and (user.is_staff or not self.staff_only)
+        """Return whether ``user`` may launch this task (tasks/permissions.py)."""
+        from tasks import permissions
+
+        if not permissions.can_launch(user):
+            return False
+        # Staff-only tasks (the purge) touch everyone's rows: operators only.
+        return not self.staff_only or permissions.is_operator(user)
 
 
 _registry: dict[str, Launchable] = {}

@@ -12,12 +12,23 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from tasks import registry, states
-from tasks.models import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, TERMINAL, Task
-from tasks.progress import request_cancel
+from tasks import maintenance, permissions, registry, states
+from tasks.models import (
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    IN_FLIGHT,
+    PENDING,
+    RUNNING,
+    TERMINAL,
+    AuditLog,
+    BulkAction,
+    Task,
+)
+from tasks.progress import report_progress, request_cancel
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +97,14 @@ def _create_and_send(**fields: Any) -> Task:
     return task
 
 
-def task_launch(*, user, name: str, params: dict[str, Any], retry_of: Task | None = None) -> Task:
+def task_launch(
+    *,
+    user,
+    name: str,
+    params: dict[str, Any],
+    retry_of: Task | None = None,
+    check_rate: bool = True,
+) -> Task:
     """Validate ``params`` with the task's form, create the row and send it on commit."""
     entry = registry.get(name)
     if not entry.allowed_for(user):
@@ -94,7 +112,8 @@ def task_launch(*, user, name: str, params: dict[str, Any], retry_of: Task | Non
     form = entry.form_class(data=params)
     if not form.is_valid():
         raise LaunchInvalid(form)
-    _check_rate(user)
+    if check_rate:
+        _check_rate(user)
     with transaction.atomic():
         task = _create_and_send(
             name=entry.name,
@@ -121,8 +140,17 @@ def _check_rate(user) -> None:
         )
 
 
-def task_retry(*, user, task: Task, params: dict[str, Any] | None = None) -> Task:
+def task_retry(
+    *,
+    user,
+    task: Task,
+    params: dict[str, Any] | None = None,
+    audit: bool = True,
+    check_rate: bool = True,
+) -> Task:
     """Launch a new run of ``task`` linked to it, with its arguments or edited ``params``."""
+    if not permissions.can_retry(user, task):
+        raise PermissionDenied("You may not retry this task.")
     if task.status not in TERMINAL:
         raise ActionNotAllowed("Only a finished task can be retried.")
     try:
@@ -134,7 +162,7 @@ def task_retry(*, user, task: Task, params: dict[str, Any] | None = None) -> Tas
             ) from None
         # Sent from code outside the registry: run it again exactly as it was.
         with transaction.atomic():
-            return _create_and_send(
+            new = _create_and_send(
                 name=task.name,
                 owner=task.owner,
                 args=task.args,
@@ -142,26 +170,52 @@ def task_retry(*, user, task: Task, params: dict[str, Any] | None = None) -> Tas
                 queue=task.queue,
                 retry_of=task,
             )
-    return task_launch(
-        user=user,
-        name=task.name,
-        params=task.kwargs if params is None else params,
-        retry_of=task,
-    )
+    else:
+        new = task_launch(
+            user=user,
+            name=task.name,
+            params=task.kwargs if params is None else params,
+            retry_of=task,
+            check_rate=check_rate,
+        )
+    if audit:
+        changed = " with changed arguments" if params is not None else ""
+        audit_record(
+            actor=user, action=AuditLog.RETRY, task_ids=[task.pk], note=f"new run {new.pk}{changed}"
+        )
+    return new
 
 
-def task_cancel(*, task: Task) -> bool:
+def task_cancel(*, task: Task, user=None, audit: bool = True) -> bool:
     """Cancel ``task``: revoke it if pending, ask it to stop if running.
 
     Never terminates a running process; a running task stops at its next
-    progress report. Returns whether the row is now Cancelled.
+    progress report. Returns whether the row is now Cancelled. ``user`` None
+    is the system (no permission check, no actor in the audit log).
     """
+    if user is not None and not permissions.can_act(user, task):
+        raise PermissionDenied("You may not cancel this task.")
     if task.status in TERMINAL:
         raise ActionNotAllowed("This task has already finished.")
+    _revoke([task.pk])
+    cancelled = _cancel_revoked(task)
+    if audit:
+        note = "cancelled before it started" if cancelled else "asked to stop while running"
+        audit_record(actor=user, action=AuditLog.CANCEL, task_ids=[task.pk], note=note)
+    return cancelled
+
+
+def _revoke(task_ids: list) -> None:
+    """Broadcast one revoke for ``task_ids``; a broker that is down is only logged."""
+    ids = [str(task_id) for task_id in task_ids]
     try:
-        current_app.control.revoke(str(task.pk))
-    except Exception as exc:  # the broker is down: the row is still cancelled below
-        logger.warning("could not broadcast revoke of %s: %s", task.pk, exc)
+        current_app.control.revoke(ids[0] if len(ids) == 1 else ids)
+    except Exception as exc:  # the broker is down: the rows are still cancelled
+        logger.warning("could not broadcast revoke of %d tasks: %s", len(task_ids), exc)
+
+
+def _cancel_revoked(task: Task) -> bool:
+    """Mark a revoked ``task`` cancelled if still pending, else flag it to stop."""
     if states.transition(
         task.pk, CANCELLED, only_from=(PENDING,), error_message="Cancelled before it started"
     ):
@@ -179,6 +233,260 @@ def task_cancel(*, task: Task) -> bool:
 def task_mark_cancelled(*, task_id, reason: str) -> bool:
     """Record that a running task stopped because it was cancelled."""
     return states.transition(task_id, CANCELLED, error_message=reason)
+
+
+# --- audit log, pinning, bulk actions, retention ----------------------------
+
+# The background task that runs large bulk actions (tasks/tasks.py).
+BULK_TASK = "taskboard.bulk_action"
+# Rows per batch of a bulk action, and per audit entry it writes; sets up to this
+# size (the inline maximum by default) are one entry.
+BULK_BATCH = 500
+# A purge can delete millions of rows: its audit entry lists the first ids only.
+AUDIT_MAX_IDS = 10_000
+BULK_VERBS = {
+    BulkAction.RETRY: "retried",
+    BulkAction.CANCEL: "cancelled",
+    BulkAction.DELETE: "deleted",
+}
+
+
+def audit_record(
+    *, actor, action: str, task_ids, note: str = "", count: int | None = None
+) -> AuditLog:
+    """Write one audit entry: who (None: the system), did what, to which task ids."""
+    ids = [str(task_id) for task_id in task_ids]
+    return AuditLog.objects.create(
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        action=action,
+        task_ids=ids,
+        count=len(ids) if count is None else count,
+        note=note,
+    )
+
+
+def task_pin(*, user, task: Task, pinned: bool = True) -> bool:
+    """Pin ``task`` (the retention purge keeps it) or unpin it; return whether it changed."""
+    if not permissions.can_act(user, task):
+        raise PermissionDenied("You may not pin this task.")
+    changed = Task.objects.filter(pk=task.pk, pinned=not pinned).update(pinned=pinned)
+    task.pinned = pinned
+    if changed:
+        action = AuditLog.PIN if pinned else AuditLog.UNPIN
+        audit_record(actor=user, action=action, task_ids=[task.pk])
+    return bool(changed)
+
+
+def bulk_applicable(queryset: QuerySet[Task], action: str) -> QuerySet[Task]:
+    """Narrow ``queryset`` to the tasks ``action`` applies to.
+
+    Retry and delete take finished tasks, cancel takes tasks in flight; delete
+    leaves pinned tasks (and in-flight ones, whose worker would write them back).
+    """
+    if action == BulkAction.CANCEL:
+        return queryset.filter(status__in=IN_FLIGHT)
+    queryset = queryset.filter(status__in=TERMINAL)
+    if action == BulkAction.DELETE:
+        queryset = queryset.filter(pinned=False)
+    return queryset
+
+
+def bulk_prepare(
+    *, user, action: str, queryset: QuerySet[Task], selected: int, description: str = ""
+) -> BulkAction:
+    """Freeze the ids of ``queryset`` that ``user`` may act on and ``action`` applies to.
+
+    The ids are read once, here, and shown for confirmation; the confirmed action
+    touches exactly these, so tasks created or changed afterwards stay out of it.
+    """
+    if action not in BULK_VERBS:
+        raise ActionNotAllowed(f"Unknown bulk action {action[:40]!r}.")
+    cap = settings.TASKBOARD_BULK_MAX
+    frozen = bulk_applicable(permissions.actionable_filter(queryset, user), action)
+    ids = list(frozen.order_by("-created_at", "-id").values_list("pk", flat=True)[: cap + 1])
+    if len(ids) > cap:
+        raise ActionNotAllowed(
+            f"That is more than {cap} tasks; narrow the filter and act on them in parts."
+        )
+    if not ids:
+        raise ActionNotAllowed(f"None of the selected tasks can be {BULK_VERBS[action]}.")
+    return BulkAction.objects.create(
+        actor=user,
+        action=action,
+        task_ids=[str(pk) for pk in ids],
+        count=len(ids),
+        description=description,
+        outcome={"selected": selected},
+    )
+
+
+def bulk_confirm(*, user, bulk: BulkAction) -> BulkAction:
+    """Run a frozen bulk action once: in the request when small, else as a background task."""
+    if bulk.actor_id != user.pk:
+        raise PermissionDenied("This is someone else's selection.")
+    now = timezone.now()
+    # Conditional: a double submit (or a second tab) cannot run it twice.
+    if not BulkAction.objects.filter(pk=bulk.pk, confirmed_at__isnull=True).update(
+        confirmed_at=now
+    ):
+        raise ActionNotAllowed("This bulk action was already confirmed.")
+    bulk.confirmed_at = now
+    if bulk.count <= settings.TASKBOARD_BULK_INLINE_MAX:
+        bulk_run(bulk_id=bulk.pk)
+        bulk.refresh_from_db()
+        return bulk
+    try:
+        with transaction.atomic():
+            job = _create_and_send(name=BULK_TASK, owner=user, kwargs={"bulk_id": str(bulk.pk)})
+            BulkAction.objects.filter(pk=bulk.pk).update(job=job)
+    except LaunchUnavailable:
+        # Nothing ran: the selection can be confirmed again once the broker is back.
+        BulkAction.objects.filter(pk=bulk.pk).update(confirmed_at=None)
+        raise
+    bulk.job = job
+    return bulk
+
+
+def bulk_run(*, bulk_id) -> dict[str, int]:
+    """Apply a confirmed bulk action to its frozen ids, batch by batch, and audit each batch.
+
+    Permissions are checked again for every batch (the actor may have lost
+    them since confirming). A run stopped midway (a worker died) resumes after
+    the last finished batch; a finished one does nothing.
+    """
+    bulk = BulkAction.objects.select_related("actor").get(pk=bulk_id)
+    if bulk.confirmed_at is None:
+        raise ActionNotAllowed("This bulk action was not confirmed.")
+    outcome = {"selected": bulk.count, "done": 0, "acted": 0, "skipped": 0, "left": 0}
+    outcome.update(bulk.outcome)
+    if bulk.finished_at is not None:
+        return outcome
+    actor = bulk.actor
+    # Operators retry many at once on purpose; launchers keep their launch rate limit.
+    check_rate = not permissions.can_act_on_all(actor)
+    ids = bulk.task_ids
+    while outcome["done"] < len(ids):
+        batch = ids[outcome["done"] : outcome["done"] + BULK_BATCH]
+        acted, processed, stopped = _bulk_batch(bulk.action, actor, batch, check_rate=check_rate)
+        if acted:
+            audit_record(
+                actor=actor,
+                action=f"bulk_{bulk.action}",
+                task_ids=acted,
+                note=f"{BULK_VERBS[bulk.action]} {len(acted)} of {bulk.count} confirmed "
+                f"({bulk.description or 'selection'}; bulk action {bulk.pk})",
+            )
+        outcome["acted"] += len(acted)
+        outcome["skipped"] += processed - len(acted)
+        outcome["done"] += processed
+        if stopped:
+            outcome["left"] = len(ids) - outcome["done"]
+            outcome["stopped"] = stopped
+            break
+        BulkAction.objects.filter(pk=bulk.pk).update(outcome=outcome)
+        report_progress(outcome["done"], len(ids), f"{outcome['done']} of {len(ids)}")
+    BulkAction.objects.filter(pk=bulk.pk).update(outcome=outcome, finished_at=timezone.now())
+    return outcome
+
+
+def _bulk_batch(action: str, actor, batch: list[str], *, check_rate: bool):
+    """Apply ``action`` to one batch; return (ids acted on, ids processed, why it stopped)."""
+    found = bulk_applicable(
+        permissions.actionable_filter(Task.objects.filter(pk__in=batch), actor), action
+    )
+    if action == BulkAction.DELETE:
+        ids = list(found.values_list("pk", flat=True))
+        # The same conditions again in the DELETE: a row pinned meanwhile stays.
+        bulk_applicable(Task.objects.filter(pk__in=ids), action).delete()
+        return [str(pk) for pk in ids], len(batch), ""
+    tasks = {str(task.pk): task for task in found.select_related("owner")}
+    acted: list[str] = []
+    if action == BulkAction.CANCEL and tasks:
+        _revoke(list(tasks))
+    for position, task_id in enumerate(batch):
+        task = tasks.get(task_id)
+        if task is None:
+            continue
+        try:
+            if action == BulkAction.CANCEL:
+                _cancel_revoked(task)
+            else:
+                task_retry(user=actor, task=task, audit=False, check_rate=check_rate)
+        except (ActionNotAllowed, LaunchInvalid, PermissionDenied):
+            continue
+        except (LaunchUnavailable, RateLimited) as exc:
+            return acted, position, str(exc)
+        acted.append(task_id)
+    return acted, len(batch), ""
+
+
+def retention_purge(*, now=None) -> dict[str, int]:
+    """Delete finished tasks older than their retention, in batches, never pinned ones.
+
+    Completed and cancelled tasks are kept TASKBOARD_KEEP_COMPLETED_DAYS, failed
+    ones TASKBOARD_KEEP_FAILED_DAYS (0: forever), counted from their creation
+    (the indexed column). Writes one audit entry when anything went.
+    """
+    now = now or timezone.now()
+    rules = (
+        ((COMPLETED, CANCELLED), settings.TASKBOARD_KEEP_COMPLETED_DAYS),
+        ((FAILED,), settings.TASKBOARD_KEEP_FAILED_DAYS),
+    )
+    counts = {COMPLETED: 0, CANCELLED: 0, FAILED: 0}
+    listed: list[str] = []
+    for statuses, days in rules:
+        if days <= 0:
+            continue
+        old = Task.objects.filter(
+            status__in=statuses, created_at__lt=now - timedelta(days=days), pinned=False
+        )
+        for batch in maintenance.purge_batches(old):
+            for status, n in batch.counts.items():
+                counts[status] += n
+            listed.extend(str(pk) for pk in batch.ids[: AUDIT_MAX_IDS - len(listed)])
+    total = sum(counts.values())
+    if total:
+        audit_record(
+            actor=None,
+            action=AuditLog.PURGE,
+            task_ids=listed,
+            count=total,
+            note=f"retention: {counts[COMPLETED]} completed, {counts[CANCELLED]} cancelled "
+            f"(kept {settings.TASKBOARD_KEEP_COMPLETED_DAYS} days), {counts[FAILED]} failed "
+            f"(kept {settings.TASKBOARD_KEEP_FAILED_DAYS} days)"
+            + (f"; first {AUDIT_MAX_IDS} ids listed" if total > len(listed) else ""),
+        )
+    return {**counts, "deleted": total}
+
+
+def purge_older_than(*, days: int, job_id=None) -> dict:
+    """Delete every finished, unpinned task older than ``days`` (the staff purge task); audit it.
+
+    ``job_id`` is the purge's own row: kept, and its owner is the actor.
+    """
+    job = Task.objects.select_related("owner").filter(pk=job_id).first() if job_id else None
+    old = Task.objects.filter(
+        status__in=TERMINAL, created_at__lt=timezone.now() - timedelta(days=days), pinned=False
+    )
+    if job_id:
+        old = old.exclude(pk=job_id)
+    total = old.count()
+    deleted = 0
+    listed: list[str] = []
+    for batch in maintenance.purge_batches(old):
+        deleted += len(batch.ids)
+        listed.extend(str(pk) for pk in batch.ids[: AUDIT_MAX_IDS - len(listed)])
+        report_progress(deleted, total, f"deleted {deleted} of {total}")
+    if deleted:
+        audit_record(
+            actor=job.owner if job else None,
+            action=AuditLog.PURGE,
+            task_ids=listed,
+            count=deleted,
+            note=f"purge of finished tasks older than {days} days"
+            + (f"; first {AUDIT_MAX_IDS} ids listed" if deleted > len(listed) else ""),
+        )
+    return {"deleted": deleted, "older_than_days": days}
 
 
 # --- tracking writes, called by the Celery signal handlers ------------------

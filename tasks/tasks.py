@@ -108,7 +108,26 @@ def export_csv(self, status: str = "", name: str = "", days: int = 30) -> dict:
 # Idempotent (deleting what is already gone is a no-op): run again if its worker dies.
 @shared_task(bind=True, base=RedeliverableTask, name="taskboard.purge")
 def purge(self, days: int = 90) -> dict:
-    return maintenance.purge(days=days, exclude=self.request.id)
+    from tasks.services import purge_older_than
+
+    return purge_older_than(days=days, job_id=self.request.id)
+
+
+# Large bulk actions (more than TASKBOARD_BULK_INLINE_MAX rows) run here, with their
+# own row and progress; the actor's permissions are checked again for each batch.
+# Redeliverable: a rerun resumes after the last finished batch.
+@shared_task(bind=True, base=RedeliverableTask, name="taskboard.bulk_action")
+def bulk_action(self, bulk_id: str) -> dict:
+    from tasks.services import bulk_run
+
+    return bulk_run(bulk_id=bulk_id)
+
+
+@shared_task(name="taskboard.retention")
+def retention() -> dict:
+    from tasks.services import retention_purge
+
+    return retention_purge()
 
 
 @shared_task(name="taskboard.reconcile", ignore_result=True)

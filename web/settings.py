@@ -106,6 +106,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Django's model backend, with a user's permissions read in one query (tasks/auth.py).
+AUTHENTICATION_BACKENDS = ["tasks.auth.OneQueryModelBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -253,6 +255,18 @@ TASKBOARD_POLL_INTERVAL = int(os.environ.get("TASKBOARD_POLL_INTERVAL", "2"))
 TASKBOARD_POLL_MAX_IDS = int(os.environ.get("TASKBOARD_POLL_MAX_IDS", "500"))
 TASKBOARD_LAUNCH_RATE_PER_MINUTE = int(os.environ.get("TASKBOARD_LAUNCH_RATE_PER_MINUTE", "60"))
 TASKBOARD_EXPORT_DIR = Path(os.environ.get("TASKBOARD_EXPORT_DIR", VAR_DIR / "exports"))
+# Roles (docs/operations.md, "Roles"): new users join this group, which may launch.
+# Empty: new users may not launch until an admin gives them tasks.add_task.
+TASKBOARD_DEFAULT_GROUP = os.environ.get("TASKBOARD_DEFAULT_GROUP", "Launchers")
+# Bulk actions: selections up to BULK_INLINE_MAX run in the request, larger ones
+# as a background task (taskboard.bulk_action); BULK_MAX caps one selection.
+TASKBOARD_BULK_INLINE_MAX = int(os.environ.get("TASKBOARD_BULK_INLINE_MAX", "500"))
+TASKBOARD_BULK_MAX = int(os.environ.get("TASKBOARD_BULK_MAX", "50000"))
+# Retention: finished tasks older than this many days are purged by beat (0 keeps
+# them forever); pinned tasks are always kept.
+TASKBOARD_KEEP_COMPLETED_DAYS = int(os.environ.get("TASKBOARD_KEEP_COMPLETED_DAYS", "30"))
+TASKBOARD_KEEP_FAILED_DAYS = int(os.environ.get("TASKBOARD_KEEP_FAILED_DAYS", "90"))
+TASKBOARD_RETENTION_INTERVAL = int(os.environ.get("TASKBOARD_RETENTION_INTERVAL", "3600"))
 # /ops/ (issue 6): seconds each broker call may take, the page's refresh period,
 # extra queues to measure besides the default one and those the workers consume,
 # and the age from which a pending task is flagged.
@@ -267,6 +281,10 @@ CELERY_BEAT_SCHEDULE = {
     "taskboard-reconcile": {
         "task": "taskboard.reconcile",
         "schedule": float(TASKBOARD_RECONCILE_INTERVAL),
+    },
+    "taskboard-retention": {
+        "task": "taskboard.retention",
+        "schedule": float(TASKBOARD_RETENTION_INTERVAL),
     },
 }
 

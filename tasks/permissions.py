@@ -1,0 +1,128 @@
+"""Roles: who may launch, see and act on which tasks. The one place every view asks.
+
+- Launch (and retry, which launches): ``tasks.add_task``. New users get it through
+  the default group (TASKBOARD_DEFAULT_GROUP, "Launchers").
+- Act on own tasks (retry, cancel, delete, pin): a launcher, on the tasks they own.
+- View all: ``tasks.view_all_tasks``. Act on all: ``tasks.act_on_all_tasks``.
+- ``is_staff`` keeps its old meaning, view and act on all (an operator), and
+  superusers may do everything; read-only staff hold view_all without act_on_all
+  and are not ``is_staff``. See docs/operations.md, "Roles".
+
+Permission checks go through ``user.has_perm`` so that other authentication
+backends (LDAP groups, object permissions) are honoured; Django caches the
+answer on the user object for the request.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+LAUNCH = "tasks.add_task"
+VIEW_ALL = "tasks.view_all_tasks"
+ACT_ON_ALL = "tasks.act_on_all_tasks"
+VIEW_AUDIT = "tasks.view_auditlog"
+DEFAULT_GROUP_PERMISSIONS = ("add_task",)
+
+
+def _active(user) -> bool:
+    return bool(user is not None and user.is_authenticated and user.is_active)
+
+
+def is_operator(user) -> bool:
+    """Return whether ``user`` may see and act on everyone's tasks."""
+    return can_view_all(user) and can_act_on_all(user)
+
+
+def can_view_all(user) -> bool:
+    """Return whether ``user`` may see everyone's tasks (operators and read-only staff)."""
+    if not _active(user):
+        return False
+    # Acting on tasks one cannot see makes no sense: act_on_all implies view_all.
+    return (
+        user.is_staff or user.is_superuser or user.has_perm(VIEW_ALL) or user.has_perm(ACT_ON_ALL)
+    )
+
+
+def can_act_on_all(user) -> bool:
+    """Return whether ``user`` may retry, cancel, delete or pin everyone's tasks."""
+    if not _active(user):
+        return False
+    return user.is_staff or user.is_superuser or user.has_perm(ACT_ON_ALL)
+
+
+def can_launch(user) -> bool:
+    """Return whether ``user`` may launch tasks (and so retry them)."""
+    if not _active(user):
+        return False
+    return user.is_staff or user.has_perm(LAUNCH)
+
+
+def can_view_audit(user) -> bool:
+    """Return whether ``user`` may read the whole audit log (/audit/)."""
+    if not _active(user):
+        return False
+    return can_view_all(user) or user.has_perm(VIEW_AUDIT)
+
+
+def can_view(user, task) -> bool:
+    """Return whether ``user`` may see ``task``."""
+    if not _active(user):
+        return False
+    return task.owner_id == user.pk or can_view_all(user)
+
+
+def can_act(user, task) -> bool:
+    """Return whether ``user`` may retry, cancel, delete or pin ``task``."""
+    if not _active(user):
+        return False
+    if can_act_on_all(user):
+        return True
+    return task.owner_id == user.pk and can_launch(user)
+
+
+def can_retry(user, task) -> bool:
+    """Return whether ``user`` may retry ``task``: act on it, and launch."""
+    return can_act(user, task) and can_launch(user)
+
+
+def visible_filter(queryset, user):
+    """Return ``queryset`` (of tasks) narrowed to what ``user`` may see."""
+    if not _active(user):
+        return queryset.none()
+    if can_view_all(user):
+        return queryset
+    return queryset.filter(owner=user)
+
+
+def actionable_filter(queryset, user):
+    """Return ``queryset`` (of tasks) narrowed to what ``user`` may act on."""
+    if not _active(user):
+        return queryset.none()
+    if can_act_on_all(user):
+        return queryset
+    if can_launch(user):
+        return queryset.filter(owner=user)
+    return queryset.none()
+
+
+def on_user_saved(sender, instance, created: bool, raw: bool = False, **kwargs) -> None:
+    """Give a newly created user the default role (post_save receiver)."""
+    if created and not raw:
+        add_default_group(instance)
+
+
+def add_default_group(user) -> None:
+    """Put a new user in TASKBOARD_DEFAULT_GROUP (created with its permissions if missing)."""
+    from django.contrib.auth.models import Group, Permission
+
+    name = settings.TASKBOARD_DEFAULT_GROUP
+    if not name:
+        return
+    group, created = Group.objects.get_or_create(name=name)
+    if created:
+        group.permissions.add(
+            *Permission.objects.filter(
+                content_type__app_label="tasks", codename__in=DEFAULT_GROUP_PERMISSIONS
+            )
+        )
+    user.groups.add(group)
