@@ -13,7 +13,7 @@ from django.views.decorators.vary import vary_on_headers
 from tasks import charts
 
 WIDTH, HEIGHT = 720, 180
-PAD_LEFT, PAD_BOTTOM, PAD_TOP = 36, 20, 8
+PAD_LEFT, PAD_RIGHT, PAD_BOTTOM, PAD_TOP = 36, 40, 20, 8
 RANGE_LABELS = {"hour": "Last hour", "day": "Last day", "week": "Last week"}
 
 
@@ -46,7 +46,7 @@ def _nice_max(value: float) -> float:
 def throughput_chart(buckets: list[charts.Bucket], time_format: str) -> dict:
     """Return the geometry of the stacked throughput bars and the failure-rate line."""
     top = _nice_max(max((b.finished for b in buckets), default=0))
-    plot_w, plot_h = WIDTH - PAD_LEFT, HEIGHT - PAD_BOTTOM - PAD_TOP
+    plot_w, plot_h = WIDTH - PAD_LEFT - PAD_RIGHT, HEIGHT - PAD_BOTTOM - PAD_TOP
     slot = plot_w / max(len(buckets), 1)
     bars, points = [], []
     for i, b in enumerate(buckets):
@@ -87,7 +87,8 @@ def throughput_chart(buckets: list[charts.Bucket], time_format: str) -> dict:
         "plot_top": PAD_TOP,
         "plot_bottom": PAD_TOP + plot_h,
         "plot_mid": PAD_TOP + plot_h / 2,
-        "plot_right": WIDTH,
+        "plot_right": WIDTH - PAD_RIGHT,
+        "rate_x": WIDTH - PAD_RIGHT + 4,
         "label_y": HEIGHT - 4,
     }
 
