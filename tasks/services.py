@@ -660,40 +660,55 @@ def _exc_message(value: Any) -> str:
 DELETE_BATCH = 500
 
 
-def tasks_retry_many(*, user, ids) -> dict[str, int]:
-    """Retry each of ``ids`` that ``user`` may see and that has finished, one task_retry each.
+def tasks_retry_many(*, user, ids, note: str = "") -> dict[str, int]:
+    """Retry each of ``ids`` that ``user`` may act on and that has finished, one task_retry each.
 
     Acts on exactly these ids (the set frozen when the user confirmed); stops early
     when the broker is down or the launch rate limit is reached, and says how many
-    were retried, skipped and left.
+    were retried, skipped and left. One audit entry lists the retried ids.
     """
     ids = list(ids)
-    tasks = {t.pk: t for t in Task.objects.visible_to(user).filter(pk__in=ids)}
+    found = permissions.actionable_filter(Task.objects.filter(pk__in=ids), user)
+    tasks = {t.pk: t for t in found.select_related("owner")}
     outcome = {"retried": 0, "skipped": 0, "left": 0}
+    acted = []
     for position, task_id in enumerate(ids):
         task = tasks.get(task_id)
         if task is None:
             outcome["skipped"] += 1
             continue
         try:
-            task_retry(user=user, task=task)
+            task_retry(user=user, task=task, audit=False)
         except (ActionNotAllowed, LaunchInvalid, PermissionDenied):
             outcome["skipped"] += 1
             continue
         except (LaunchUnavailable, RateLimited):
             outcome["left"] = len(ids) - position
             break
-        outcome["retried"] += 1
+        acted.append(task_id)
+    outcome["retried"] = len(acted)
+    if acted:
+        audit_record(actor=user, action=AuditLog.BULK_RETRY, task_ids=acted, note=note)
     return outcome
 
 
-def tasks_delete(*, user, ids) -> int:
-    """Delete the finished tasks among ``ids`` that ``user`` may see, in batches; count them."""
+def tasks_delete(*, user, ids, note: str = "") -> int:
+    """Delete the finished, unpinned tasks among ``ids`` that ``user`` may act on; count them.
+
+    In batches, never one huge DELETE; one audit entry lists the deleted ids.
+    """
     ids = list(ids)
-    deleted = 0
+    deleted: list[str] = []
     for start in range(0, len(ids), DELETE_BATCH):
         batch = ids[start : start + DELETE_BATCH]
-        # Rows in flight are never deleted: their worker would write to nothing.
-        count, _ = Task.objects.visible_to(user).filter(pk__in=batch, status__in=TERMINAL).delete()
-        deleted += count
-    return deleted
+        # Rows in flight are never deleted (their worker would write them back), nor pinned ones.
+        found = bulk_applicable(
+            permissions.actionable_filter(Task.objects.filter(pk__in=batch), user),
+            BulkAction.DELETE,
+        )
+        batch_ids = list(found.values_list("pk", flat=True))
+        bulk_applicable(Task.objects.filter(pk__in=batch_ids), BulkAction.DELETE).delete()
+        deleted += [str(pk) for pk in batch_ids]
+    if deleted:
+        audit_record(actor=user, action=AuditLog.BULK_DELETE, task_ids=deleted, note=note)
+    return len(deleted)

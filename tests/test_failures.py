@@ -441,3 +441,68 @@ def test_failure_action_anonymous_redirects_to_login(client):
     response = client.post("/tasks/failures/delete/", {"ids": ""})
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
+
+
+# --- roles and the audit log -----------------------------------------------------
+
+
+@pytest.fixture
+def read_only_staff(django_user_model):
+    from django.contrib.auth.models import Permission
+
+    reader = django_user_model.objects.create_user("rita", password="rita-secret-pw")
+    reader.user_permissions.add(Permission.objects.get(codename="view_all_tasks"))
+    return reader
+
+
+@pytest.mark.django_db
+def test_failure_retry_writes_one_audit_entry(alice, user):
+    from tasks.models import AuditLog
+
+    tasks = [fail(user) for _ in range(2)]
+    alice.post("/tasks/failures/retry/", {"ids": ",".join(str(t.pk) for t in tasks)})
+    (entry,) = AuditLog.objects.filter(action=AuditLog.BULK_RETRY)
+    assert entry.actor == user
+    assert sorted(entry.task_ids) == sorted(str(t.pk) for t in tasks)
+
+
+@pytest.mark.django_db
+def test_failure_delete_writes_one_audit_entry(alice, user):
+    from tasks.models import AuditLog
+
+    task = fail(user)
+    alice.post("/tasks/failures/delete/", {"ids": str(task.pk)})
+    (entry,) = AuditLog.objects.filter(action=AuditLog.BULK_DELETE)
+    assert entry.task_ids == [str(task.pk)]
+
+
+@pytest.mark.django_db
+def test_failure_delete_keeps_pinned_rows(alice, user):
+    task = fail(user, pinned=True)
+    alice.post("/tasks/failures/delete/", {"ids": str(task.pk)})
+    assert Task.objects.filter(pk=task.pk).exists()
+
+
+@pytest.mark.django_db
+def test_failures_read_only_staff_see_groups_without_actions(client, read_only_staff, other_user):
+    fail(other_user, "boom of bob")
+    client.force_login(read_only_staff)
+    body = client.get("/tasks/failures/").content.decode()
+    assert "boom of bob" in body
+    assert "Delete all" not in body
+
+
+@pytest.mark.django_db
+def test_failures_read_only_staff_cannot_delete(client, read_only_staff, other_user):
+    theirs = fail(other_user)
+    client.force_login(read_only_staff)
+    client.post("/tasks/failures/delete/", {"ids": str(theirs.pk)})
+    assert Task.objects.filter(pk=theirs.pk).exists()
+
+
+@pytest.mark.django_db
+def test_failures_read_only_staff_cannot_retry(client, read_only_staff, other_user):
+    theirs = fail(other_user)
+    client.force_login(read_only_staff)
+    client.post("/tasks/failures/retry/", {"ids": str(theirs.pk)})
+    assert not Task.objects.filter(retry_of=theirs).exists()

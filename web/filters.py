@@ -14,7 +14,7 @@ from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from tasks import registry
+from tasks import permissions, registry
 from tasks.models import STATUS_CHOICES, Task
 
 SEARCH_MAX = 200
@@ -67,7 +67,7 @@ class TaskFilter(django_filters.FilterSet):
     )
     finished_from = _datetime_filter("finished_at", "gte", "Finished from")
     finished_to = _datetime_filter("finished_at", "lte", "Finished until")
-    # Staff only (removed for others in __init__): everyone else sees only their own tasks.
+    # For those who see everyone's tasks (removed for others in __init__).
     owner = django_filters.CharFilter(field_name="owner__username", label="Owner", max_length=150)
     queue = django_filters.CharFilter(field_name="queue", label="Queue", max_length=200)
 
@@ -92,7 +92,7 @@ class TaskFilter(django_filters.FilterSet):
 
     def __init__(self, data=None, queryset=None, *, user=None, **kwargs):
         super().__init__(data, queryset, **kwargs)
-        if user is None or not user.is_staff:
+        if user is None or not permissions.can_view_all(user):
             for field in self.staff_fields:
                 del self.filters[field]
         # The registry gives the choices without a query over the history; a name

@@ -96,7 +96,7 @@ def test_failure_groups_page(authed_page: Page, live_server, user):
     assert errors == []
 
 
-def test_failure_group_retry_through_the_confirmation(authed_page: Page, live_server, user):
+def test_failure_group_delete_through_the_confirmation(authed_page: Page, live_server, user):
     page = authed_page
     seed(user)
     page.goto(f"{live_server.url}/tasks/failures/")

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
-from tasks import failures, services
+from tasks import failures, permissions, services
 
 ACTIONS = {"retry": "Retry", "delete": "Delete"}
 PREVIEW = 10
@@ -26,7 +26,16 @@ def failure_list(request: HttpRequest) -> HttpResponse:
     """Show the failure groups of the last days, biggest first."""
     days = failures.parse_days(request.GET.get("days"))
     report = failures.failure_groups(user=request.user, days=days)
-    context = {"report": report, "days": days, "windows": failures.WINDOW_DAYS}
+    user = request.user
+    context = {
+        "report": report,
+        "days": days,
+        "windows": failures.WINDOW_DAYS,
+        "can_view_all": permissions.can_view_all(user),
+        # Read-only staff see every group but may act on none of them.
+        "can_act": permissions.can_act_on_all(user)
+        or (not permissions.can_view_all(user) and permissions.can_launch(user)),
+    }
     return render(request, "tasks/failures.html", context)
 
 
@@ -71,7 +80,7 @@ def failure_act(request: HttpRequest, action: str) -> HttpResponse:
         raise Http404("No such action.")
     ids = _parse_ids(request.POST.get("ids", ""))
     if action == "retry":
-        outcome = services.tasks_retry_many(user=request.user, ids=ids)
+        outcome = services.tasks_retry_many(user=request.user, ids=ids, note="failure group")
         text = f"Retried {outcome['retried']} task{'s' if outcome['retried'] != 1 else ''}."
         if outcome["skipped"]:
             text += f" Skipped {outcome['skipped']} (gone, not finished or not allowed)."
@@ -82,7 +91,7 @@ def failure_act(request: HttpRequest, action: str) -> HttpResponse:
             )
         level = messages.WARNING if outcome["left"] else messages.SUCCESS
     else:
-        deleted = services.tasks_delete(user=request.user, ids=ids)
+        deleted = services.tasks_delete(user=request.user, ids=ids, note="failure group")
         text = f"Deleted {deleted} task{'s' if deleted != 1 else ''}."
         if deleted < len(ids):
             text += f" {len(ids) - deleted} were gone, not finished or not yours."
