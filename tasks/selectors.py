@@ -7,11 +7,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.db import connection
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Max, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from tasks.models import COMPLETED, FAILED, STATUS_CHOICES, Task
+from tasks import permissions
+from tasks.models import COMPLETED, FAILED, STATUS_CHOICES, AuditLog, BulkAction, Task
 
 
 def completed_tasks() -> QuerySet[Task]:
@@ -148,6 +150,41 @@ def tasks_by_ids(*, user, ids: Iterable) -> list[Task]:
     if not ids:
         return []
     return list(visible_tasks(user).filter(pk__in=ids).select_related("owner"))
+
+
+def task_activity(*, task: Task, limit: int = 20) -> list[AuditLog]:
+    """Return the latest audit entries that name ``task``, newest first."""
+    entries = AuditLog.objects.select_related("actor")
+    task_id = str(task.pk)
+    if connection.vendor == "postgresql":
+        # JSONB containment, on the GIN index of migration 0002.
+        entries = entries.filter(task_ids__contains=[task_id])
+    else:
+        # SQLite has no JSON containment; a UUID cannot match anything else by accident.
+        entries = entries.filter(task_ids__icontains=task_id)
+    return list(entries.order_by("-created_at", "-id")[:limit])
+
+
+def audit_entries(*, user, action: str = "") -> QuerySet[AuditLog]:
+    """Return the audit log ``user`` may read (everything for staff, else nothing), newest first."""
+    if not permissions.can_view_audit(user):
+        return AuditLog.objects.none()
+    entries = AuditLog.objects.select_related("actor").order_by("-created_at", "-id")
+    if action:
+        entries = entries.filter(action=action)
+    return entries
+
+
+def bulk_get(*, user, bulk_id) -> BulkAction:
+    """Return ``user``'s own bulk action with this id, or raise Http404."""
+    return get_object_or_404(BulkAction.objects.select_related("job"), pk=bulk_id, actor=user)
+
+
+def bulk_preview(*, user, bulk: BulkAction, limit: int = 20) -> list[Task]:
+    """Return the first ``limit`` frozen tasks of ``bulk`` still present, in the frozen order."""
+    ids = bulk.task_ids[:limit]
+    found = {str(t.pk): t for t in visible_tasks(user).filter(pk__in=ids).select_related("owner")}
+    return [found[task_id] for task_id in ids if task_id in found]
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,8 @@ def _ordered(queryset: QuerySet[Task], expression, is_descending: bool) -> Query
 
 
 class TaskTable(tables.Table):
+    # The bulk selection's checkbox (excluded for users who may act on nothing).
+    select = tables.Column(empty_values=(), orderable=False, verbose_name="Select")
     status = tables.Column(empty_values=())
     name = tables.Column(verbose_name="Task")
     owner = tables.Column(accessor="owner__username", verbose_name="Owner")

@@ -6,7 +6,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from web.views import api as api_views
-from web.views import charts, detail, failures, health, launch
+from web.views import audit, bulk, charts, detail, failures, health, launch
 from web.views import metrics as metrics_views
 from web.views import ops as ops_views
 from web.views import tasks as task_views
@@ -15,6 +15,10 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/tasks/", permanent=False)),
     path("tasks/", task_views.task_list, name="task_list"),
     path("tasks/status/", task_views.task_status, name="task_status"),
+    path("tasks/bulk/", bulk.bulk_prepare, name="bulk_prepare"),
+    path("tasks/bulk/<uuid:bulk_id>/", bulk.bulk_confirm, name="bulk_confirm"),
+    path("tasks/<uuid:task_id>/pin/", detail.task_pin, name="task_pin"),
+    path("audit/", audit.audit_list, name="audit_list"),
     path("tasks/failures/", failures.failure_list, name="failure_list"),
     path("tasks/charts/", charts.chart_page, name="charts"),
     path(

@@ -142,8 +142,16 @@
         if (launch) launch.click();
         else handled = false;
         break;
-      case "r":
       case "x":
+        // On the table x selects the focused row for a bulk action; on a task's
+        // page (no row) it cancels the task.
+        var row2 = focusedRow();
+        var box = row2 && row2.querySelector("input[data-select]");
+        if (box) box.click();
+        else handled = !row2 && pressKey("x");
+        break;
+      case "r":
+      case "c":
         handled = pressKey(evt.key);
         break;
       default:

@@ -218,7 +218,7 @@ def test_dashboard_focus_survives_a_live_row_update(authed_page: Page, live_serv
         current_app.backend.forget(str(task.pk))
 
 
-def test_dashboard_cancel_the_focused_row_with_x(authed_page: Page, live_server, user):
+def test_dashboard_cancel_the_focused_row_with_c(authed_page: Page, live_server, user):
     page = authed_page
     finished_rows(user)
     # Never sent to a worker: it stays pending until cancelled.
@@ -228,7 +228,8 @@ def test_dashboard_cancel_the_focused_row_with_x(authed_page: Page, live_server,
     row = page.locator(f"#task-{pending.pk}")
     expect(row).to_be_focused()
     page.once("dialog", lambda dialog: dialog.accept())
-    page.keyboard.press("x")
+    # c cancels the row; x selects it for a bulk action (tests/browser/test_bulk.py).
+    page.keyboard.press("c")
     expect(row.locator(".badge")).to_have_attribute("data-status", "cancelled", timeout=FINAL)
     expect(row).to_be_focused()
     pending.refresh_from_db()

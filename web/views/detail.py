@@ -1,4 +1,4 @@
-"""Task detail and its actions: retry, cancel, download."""
+"""Task detail and its actions: retry, cancel, pin, download."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
-from tasks import registry, selectors, services
+from tasks import permissions, registry, selectors, services
 from tasks.live import Badge, badges_for
 from tasks.maintenance import export_path
 from tasks.models import Task
@@ -77,8 +77,13 @@ def _detail_context(
         "poll_interval": settings.TASKBOARD_POLL_INTERVAL,
         "entry": entry,
         # Tasks sent from code (not in the registry) can still be retried as they were.
-        "can_retry": entry is None or entry.allowed_for(request.user),
-        "can_edit_retry": entry is not None and entry.allowed_for(request.user),
+        "can_retry": permissions.can_retry(request.user, task)
+        and (entry is None or entry.allowed_for(request.user)),
+        "can_edit_retry": entry is not None
+        and permissions.can_retry(request.user, task)
+        and entry.allowed_for(request.user),
+        "can_act": permissions.can_act(request.user, task),
+        "activity": selectors.task_activity(task=task),
         "earlier": earlier,
         "retries": retries,
         "arguments": _pretty({"args": task.args, "kwargs": task.kwargs})
@@ -166,7 +171,7 @@ def task_cancel(request: HtmxHttpRequest, task_id) -> HttpResponse:
     """Revoke a pending task, or ask a running one to stop at its next progress report."""
     task = selectors.task_get(user=request.user, task_id=task_id)
     try:
-        cancelled = services.task_cancel(task=task)
+        cancelled = services.task_cancel(task=task, user=request.user)
     except services.ActionNotAllowed as exc:
         return _refused(request, task, str(exc), 409)
     task.refresh_from_db()
@@ -179,6 +184,20 @@ def task_cancel(request: HtmxHttpRequest, task_id) -> HttpResponse:
             response = _row(request, task)
             response["HX-Trigger"] = "tasks-changed"  # the status tab counts moved
             return response
+        return _render_detail(request, task, notice=notice)
+    messages.info(request, notice)
+    return see_other(_back(request, task))
+
+
+@login_required
+@require_POST
+def task_pin(request: HtmxHttpRequest, task_id) -> HttpResponse:
+    """Pin the task so that the retention purge keeps it (``pinned=0`` unpins it)."""
+    task = selectors.task_get(user=request.user, task_id=task_id)
+    pinned = request.POST.get("pinned", "1") != "0"
+    services.task_pin(user=request.user, task=task, pinned=pinned)
+    notice = "Pinned: the retention purge keeps this task." if pinned else "Unpinned."
+    if request.htmx:
         return _render_detail(request, task, notice=notice)
     messages.info(request, notice)
     return see_other(_back(request, task))

@@ -17,9 +17,10 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 from django_tables2.paginators import LazyPaginator
 
-from tasks import selectors
+from tasks import permissions, selectors
 from tasks.live import badges_for
 from tasks.models import RUNNING, STATUS_CHOICES, Task
+from tasks.templatetags import roles
 from tasks.templatetags.task_table import poll_token
 from web.filters import WITHIN_CHOICES, TaskFilter
 from web.tables import TaskTable
@@ -73,7 +74,14 @@ def task_list(request: HtmxHttpRequest) -> HttpResponse:
         return render(request, "partials/task_table.html#tabs", context)
 
     # No request= here: the table would paginate itself with a counting paginator.
-    table = TaskTable(filterset.qs, exclude=() if request.user.is_staff else ("owner",))
+    # Roles (tasks/permissions.py): the owner column for those who see everyone's
+    # tasks, the selection column for those who may act on some.
+    hidden = ()
+    if not permissions.can_view_all(request.user):
+        hidden += ("owner",)
+    if not roles.can_select(request.user):
+        hidden += ("select",)
+    table = TaskTable(filterset.qs, exclude=hidden)
     ignored = list(filterset.invalid_fields)
     sort = request.GET.get(table.order_by_field, "")
     table.order_by = sort

@@ -1,0 +1,142 @@
+"""Bulk actions on the task table: freeze a selection, confirm it, run it once."""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse, HttpResponseBadRequest
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
+
+from tasks import selectors, services
+from tasks.models import BulkAction, Task
+from web.filters import TaskFilter
+from web.views import HtmxHttpRequest, see_other
+
+# Shown on the confirmation page; the rest is counted.
+PREVIEW = 20
+# Parameters of the table's URL that do not change which tasks match.
+NOT_FILTERS = {"page", "sort"}
+
+
+def _next(request: HtmxHttpRequest) -> str:
+    """Return a safe ``next`` (the table the user came from), or the table."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return reverse("task_list")
+
+
+def _describe(params) -> str:
+    """Return the filter of an "all matching" selection as the user wrote it."""
+    shown = [f"{key}={value}" for key, value in params.items() if value and key not in NOT_FILTERS]
+    return "all matching " + (", ".join(shown) if shown else "no filter (every task)")
+
+
+@login_required
+@require_POST
+def bulk_prepare(request: HtmxHttpRequest) -> HttpResponse:
+    """Freeze the selected ids (or all matching the table's filter) and ask to confirm."""
+    action = request.POST.get("action", "")
+    back = _next(request)
+    if request.POST.get("all") == "1":
+        # The table's filter rides in the query string of the form's action.
+        filterset = TaskFilter(
+            request.GET, queryset=selectors.visible_tasks(request.user), user=request.user
+        )
+        queryset = filterset.queryset_without()
+        selected = queryset.count()
+        description = _describe(request.GET)
+    else:
+        raw = request.POST.getlist("ids")
+        if len(raw) > settings.TASKBOARD_BULK_MAX:
+            return HttpResponseBadRequest("Too many ids.", content_type="text/plain")
+        try:
+            ids = {uuid.UUID(value) for value in raw}
+        except ValueError:
+            return HttpResponseBadRequest("Malformed task id.", content_type="text/plain")
+        if not ids:
+            messages.error(request, "Select some rows first (x toggles the current row).")
+            return see_other(back)
+        # Others' ids are dropped by the service: only what the user may act on is frozen.
+        queryset = Task.objects.filter(pk__in=ids)
+        selected = len(ids)
+        description = f"{selected} selected row{'s' if selected != 1 else ''}"
+    try:
+        bulk = services.bulk_prepare(
+            user=request.user,
+            action=action,
+            queryset=queryset,
+            selected=selected,
+            description=description,
+        )
+    except services.ActionNotAllowed as exc:
+        messages.error(request, str(exc))
+        return see_other(back)
+    url = reverse("bulk_confirm", args=[bulk.pk])
+    return see_other(f"{url}?{urlencode({'next': back})}")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def bulk_confirm(request: HtmxHttpRequest, bulk_id) -> HttpResponse:
+    """Show the frozen selection (GET) or run it (POST): small sets now, large in the background."""
+    bulk = selectors.bulk_get(user=request.user, bulk_id=bulk_id)
+    back = _next(request)
+    if request.method == "POST":
+        try:
+            bulk = services.bulk_confirm(user=request.user, bulk=bulk)
+        except services.ActionNotAllowed as exc:
+            messages.error(request, str(exc))
+            return see_other(request.get_full_path())
+        except services.LaunchUnavailable as exc:
+            return _render(request, bulk, back, status=503, error=str(exc))
+        if bulk.job_id:
+            messages.info(
+                request,
+                f"{bulk.get_action_display()} of {bulk.count} tasks runs in the background; "
+                "its progress is below.",
+            )
+            return see_other(reverse("task_detail", args=[bulk.job_id]))
+        messages.success(request, summary(bulk))
+        return see_other(back)
+    return _render(request, bulk, back)
+
+
+def _render(
+    request: HtmxHttpRequest, bulk: BulkAction, back: str, status: int = 200, error: str = ""
+) -> HttpResponse:
+    preview = selectors.bulk_preview(user=request.user, bulk=bulk, limit=PREVIEW)
+    context = {
+        "bulk": bulk,
+        "verb": services.BULK_VERBS[bulk.action],
+        "preview": preview,
+        "more": max(bulk.count - PREVIEW, 0),
+        "left_out": max(bulk.outcome.get("selected", bulk.count) - bulk.count, 0),
+        "next": back,
+        "error": error,
+        "summary": summary(bulk) if bulk.finished_at else "",
+        "inline_max": settings.TASKBOARD_BULK_INLINE_MAX,
+    }
+    return render(request, "tasks/bulk_confirm.html", context, status=status)
+
+
+def summary(bulk: BulkAction) -> str:
+    """Return what a finished bulk action did, in one sentence or two."""
+    outcome = bulk.outcome
+    verb = services.BULK_VERBS[bulk.action].capitalize()
+    acted = outcome.get("acted", 0)
+    text = f"{verb} {acted} task{'s' if acted != 1 else ''}."
+    if outcome.get("skipped"):
+        text += f" {outcome['skipped']} skipped: they changed or went away since the selection."
+    if outcome.get("stopped"):
+        text += f" Stopped with {outcome.get('left', 0)} left: {outcome['stopped']}"
+    return text
