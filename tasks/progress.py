@@ -48,7 +48,8 @@ def report_progress(current: int, total: int, message: str = "", *, task=None) -
     Also the point where a task notices that its user cancelled it: it stops
     there with TaskCancelled, and the row becomes Cancelled.
     """
-    task = task or current_task
+    # current_task is a proxy: unwrap it, outside a task it stands for None.
+    task = task if task is not None else current_task._get_current_object()
     if task is None or not task.request.id or task.request.called_directly:
         return
     if cancel_requested(task):

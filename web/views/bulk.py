@@ -120,6 +120,7 @@ def _render(
         "verb": services.BULK_VERBS[bulk.action],
         "preview": preview,
         "more": max(bulk.count - PREVIEW, 0),
+        "selected": bulk.outcome.get("selected", bulk.count),
         "left_out": max(bulk.outcome.get("selected", bulk.count) - bulk.count, 0),
         "next": back,
         "error": error,
