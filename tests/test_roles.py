@@ -322,3 +322,17 @@ def test_read_only_staff_who_launches_acts_on_own_tasks_only(readonly, user):
     body = login(readonly).get("/tasks/").content.decode()
     assert f'value="{own.pk}" form="bulk-form" data-select' in body
     assert f'value="{theirs.pk}" form="bulk-form"' not in body
+
+
+def test_read_only_staff_reads_the_ops_page_link(readonly):
+    assert 'href="/ops/"' in login(readonly).get("/tasks/").content.decode()
+
+
+def test_read_only_staff_reads_metrics(readonly):
+    assert login(readonly).get("/metrics").status_code == 200
+
+
+def test_plain_user_gets_403_on_metrics_and_ops(user):
+    client = login(user)
+    assert client.get("/metrics").status_code == 403
+    assert client.get("/ops/").status_code == 403

@@ -10,7 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from tasks import metrics
+from tasks import metrics, permissions
 
 
 def _token_ok(request: HttpRequest) -> bool | None:
@@ -37,6 +37,6 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         response = HttpResponse("Authentication required.\n", status=401, content_type="text/plain")
         response["WWW-Authenticate"] = 'Bearer realm="taskboard-metrics"'
         return response
-    if token is None and not request.user.is_staff:
+    if token is None and not permissions.can_view_all(request.user):
         return HttpResponse("Staff only.\n", status=403, content_type="text/plain")
     return HttpResponse(generate_latest(metrics.registry()), content_type=CONTENT_TYPE_LATEST)

@@ -11,7 +11,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from tasks import ops
+from tasks import ops, permissions
 from web.views import HtmxHttpRequest
 
 
@@ -21,8 +21,9 @@ from web.views import HtmxHttpRequest
 @vary_on_headers("HX-Request")
 def ops_page(request: HtmxHttpRequest) -> HttpResponse:
     """Show workers, queue depths and stale pending tasks; for htmx, only the snapshot."""
-    if not request.user.is_staff:
-        # The page exists for everyone to know about; only staff may read it.
+    if not permissions.can_view_all(request.user):
+        # The page exists for everyone to know about; only staff (operators and
+        # read-only staff, tasks/permissions.py) may read it.
         raise PermissionDenied("Staff only")
     context = {
         "snap": ops.snapshot(user=request.user),
