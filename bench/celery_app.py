@@ -23,6 +23,16 @@ if os.environ.get("BENCH_DB_REUSE_MAX"):
     app.conf.CELERY_DB_REUSE_MAX = int(os.environ["BENCH_DB_REUSE_MAX"])
 
 
+# BENCH_HEALTH_CHECK_PER_TASK: the prerun connection check the tracking used to make
+# (close_old_connections(), whose health check is a SELECT 1 before the next query).
+if os.environ.get("BENCH_HEALTH_CHECK_PER_TASK") == "1":
+    from django.db import close_old_connections
+
+    @signals.task_prerun.connect(weak=False)
+    def _health_check_per_task(**_) -> None:
+        close_old_connections()
+
+
 @signals.worker_ready.connect
 def _announce_ready(**_) -> None:
     print("bench-worker-ready", flush=True)

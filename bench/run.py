@@ -56,6 +56,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="a small smoke run (10k rows, short points)"
     )
+    parser.add_argument(
+        "--only",
+        choices=["worker"],
+        help="run one measurement and print it (JSON), without rewriting the report",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.rows, args.sizes, args.db = 10_000, "", f"{args.db}_quick"
@@ -307,10 +312,20 @@ def worker_runs(env: dict[str, str], count: int) -> list[dict]:
     from bench import inproc
 
     runs = []
+    # The tracking as it was before the held-back start (tasks/tracking.py): the start
+    # written at once, and a connection health check (SELECT 1) before every task.
+    before = {"TASKBOARD_RUNNING_WRITE_DELAY": "0", "BENCH_HEALTH_CHECK_PER_TASK": "1"}
     for _ in range(2):
         runs += [
             inproc.worker_rate(env, tracking=False, count=count),
             inproc.worker_rate(env, tracking=True, count=count),
+            inproc.worker_rate(
+                env,
+                tracking=True,
+                count=count,
+                variant="start written at once, health check per task (before)",
+                extra_env=before,
+            ),
         ]
     # Before the fix: Celery's Django fixup closing the connection around every task.
     runs.append(
@@ -334,8 +349,28 @@ def worker_runs(env: dict[str, str], count: int) -> list[dict]:
     return runs
 
 
+def only_worker(args: argparse.Namespace) -> None:
+    """Measure the worker overhead alone on ``args.db``; print the runs, write worker.json."""
+    prepare_db(args, args.db, args.rows)
+    env = env_for(args, args.db)
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    runs = worker_runs(env, args.noop_tasks)
+    for run in runs:
+        label = "on" if run["tracking"] else "off"
+        log(f"tracking {label} {run['variant'] or '':45s} {run['per_second']:8.1f} tasks/s")
+    out = Path(args.out) if args.out else ROOT / "var" / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "worker.json").write_text(json.dumps(runs, indent=1))
+    print(json.dumps(runs, indent=1))
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.only == "worker":
+        return only_worker(args)
     started = time.monotonic()
     out = Path(args.out) if args.out else DOCS
     results: dict = {

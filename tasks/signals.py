@@ -12,9 +12,12 @@ import time
 from collections.abc import Callable
 
 from celery import signals
+from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
+from django.utils import timezone
 
 from tasks import progress, services
+from tasks.tracking import HeldStarts
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +48,29 @@ def _write(fn: Callable, **kwargs) -> None:
         except Exception:
             logger.exception("tracking write %s failed", fn.__name__)
             return
+
+
+def _write_held_start(start: dict) -> None:
+    # The writing thread's own connection may have idled for hours: check it first.
+    close_old_connections()
+    _write(services.track_started, **start)
+
+
+# Starts held back so that a short task writes start and end in one UPDATE
+# (tasks/tracking.py); 0 writes each start at once.
+held_starts = HeldStarts(settings.TASKBOARD_RUNNING_WRITE_DELAY, _write_held_start)
+
+
+def _take_start(task_id) -> dict | None:
+    """Return the held start of ``task_id`` to merge into its next write, or None."""
+    return held_starts.take(task_id) if task_id else None
+
+
+def _flush_start(task_id) -> None:
+    """Write the held start of ``task_id`` now, before a write that does not merge it."""
+    start = _take_start(task_id)
+    if start is not None:
+        _write(services.track_started, **start)
 
 
 @signals.after_task_publish.connect
@@ -83,7 +109,9 @@ def _duplicate_run(task, task_id) -> bool:
 
 @signals.task_prerun.connect
 def on_prerun(sender=None, task_id=None, task=None, args=None, kwargs=None, **_):
-    close_old_connections()
+    # No close_old_connections() here: Celery's Django fixup recycles the connection
+    # (CELERY_DB_REUSE_MAX), and _write closes and retries a broken one; the health
+    # check it would trigger cost a round trip per task.
     if getattr(task, "exclusive_run", False) and _duplicate_run(task, task_id):
         # A redelivered copy of a message whose run is alive or done: the task's
         # before_start drops it, and the row stays with the run that owns it.
@@ -94,23 +122,35 @@ def on_prerun(sender=None, task_id=None, task=None, args=None, kwargs=None, **_)
         return
     request = task.request
     delivery = request.delivery_info or {}
-    _write(
-        services.track_started,
-        task_id=task_id,
-        name=task.name,
-        args=args,
-        kwargs=kwargs,
-        worker=request.hostname or "",
-        retries=request.retries or 0,
-        queue=delivery.get("routing_key") or "",
-    )
+    start = {
+        "task_id": task_id,
+        "name": task.name,
+        "args": args,
+        "kwargs": kwargs,
+        "worker": request.hostname or "",
+        "retries": request.retries or 0,
+        "queue": delivery.get("routing_key") or "",
+        "started_at": timezone.now(),
+    }
+    if held_starts.delay > 0:
+        held_starts.hold(task_id, start)
+    else:
+        _write(services.track_started, **start)
+
+
+@signals.task_postrun.connect
+def on_postrun(sender=None, task_id=None, **_):
+    # A run that ended without success or failure (ignored, cancelled by its user)
+    # still has its start written.
+    _flush_start(task_id)
 
 
 @signals.task_success.connect
 def on_success(sender=None, result=None, **_):
     if not _tracked(sender.name):
         return
-    _write(services.track_succeeded, task_id=sender.request.id, result=result)
+    task_id = sender.request.id
+    _write(services.track_succeeded, task_id=task_id, result=result, start=_take_start(task_id))
 
 
 @signals.task_failure.connect
@@ -123,15 +163,18 @@ def on_failure(sender=None, task_id=None, exception=None, einfo=None, **_):
         task_id=task_id,
         exception=exception,
         traceback=getattr(einfo, "traceback", "") or "",
+        start=_take_start(task_id),
     )
 
 
 @signals.task_revoked.connect
 def on_revoked(sender=None, request=None, terminated=False, expired=False, **_):
     reason = "Expired" if expired else "Terminated" if terminated else "Revoked"
+    _flush_start(request.id)
     _write(services.track_revoked, task_id=request.id, reason=reason)
 
 
 @signals.task_retry.connect
 def on_retry(sender=None, request=None, reason=None, **_):
+    _flush_start(request.id)
     _write(services.track_retrying, task_id=request.id, reason=str(reason))

@@ -220,8 +220,8 @@ CELERY_RESULT_EXPIRES = int(os.environ.get("CELERY_RESULT_EXPIRES", str(24 * 360
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Celery's Django fixup closes every database connection before and after each task
 # unless this is set: each task then paid a new PostgreSQL connection for its tracking
-# writes (issue 5, docs/performance.md). Keep them; CONN_MAX_AGE and the health check
-# of close_old_connections() in task_prerun still retire old or broken connections.
+# writes (issue 5, docs/performance.md). Keep them: the fixup still recycles them every
+# CELERY_DB_REUSE_MAX tasks, and the tracking writes close and retry a broken one.
 CELERY_DB_REUSE_MAX = int(os.environ.get("CELERY_DB_REUSE_MAX", "1000"))
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_PUBLISH_RETRY = True
@@ -249,6 +249,9 @@ TASKBOARD_PENDING_STALE_AFTER = int(os.environ.get("TASKBOARD_PENDING_STALE_AFTE
 # Seconds a redeliverable task's run lease lasts without renewal: how long a
 # redelivered copy waits before it may run in place of a dead run.
 TASKBOARD_RUN_LEASE = int(os.environ.get("TASKBOARD_RUN_LEASE", "15"))
+# Seconds a task's "running" write waits in the worker: a task that ends sooner writes
+# its start and its end in one UPDATE (tasks/tracking.py). 0 writes the start at once.
+TASKBOARD_RUNNING_WRITE_DELAY = float(os.environ.get("TASKBOARD_RUNNING_WRITE_DELAY", "0.25"))
 TASKBOARD_RESULT_MAX_BYTES = int(os.environ.get("TASKBOARD_RESULT_MAX_BYTES", str(64 * 1024)))
 TASKBOARD_TRACEBACK_MAX_BYTES = int(os.environ.get("TASKBOARD_TRACEBACK_MAX_BYTES", str(64 * 1024)))
 TASKBOARD_POLL_INTERVAL = int(os.environ.get("TASKBOARD_POLL_INTERVAL", "2"))
