@@ -216,7 +216,7 @@ def _revoke(task_ids: list) -> None:
 
 def _cancel_revoked(task: Task) -> bool:
     """Mark a revoked ``task`` cancelled if still pending, else flag it to stop."""
-    if states.transition(
+    if not _started_in_backend(task.pk) and states.transition(
         task.pk, CANCELLED, only_from=(PENDING,), error_message="Cancelled before it started"
     ):
         return True
@@ -228,6 +228,20 @@ def _cancel_revoked(task: Task) -> bool:
         raise ActionNotAllowed("The result backend is unreachable; try again.") from exc
     states.touch(task.pk, cancel_requested=True)
     return False
+
+
+def _started_in_backend(task_id) -> bool:
+    """Return whether the result backend says the task runs, though its row may be pending.
+
+    A worker holds a task's "running" write back for a moment (tasks/tracking.py).
+    """
+    from tasks.live import LiveStatusUnavailable, live_metas
+
+    try:
+        meta = live_metas([task_id]).get(str(task_id)) or {}
+    except LiveStatusUnavailable:
+        return False
+    return meta.get("status") in ("STARTED", "PROGRESS")
 
 
 def task_mark_cancelled(*, task_id, reason: str) -> bool:
@@ -510,11 +524,19 @@ def track_published(*, task_id, name: str, args, kwargs, queue: str = "") -> Non
 
 
 def track_started(
-    *, task_id, name: str, args, kwargs, worker: str, retries: int, queue: str = ""
+    *,
+    task_id,
+    name: str,
+    args,
+    kwargs,
+    worker: str,
+    retries: int,
+    queue: str = "",
+    started_at=None,
 ) -> None:
     """Mark the row running on ``worker``; create it if nothing recorded the send."""
     now = timezone.now()
-    fields = {"worker": worker[:255], "attempts": retries + 1, "started_at": now}
+    fields = _start_fields(worker=worker, retries=retries, started_at=started_at or now)
     if states.transition(task_id, RUNNING, **fields):
         return
     created = Task.objects.bulk_create(
@@ -526,7 +548,7 @@ def track_started(
                 args=_jsonable(args, []),
                 kwargs=_jsonable(kwargs, {}),
                 queue=queue[:200],
-                created_at=now,
+                created_at=fields["started_at"],
                 **fields,
             )
         ],
@@ -535,26 +557,51 @@ def track_started(
     del created  # the row may also exist already, terminal: nothing to do then
 
 
+def _start_fields(*, worker: str, retries: int, started_at) -> dict[str, Any]:
+    return {"worker": worker[:255], "attempts": retries + 1, "started_at": started_at}
+
+
+def _finish(task_id, target: str, start: dict | None, **fields: Any) -> bool:
+    """Move the row to terminal ``target``, with its held-back start in the same UPDATE.
+
+    ``start`` is track_started's keywords, or None when the start is already written.
+    A row that did not move (none recorded yet, or already finished) gets the two
+    writes one after the other, as if the start had not been held.
+    """
+    if start is None:
+        return states.transition(task_id, target, **fields)
+    merged = _start_fields(
+        worker=start["worker"], retries=start["retries"], started_at=start["started_at"]
+    )
+    if states.transition(task_id, target, **merged, **fields):
+        return True
+    track_started(**start)
+    return states.transition(task_id, target, **fields)
+
+
 def task_finished(*, task_id) -> bool:
     """Return whether the row of ``task_id`` is in a terminal state."""
     return Task.objects.filter(pk=task_id, status__in=TERMINAL).exists()
 
 
-def track_succeeded(*, task_id, result: Any) -> None:
+def track_succeeded(*, task_id, result: Any, start: dict | None = None) -> None:
+    """Mark the row completed with ``result`` (and its held-back ``start``, if any)."""
     value, truncated = states.cap_result(result)
-    states.transition(
-        task_id, COMPLETED, result=value, result_truncated=truncated, error_message=""
-    )
+    _finish(task_id, COMPLETED, start, result=value, result_truncated=truncated, error_message="")
 
 
-def track_failed(*, task_id, exception: BaseException, traceback: str) -> None:
+def track_failed(
+    *, task_id, exception: BaseException, traceback: str, start: dict | None = None
+) -> None:
+    """Mark the row failed with the exception (and its held-back ``start``, if any)."""
     error_type = type(exception).__name__
     message = str(exception)
     if error_type == "WorkerLostError":
         message = f"worker lost: {message}"
-    states.transition(
+    _finish(
         task_id,
         FAILED,
+        start,
         error_type=error_type[:200],
         error_message=states.cap_text(message),
         traceback=states.cap_text(traceback or ""),
