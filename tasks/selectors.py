@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -11,6 +14,7 @@ from django.db import connection
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Max, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from tasks import permissions
 from tasks.models import COMPLETED, FAILED, STATUS_CHOICES, AuditLog, BulkAction, Task
@@ -135,21 +139,40 @@ def retry_chain(*, user, task: Task, limit: int = 20) -> tuple[list[Task], list[
     return earlier, retries
 
 
-def task_status_counts(queryset: QuerySet[Task]) -> dict[str, int]:
-    """Return how many tasks of ``queryset`` are in each status, in one grouped query."""
-    counts = dict.fromkeys((status for status, _ in STATUS_CHOICES), 0)
-    grouped = queryset.order_by().values_list("status").annotate(n=Count("pk"))
-    for status, n in grouped:
-        counts[status] = n
-    return counts
+# Tab counts stop at this many: an exact count of a status over a million-row
+# history is a scan of the whole status; "1,000+" is an index range of 1,001 rows.
+COUNT_CAP = 1000
 
+
+def task_status_counts(queryset: QuerySet[Task], cap: int = COUNT_CAP) -> dict[str, int]:
+    """Return how many tasks of ``queryset`` are in each status ("" for all), up to ``cap + 1``.
+
+    One query: a UNION ALL of one bounded count per status, each an index range
+    that stops after ``cap + 1`` rows. A value above ``cap`` means "more than cap".
+    """
+    parts, params = [], []
+    for status in ("", *(value for value, _ in STATUS_CHOICES)):
+        subset = queryset.filter(status=status) if status else queryset
+        sql, sub_params = subset.order_by().values("pk")[: cap + 1].query.sql_with_params()
+        parts.append(f"SELECT %s, (SELECT COUNT(*) FROM ({sql}) AS bounded)")
+        params += [status, *sub_params]
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        return dict(cursor.fetchall())
 
 def tasks_by_ids(*, user, ids: Iterable) -> list[Task]:
     """Return the tasks among ``ids`` that ``user`` may see, in one query; others are dropped."""
     ids = list(ids)
     if not ids:
         return []
-    return list(visible_tasks(user).filter(pk__in=ids).select_related("owner"))
+    # The row partial shows neither the result nor the traceback: leave the
+    # largest columns in the database.
+    return list(
+        visible_tasks(user)
+        .filter(pk__in=ids)
+        .select_related("owner")
+        .defer("result", "traceback")
+    )
 
 
 def task_activity(*, task: Task, limit: int = 20) -> list[AuditLog]:
@@ -223,6 +246,29 @@ def existing_task_ids(*, user, ids: Iterable) -> set[str]:
         return set()
     found = visible_tasks(user).filter(pk__in=valid).values_list("pk", flat=True)
     return {str(pk) for pk in found}
+
+
+class BadCursor(ValueError):
+    """A page cursor that this application did not give out."""
+
+
+def encode_cursor(task: Task) -> str:
+    """Return the opaque cursor of the page that continues after ``task``."""
+    raw = json.dumps([task.created_at.isoformat(), str(task.pk)])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """Return the (created_at, id) a cursor points after; raise BadCursor."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, task_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        when = parse_datetime(created)
+        if when is None or when.tzinfo is None:
+            raise ValueError(created)
+        return when, uuid.UUID(task_id)
+    except (ValueError, TypeError, binascii.Error, UnicodeError, OverflowError):
+        raise BadCursor("not a cursor this page gave out") from None
 
 
 def tasks_page(

@@ -69,12 +69,21 @@ def test_poll_anonymous_htmx_gets_hx_redirect(client):
     assert response["HX-Redirect"].startswith("/accounts/login/")
 
 
-def test_poll_unchanged_rows_answer_nothing_but_the_poll(alice, user):
+def test_poll_unchanged_rows_answer_no_content(alice, user):
     task = make_task(user)
     response = alice.get(STATUS_URL, {"ids": ids_param((task, "1.r"))})
+    # 204: htmx swaps nothing and the poll element keeps asking with the same ids.
+    assert response.status_code == 204
+    assert response.content == b""
+
+
+def test_poll_dropped_id_answers_a_new_poll_element(alice, user, other_user):
+    mine, theirs = make_task(user), make_task(other_user)
+    response = alice.get(STATUS_URL, {"ids": ids_param((mine, "1.r"), (theirs, "1.r"))})
     assert response.status_code == 200
     assert oob_rows(response) == []
-    assert f"ids={task.pk}:1.r" in poll_element(response)
+    assert f"ids={mine.pk}:1.r" in poll_element(response)
+    assert str(theirs.pk) not in response.content.decode()
 
 
 def test_poll_unchanged_body_is_small(alice, user):

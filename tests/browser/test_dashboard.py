@@ -5,6 +5,7 @@ Real server (live_server), real worker, real Redis and PostgreSQL.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -300,9 +301,10 @@ def test_dashboard_works_without_javascript(browser, live_server, user):
         page.locator("#q").fill("flaky")
         page.get_by_role("button", name="Filter").click()
         # The search form carried the status tab along as a hidden input.
-        expect(page).to_have_url(f"{live_server.url}/tasks/?q=flaky&name=&status=failed")
+        # (A plain form sends its empty fields too; the links built from it do not.)
+        expect(page).to_have_url(re.compile(r"/tasks/\?q=flaky&.*status=failed$"))
         expect(page.locator("#task-rows tr.task-row")).to_have_count(1)
         page.get_by_role("link", name="Task", exact=True).click()
-        expect(page).to_have_url(f"{live_server.url}/tasks/?q=flaky&name=&status=failed&sort=name")
+        expect(page).to_have_url(f"{live_server.url}/tasks/?q=flaky&status=failed&sort=name")
     finally:
         context.close()

@@ -7,9 +7,6 @@ Pages are keyset cursors over (created_at, id): no COUNT, no OFFSET.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -17,7 +14,6 @@ from functools import wraps
 
 from django.http import Http404, HttpRequest, JsonResponse
 from django.urls import reverse
-from django.utils.dateparse import parse_datetime
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
@@ -84,22 +80,11 @@ def _limit(raw: str | None) -> int:
     return limit
 
 
-def encode_cursor(task: Task) -> str:
-    """Return the opaque cursor that continues after ``task``."""
-    raw = json.dumps([task.created_at.isoformat(), str(task.pk)])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     """Return the (created_at, id) a cursor points after; raise BadParameter."""
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created, task_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        when = parse_datetime(created)
-        if when is None or when.tzinfo is None:
-            raise ValueError(created)
-        return when, uuid.UUID(task_id)
-    except (ValueError, TypeError, binascii.Error, UnicodeError, OverflowError):
+        return selectors.decode_cursor(cursor)
+    except selectors.BadCursor:
         raise BadParameter("cursor is not one this API gave out.") from None
 
 
@@ -171,7 +156,7 @@ def task_list(request: HttpRequest) -> JsonResponse:
     tasks = tasks[:limit]
     badges, live = badges_for(tasks)
     staff = request.user.is_staff
-    next_cursor = encode_cursor(tasks[-1]) if more else None
+    next_cursor = selectors.encode_cursor(tasks[-1]) if more else None
     next_url = None
     if next_cursor:
         params = request.GET.copy()

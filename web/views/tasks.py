@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import EmptyPage, PageNotAnInteger
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -23,7 +23,7 @@ from tasks.models import RUNNING, STATUS_CHOICES, Task
 from tasks.templatetags import roles
 from tasks.templatetags.task_table import poll_token
 from web.filters import WITHIN_CHOICES, TaskFilter
-from web.tables import TaskTable
+from web.tables import PER_PAGE, TaskTable
 from web.views import HtmxHttpRequest
 
 TABS = (("", "All"), *STATUS_CHOICES)
@@ -62,6 +62,9 @@ def task_list(request: HtmxHttpRequest) -> HttpResponse:
         "filterset": filterset,
         "tabs": _tabs(filterset),
         "list_url": request.get_full_path(),
+        # The filters in use: links built from it leave out the empty fields
+        # that a form submission sends.
+        "query": _query_in_use(request),
         "poll_interval": settings.TASKBOARD_POLL_INTERVAL,
         "time_filters": [
             tuple(filterset.form[f"{kind}{part}"] for part in ("", "_from", "_to"))
@@ -87,14 +90,21 @@ def task_list(request: HtmxHttpRequest) -> HttpResponse:
     table.order_by = sort
     if sort.strip() and not table.order_by:
         ignored.append(table.order_by_field)
-    try:
-        table.paginate(
-            paginator_class=BoundedLazyPaginator, page=request.GET.get(table.page_field, 1)
-        )
-    except (EmptyPage, PageNotAnInteger):
-        ignored.append(table.page_field)
-        table.paginate(paginator_class=BoundedLazyPaginator, page=1)
-    tasks = [row.record for row in table.page.object_list]
+    keyset = None
+    if table.order_by in ((), ("-created",)) and table.page_field not in request.GET:
+        keyset = _keyset_page(request, filterset, ignored)
+        tasks = keyset["tasks"]
+        table = TaskTable(tasks, exclude=hidden)
+        table.order_by = sort
+    else:
+        try:
+            table.paginate(
+                paginator_class=BoundedLazyPaginator, page=request.GET.get(table.page_field, 1)
+            )
+        except (EmptyPage, PageNotAnInteger):
+            ignored.append(table.page_field)
+            table.paginate(paginator_class=BoundedLazyPaginator, page=1)
+        tasks = [row.record for row in table.page.object_list]
     badges, live = badges_for(tasks)
     for task in tasks:
         task.live_badge = badges[str(task.pk)]
@@ -103,6 +113,7 @@ def task_list(request: HtmxHttpRequest) -> HttpResponse:
         table=table,
         live=live,
         poll_ids=poll_ids([(t, t.live_badge) for t in tasks]),
+        keyset=keyset,
         hidden_params=_hidden_params(request, filterset),
         # Named in a note, so that a bad link shows why it shows more than it asked.
         ignored=sorted(ignored),
@@ -136,20 +147,52 @@ def _attach_etas(request: HttpRequest, tasks: list[Task]) -> None:
             task.eta_left = average - (now - task.started_at)
 
 
+def _query_in_use(request: HttpRequest) -> QueryDict:
+    """Return the request's GET parameters without the empty ones."""
+    query = QueryDict(mutable=True)
+    for key, values in request.GET.lists():
+        query.setlist(key, [value for value in values if value])
+    return query
+
+
+def _keyset_page(request: HttpRequest, filterset: TaskFilter, ignored: list) -> dict:
+    """Page the default order (newest first) by a (created_at, id) cursor: no OFFSET.
+
+    Page 1,000 costs what page 1 costs: an index range that starts at the cursor.
+    Other orders page with numbers (and OFFSET).
+    """
+    after = None
+    if cursor := request.GET.get("cursor"):
+        try:
+            after = selectors.decode_cursor(cursor)
+        except selectors.BadCursor:
+            ignored.append("cursor")
+    rows = selectors.tasks_page(filterset.qs, after=after, limit=PER_PAGE)
+    tasks = rows[:PER_PAGE]
+    return {
+        "tasks": tasks,
+        "older": selectors.encode_cursor(tasks[-1]) if len(rows) > len(tasks) else None,
+        "first": after is not None,
+    }
+
+
 def _tabs(filterset: TaskFilter) -> list[dict]:
     """Return the status tabs with their counts over the other filters."""
     counts = selectors.task_status_counts(filterset.queryset_without("status"))
     current = filterset.form.cleaned_data.get("status") or ""
     tabs = []
+    cap = selectors.COUNT_CAP
     for key, (value, label) in enumerate(TABS, start=1):
-        count = sum(counts.values()) if not value else counts.get(value, 0)
+        count = counts.get(value, 0)
         tabs.append(
             {
                 "value": value,
                 # None drops the parameter from the tab's link.
                 "param": value or None,
                 "label": label,
-                "count": count,
+                "count": min(count, cap),
+                # Counts stop at the cap: the tab reads "1000+".
+                "more": count > cap,
                 "key": key,
                 "active": value == current,
             }
@@ -163,7 +206,7 @@ def _hidden_params(request: HttpRequest, filterset: TaskFilter) -> list[tuple[st
     # parameter (status, sort, error_type from a failure group...) rides along hidden.
     own = set(filterset.search_form_fields)
     # A new search starts from the first page.
-    own |= {"page"}
+    own |= {"page", "cursor"}
     return [(key, value) for key, value in request.GET.items() if key not in own and value]
 
 
@@ -230,11 +273,15 @@ def task_status(request: HtmxHttpRequest) -> HttpResponse:
             state_changed |= token.split(".", 1)[0] != old.split(".", 1)[0]
         if not task.is_terminal:
             carried.append(f"{task.pk}:{token}")
+    was_down = request.GET.get("down") == "1"
+    if wanted and not changed and live and not was_down and len(carried) == len(wanted):
+        # Nothing to swap: htmx leaves the page, and the poll element, as they are.
+        return HttpResponse(status=204)
     context = {
         "changed": changed,
         "poll_ids": ",".join(carried),
         "live": live,
-        "was_down": request.GET.get("down") == "1",
+        "was_down": was_down,
         "poll_interval": settings.TASKBOARD_POLL_INTERVAL,
     }
     response = render(request, "partials/poll.html#response", context)
