@@ -103,23 +103,35 @@ def launch_stats(*, user, names: Iterable[str], days: int = 30) -> dict[str, Lau
     }
 
 
-def average_run_times(*, user, names: Iterable[str], days: int = 7) -> dict[str, timedelta]:
-    """Return the average run time of each name's completed runs of the last ``days``, in one query.
+def average_run_times(*, user, names: Iterable[str], runs: int = 100) -> dict[str, timedelta]:
+    """Return the average run time of each name's latest ``runs`` completed runs, in one query.
 
-    The rolling average behind the running rows' ETA; an index range on (name, created_at).
+    The rolling average behind the running rows' ETA: per name, an index range on
+    (name, created_at) that stops after ``runs`` rows, whatever the history's size.
     """
-    names = list(names)
-    if not names:
+    parts, params = [], []
+    for name in dict.fromkeys(names):
+        latest = (
+            visible_tasks(user)
+            .filter(name=name, status=COMPLETED, started_at__isnull=False)
+            .order_by("-created_at")
+            .annotate(run=RUN_TIME)
+            .values("run")[:runs]
+        )
+        sql, sub_params = latest.query.sql_with_params()
+        parts.append(f"SELECT %s, (SELECT AVG(latest.run) FROM ({sql}) AS latest)")
+        params += [name, *sub_params]
+    if not parts:
         return {}
-    since = timezone.now() - timedelta(days=days)
-    rows = (
-        visible_tasks(user)
-        .filter(name__in=names, status=COMPLETED, created_at__gte=since, started_at__isnull=False)
-        .order_by()
-        .values_list("name")
-        .annotate(avg=Avg(RUN_TIME))
-    )
-    return {name: avg for name, avg in rows if avg is not None}
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        rows = cursor.fetchall()
+    return {name: _as_duration(avg) for name, avg in rows if avg is not None}
+
+
+def _as_duration(value) -> timedelta:
+    # PostgreSQL returns an interval; SQLite averages the microseconds Django stores.
+    return value if isinstance(value, timedelta) else timedelta(microseconds=float(value))
 
 
 def retry_chain(*, user, task: Task, limit: int = 20) -> tuple[list[Task], list[Task]]:

@@ -100,9 +100,12 @@ def test_average_run_times_per_name_in_one_query(user, django_assert_num_queries
     }
 
 
-def test_average_run_times_leave_out_old_runs(user):
-    finished(user, took=10, ago=8 * 86400)
-    assert selectors.average_run_times(user=user, names=["taskboard.long"]) == {}
+def test_average_run_times_use_only_the_latest_runs(user):
+    finished(user, took=100, ago=3000)  # older than the window of two runs
+    finished(user, took=2, ago=200)
+    finished(user, took=4, ago=100)
+    averages = selectors.average_run_times(user=user, names=["taskboard.long"], runs=2)
+    assert averages == {"taskboard.long": timedelta(seconds=3)}
 
 
 def test_average_run_times_only_visible_runs(user, other_user):
