@@ -42,7 +42,9 @@ def test_quick_task_completes_with_result_and_timings(celery_worker, user):
     assert row.created_at <= row.started_at <= row.finished_at
     assert row.worker.startswith("session-")
     assert row.attempts == 1
-    assert row.version >= 3  # created, running, completed
+    # created, then running and completed: one UPDATE when the task ends within
+    # TASKBOARD_RUNNING_WRITE_DELAY (tasks/tracking.py)
+    assert row.version >= 2
 
 
 def test_failing_task_records_error_and_traceback(celery_worker, user):
