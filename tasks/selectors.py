@@ -172,6 +172,7 @@ def task_status_counts(queryset: QuerySet[Task], cap: int = COUNT_CAP) -> dict[s
         cursor.execute(" UNION ALL ".join(parts), params)
         return dict(cursor.fetchall())
 
+
 def tasks_by_ids(*, user, ids: Iterable) -> list[Task]:
     """Return the tasks among ``ids`` that ``user`` may see, in one query; others are dropped."""
     ids = list(ids)
@@ -180,10 +181,7 @@ def tasks_by_ids(*, user, ids: Iterable) -> list[Task]:
     # The row partial shows neither the result nor the traceback: leave the
     # largest columns in the database.
     return list(
-        visible_tasks(user)
-        .filter(pk__in=ids)
-        .select_related("owner")
-        .defer("result", "traceback")
+        visible_tasks(user).filter(pk__in=ids).select_related("owner").defer("result", "traceback")
     )
 
 

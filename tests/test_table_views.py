@@ -388,7 +388,6 @@ def test_task_list_overlong_search_is_ignored_with_notice(alice, user):
     assert "Ignored an invalid filter: q" in response.content.decode()
 
 
-
 def test_task_list_links_leave_out_empty_fields(alice):
     body = alice.get("/tasks/?q=flaky&name=&created=").content.decode()
     assert 'href="/tasks/?q=flaky&amp;status=failed"' in body
