@@ -250,6 +250,21 @@ def staff_user(django_user_model):
     return django_user_model.objects.create_user("sam", password="sam-secret-pw", is_staff=True)
 
 
+@pytest.fixture
+def alice(client, user):
+    """The test client, logged in as ``user``."""
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def revokes(monkeypatch) -> list:
+    """Record revoke broadcasts instead of sending them, for tests without a broker."""
+    sent: list = []
+    monkeypatch.setattr(current_app.control, "revoke", lambda task_id, **kw: sent.append(task_id))
+    return sent
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     reasons = MISSING["browser"]

@@ -3,29 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from celery import current_app
 from django.test import Client
 
 from tasks import selectors, services
 from tasks.models import AuditLog, BulkAction, Task
 
-pytestmark = pytest.mark.django_db
+# No broker in these tests: revoke broadcasts are recorded (tests/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("revokes")]
 
 HX = {"HTTP_HX_REQUEST": "true"}
-
-
-@pytest.fixture(autouse=True)
-def revokes(monkeypatch):
-    """Record revoke broadcasts instead of sending them: these tests need no broker."""
-    sent: list = []
-    monkeypatch.setattr(current_app.control, "revoke", lambda task_id, **kw: sent.append(task_id))
-    return sent
-
-
-@pytest.fixture
-def alice(client, user) -> Client:
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

@@ -14,21 +14,8 @@ from tasks import services
 from tasks.models import AuditLog, BulkAction, Task
 from tests.conftest import wait_for
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def revokes(monkeypatch):
-    """Record revoke broadcasts instead of sending them: these tests need no broker."""
-    sent: list = []
-    monkeypatch.setattr(current_app.control, "revoke", lambda task_id, **kw: sent.append(task_id))
-    return sent
-
-
-@pytest.fixture
-def alice(client, user) -> Client:
-    client.force_login(user)
-    return client
+# No broker in these tests: revoke broadcasts are recorded (tests/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("revokes")]
 
 
 def failed(owner, **fields) -> Task:

@@ -34,12 +34,6 @@ def running(owner, name="taskboard.long", *, for_seconds: float) -> Task:
     )
 
 
-@pytest.fixture
-def alice(client, user):
-    client.force_login(user)
-    return client
-
-
 # --- eta filter (pure) ----------------------------------------------------------
 
 

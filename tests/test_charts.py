@@ -184,12 +184,6 @@ def test_name_times_hide_other_users_runs(known, other_user):
 # --- the page ------------------------------------------------------------------
 
 
-@pytest.fixture
-def alice(client, user):
-    client.force_login(user)
-    return client
-
-
 def test_charts_page_anonymous_redirects_to_login(client):
     response = client.get("/tasks/charts/")
     assert response.status_code == 302

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import pytest
-from celery import current_app
 from django.test import Client
 from django.utils import timezone
 
@@ -20,14 +19,6 @@ HX = {"HTTP_HX_REQUEST": "true"}
 def client_in(client, user):
     client.force_login(user)
     return client
-
-
-@pytest.fixture
-def revokes(monkeypatch):
-    """Record revoke broadcasts instead of sending them: no broker in HTTP tests."""
-    sent = []
-    monkeypatch.setattr(current_app.control, "revoke", lambda task_id, **kw: sent.append(task_id))
-    return sent
 
 
 @pytest.fixture

@@ -198,12 +198,6 @@ def test_failure_groups_two_queries_whatever_the_size(user, django_assert_num_qu
 # --- the page ------------------------------------------------------------------
 
 
-@pytest.fixture
-def alice(client, user):
-    client.force_login(user)
-    return client
-
-
 def test_failures_page_anonymous_redirects_to_login(client):
     response = client.get("/tasks/failures/")
     assert response.status_code == 302

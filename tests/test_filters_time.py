@@ -34,12 +34,6 @@ def ids(response) -> set[str]:
 
 
 @pytest.fixture
-def alice(client, user):
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
 def sam(client, staff_user):
     client.force_login(staff_user)
     return client

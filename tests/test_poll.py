@@ -37,12 +37,6 @@ def poll_element(response) -> str:
 
 
 @pytest.fixture
-def alice(client, user):
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
 def progress():
     """Store PROGRESS meta for task ids in the real result backend; clean up after."""
     stored = []

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from celery import current_app
 from django.contrib.auth.models import Group, Permission
 from django.test import Client
 
 from tasks import permissions
 from tasks.models import AuditLog, BulkAction, Task
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def revokes(monkeypatch):
-    """Record revoke broadcasts instead of sending them: these tests need no broker."""
-    sent: list = []
-    monkeypatch.setattr(current_app.control, "revoke", lambda task_id, **kw: sent.append(task_id))
-    return sent
+# No broker in these tests: revoke broadcasts are recorded (tests/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("revokes")]
 
 
 def login(user) -> Client:

@@ -29,12 +29,6 @@ def make_tasks(owner, count: int, statuses=("completed",)) -> list[Task]:
     )
 
 
-@pytest.fixture
-def alice(client, user):
-    client.force_login(user)
-    return client
-
-
 def row_ids(response) -> list[str]:
     return re.findall(r'<tr id="task-([0-9a-f-]{36})"', response.content.decode())
 

@@ -8,38 +8,24 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from celery import current_app
 from django.test import Client
 from django.utils import timezone
 
 from tasks.maintenance import export_path
 from tasks.models import Task
 
-pytestmark = pytest.mark.django_db
+# No broker in these tests: revoke broadcasts are recorded (tests/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("revokes")]
 
 HX = {"HX-Request": "true"}
 # What static/js/actions.js adds when the launch dialog sits on the task table.
 HX_ROWS = {**HX, "X-Taskboard-Rows": "1"}
 
 
-@pytest.fixture(autouse=True)
-def revokes(monkeypatch):
-    """Record revoke broadcasts instead of sending them: these tests need no broker."""
-    sent: list[str] = []
-    monkeypatch.setattr(current_app.control, "revoke", lambda task_id, **kw: sent.append(task_id))
-    return sent
-
-
 @pytest.fixture
 def export_dir(settings, tmp_path):
     settings.TASKBOARD_EXPORT_DIR = tmp_path
     return tmp_path
-
-
-@pytest.fixture
-def alice(client, user):
-    client.force_login(user)
-    return client
 
 
 def logged_in(user, *, csrf: bool = False) -> Client:

@@ -77,12 +77,6 @@ def rolled_back():
 
 
 @pytest.fixture
-def alice(client, user):
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
 def sam(client, staff_user):
     client.force_login(staff_user)
     return client

@@ -27,12 +27,6 @@ STATUS_URL = "/tasks/status/"
 BIG = 1024 * 1024  # 1 MiB: far above both caps
 
 
-@pytest.fixture
-def alice(client, user):
-    client.force_login(user)
-    return client
-
-
 def ids(task_ids, token: str = "1.r") -> str:
     return ",".join(f"{task_id}:{token}" for task_id in task_ids)
 

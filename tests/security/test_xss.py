@@ -85,12 +85,6 @@ def assert_shown_escaped(html: str) -> None:
     assert TEMPLATE in html
 
 
-@pytest.fixture
-def alice(client, user):
-    client.force_login(user)
-    return client
-
-
 def evil_task(owner, status: str = "failed", **fields) -> Task:
     """A task whose every free-text field carries the payloads."""
     now = timezone.now()
