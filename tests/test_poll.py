@@ -258,6 +258,7 @@ def test_poll_healthy_answer_has_no_marker(alice, user):
     assert "live-marker" not in body
 
 
+@pytest.mark.integration  # CI=true fails, not skips, without Redis
 def test_poll_real_redis_down_shows_marker(alice, user, monkeypatch):
     """Point the result backend at a closed port: the real client fails, the poll does not."""
     backend = current_app.backend
