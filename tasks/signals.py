@@ -93,18 +93,29 @@ def on_published(sender=None, headers=None, body=None, routing_key=None, **_):
     )
 
 
+def _finished(task_id) -> bool:
+    try:
+        return services.task_finished(task_id=task_id)
+    except (OperationalError, InterfaceError):
+        return False  # unknown: the lease still keeps two live runs apart
+
+
 def _duplicate_run(task, task_id) -> bool:
     """Return whether this delivery repeats a run that is live or already finished."""
+    if _finished(task_id):
+        return True
     try:
-        if services.task_finished(task_id=task_id):
+        if not progress.claim_run(task):
             return True
-    except (OperationalError, InterfaceError):
-        pass  # unknown: the lease below still keeps two live runs apart
-    try:
-        return not progress.claim_run(task)
     except Exception as exc:  # result backend down: run it (at least once)
         logger.warning("could not take the run lease of %s: %s", task_id, exc)
         return False
+    # The claim may have waited for a live run that then finished: a run gives up
+    # its lease only after its row is terminal, so look again now that we hold it.
+    if _finished(task_id):
+        progress.release_run(task)
+        return True
+    return False
 
 
 @signals.task_prerun.connect
