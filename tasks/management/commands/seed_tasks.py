@@ -60,6 +60,7 @@ COLUMNS = (
     "started_at",
     "finished_at",
     "version",
+    "pinned",
 )
 HISTORY_DAYS = 180
 
@@ -236,6 +237,7 @@ class Command(BaseCommand):
             started,
             finished,
             3 if started else 2,
+            False,
         )
 
     def _progress(self, done: int, total: int, elapsed: float) -> None:
