@@ -208,6 +208,11 @@ def audit_entries(*, user, action: str = "") -> QuerySet[AuditLog]:
     return entries
 
 
+def selected_tasks(*, user, ids: Iterable) -> QuerySet[Task]:
+    """Return the tasks among ``ids`` that ``user`` may see, as a bulk selection to freeze."""
+    return visible_tasks(user).filter(pk__in=list(ids))
+
+
 def bulk_get(*, user, bulk_id) -> BulkAction:
     """Return ``user``'s own bulk action with this id, or raise Http404."""
     return get_object_or_404(BulkAction.objects.select_related("job"), pk=bulk_id, actor=user)

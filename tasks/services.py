@@ -306,22 +306,35 @@ def bulk_applicable(queryset: QuerySet[Task], action: str) -> QuerySet[Task]:
 
 
 def bulk_prepare(
-    *, user, action: str, queryset: QuerySet[Task], selected: int, description: str = ""
+    *,
+    user,
+    action: str,
+    queryset: QuerySet[Task],
+    selected: int | None = None,
+    description: str = "",
 ) -> BulkAction:
     """Freeze the ids of ``queryset`` that ``user`` may act on and ``action`` applies to.
 
     The ids are read once, here, and shown for confirmation; the confirmed action
     touches exactly these, so tasks created or changed afterwards stay out of it.
+    ``selected`` is how many tasks the user picked; None ("all matching" a filter)
+    counts ``queryset`` with a LIMIT of the cap + 1, never over the whole history.
+    A selection over TASKBOARD_BULK_MAX is refused whole: nothing is frozen.
     """
     if action not in BULK_VERBS:
         raise ActionNotAllowed(f"Unknown bulk action {action[:40]!r}.")
     cap = settings.TASKBOARD_BULK_MAX
-    frozen = bulk_applicable(permissions.actionable_filter(queryset, user), action)
-    ids = list(frozen.order_by("-created_at", "-id").values_list("pk", flat=True)[: cap + 1])
-    if len(ids) > cap:
+    if selected is None:
+        selected = queryset.order_by()[: cap + 1].count()
+    if selected > cap:
         raise ActionNotAllowed(
-            f"That is more than {cap} tasks; narrow the filter and act on them in parts."
+            f"That selection holds more than {cap:,} tasks, the most one bulk action takes. "
+            "Nothing was done: narrow the filter (a time range, a task name) and act on "
+            "the tasks in parts."
         )
+    frozen = bulk_applicable(permissions.actionable_filter(queryset, user), action)
+    # The frozen ids are a subset of the selection, so at most ``cap``.
+    ids = list(frozen.order_by("-created_at", "-id").values_list("pk", flat=True)[:cap])
     if not ids:
         raise ActionNotAllowed(f"None of the selected tasks can be {BULK_VERBS[action]}.")
     return BulkAction.objects.create(

@@ -134,6 +134,40 @@ def test_prepare_over_the_cap_is_refused(alice, user, settings):
     assert not BulkAction.objects.exists()
 
 
+def test_prepare_all_matching_over_the_cap_says_so_and_keeps_the_filter(alice, user, settings):
+    settings.TASKBOARD_BULK_MAX = 2
+    tasks = [failed(user) for _ in range(3)]
+    data = {"action": "retry", "all": "1", "next": "/tasks/?status=failed"}
+    response = alice.post("/tasks/bulk/?status=failed", data)
+    assert response.status_code == 303
+    assert response["Location"] == "/tasks/?status=failed"
+    body = alice.get(response["Location"]).content.decode()
+    assert "more than 2 tasks, the most one bulk action takes. Nothing was done" in body
+    assert not BulkAction.objects.exists()
+    assert not Task.objects.filter(retry_of__in=tasks).exists()
+
+
+def test_prepare_all_matching_at_the_cap_is_frozen(alice, user, settings):
+    settings.TASKBOARD_BULK_MAX = 2
+    tasks = [failed(user), failed(user)]
+    bulk = prepare(alice, "retry", query="?status=failed", all="1")
+    assert set(bulk.task_ids) == {str(t.pk) for t in tasks}
+
+
+def test_prepare_all_matching_never_counts_the_whole_history(alice, user, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.TASKBOARD_BULK_MAX = 2
+    for _ in range(3):
+        failed(user)
+    with CaptureQueriesContext(connection) as queries:
+        alice.post("/tasks/bulk/?status=failed", {"action": "delete", "all": "1"})
+    counts = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
+    assert counts, "the selection is counted"
+    assert all("LIMIT 3" in sql.upper() for sql in counts), counts
+
+
 def test_prepare_with_more_ids_than_the_cap_is_400(alice, user, settings):
     settings.TASKBOARD_BULK_MAX = 1
     ids = [failed(user).pk, failed(user).pk]

@@ -262,9 +262,10 @@ TASKBOARD_EXPORT_DIR = Path(os.environ.get("TASKBOARD_EXPORT_DIR", VAR_DIR / "ex
 # Empty: new users may not launch until an admin gives them tasks.add_task.
 TASKBOARD_DEFAULT_GROUP = os.environ.get("TASKBOARD_DEFAULT_GROUP", "Launchers")
 # Bulk actions: selections up to BULK_INLINE_MAX run in the request, larger ones
-# as a background task (taskboard.bulk_action); BULK_MAX caps one selection.
+# as a background task (taskboard.bulk_action). BULK_MAX caps one selection: a
+# filter that matches more is refused whole (counted with a LIMIT of BULK_MAX + 1).
 TASKBOARD_BULK_INLINE_MAX = int(os.environ.get("TASKBOARD_BULK_INLINE_MAX", "500"))
-TASKBOARD_BULK_MAX = int(os.environ.get("TASKBOARD_BULK_MAX", "50000"))
+TASKBOARD_BULK_MAX = int(os.environ.get("TASKBOARD_BULK_MAX", "10000"))
 # Retention: finished tasks older than this many days are purged by beat (0 keeps
 # them forever); pinned tasks are always kept.
 TASKBOARD_KEEP_COMPLETED_DAYS = int(os.environ.get("TASKBOARD_KEEP_COMPLETED_DAYS", "30"))

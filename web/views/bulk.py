@@ -13,9 +13,10 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from tasks import selectors, services
-from tasks.models import BulkAction, Task
+from tasks.models import BulkAction
 from web.filters import TaskFilter
 from web.views import HtmxHttpRequest, see_other
 
@@ -41,19 +42,54 @@ def _describe(params) -> str:
     return "all matching " + (", ".join(shown) if shown else "no filter (every task)")
 
 
+def redirect(request: HtmxHttpRequest, url: str) -> HttpResponse:
+    """Redirect after a POST: 303 for a browser, HX-Redirect for htmx (never a swapped page)."""
+    if getattr(request, "htmx", False):
+        return HttpResponseClientRedirect(url)
+    return see_other(url)
+
+
+def freeze(
+    request: HtmxHttpRequest,
+    *,
+    action: str,
+    queryset,
+    selected: int | None,
+    description: str,
+    back: str,
+) -> HttpResponse:
+    """Freeze a selection as a bulk action and send the user to confirm it, or back with why not.
+
+    The one way into a bulk action: the table's selection and a failure group both come here.
+    """
+    try:
+        bulk = services.bulk_prepare(
+            user=request.user,
+            action=action,
+            queryset=queryset,
+            selected=selected,
+            description=description,
+        )
+    except services.ActionNotAllowed as exc:
+        messages.error(request, str(exc))
+        return redirect(request, back)
+    url = reverse("bulk_confirm", args=[bulk.pk])
+    return redirect(request, f"{url}?{urlencode({'next': back})}")
+
+
 @login_required
 @require_POST
 def bulk_prepare(request: HtmxHttpRequest) -> HttpResponse:
     """Freeze the selected ids (or all matching the table's filter) and ask to confirm."""
-    action = request.POST.get("action", "")
     back = _next(request)
     if request.POST.get("all") == "1":
-        # The table's filter rides in the query string of the form's action.
+        # The table's filter rides in the query string of the form's action; the
+        # service counts it with a LIMIT and refuses more than TASKBOARD_BULK_MAX.
         filterset = TaskFilter(
             request.GET, queryset=selectors.visible_tasks(request.user), user=request.user
         )
         queryset = filterset.queryset_without()
-        selected = queryset.count()
+        selected = None
         description = _describe(request.GET)
     else:
         raw = request.POST.getlist("ids")
@@ -65,24 +101,19 @@ def bulk_prepare(request: HtmxHttpRequest) -> HttpResponse:
             return HttpResponseBadRequest("Malformed task id.", content_type="text/plain")
         if not ids:
             messages.error(request, "Select some rows first (x toggles the current row).")
-            return see_other(back)
-        # Others' ids are dropped by the service: only what the user may act on is frozen.
-        queryset = Task.objects.filter(pk__in=ids)
+            return redirect(request, back)
+        # Others' ids are dropped: only what the user may act on is frozen.
+        queryset = selectors.selected_tasks(user=request.user, ids=ids)
         selected = len(ids)
         description = f"{selected} selected row{'s' if selected != 1 else ''}"
-    try:
-        bulk = services.bulk_prepare(
-            user=request.user,
-            action=action,
-            queryset=queryset,
-            selected=selected,
-            description=description,
-        )
-    except services.ActionNotAllowed as exc:
-        messages.error(request, str(exc))
-        return see_other(back)
-    url = reverse("bulk_confirm", args=[bulk.pk])
-    return see_other(f"{url}?{urlencode({'next': back})}")
+    return freeze(
+        request,
+        action=request.POST.get("action", ""),
+        queryset=queryset,
+        selected=selected,
+        description=description,
+        back=back,
+    )
 
 
 @login_required
@@ -96,7 +127,7 @@ def bulk_confirm(request: HtmxHttpRequest, bulk_id) -> HttpResponse:
             bulk = services.bulk_confirm(user=request.user, bulk=bulk)
         except services.ActionNotAllowed as exc:
             messages.error(request, str(exc))
-            return see_other(request.get_full_path())
+            return redirect(request, request.get_full_path())
         except services.LaunchUnavailable as exc:
             return _render(request, bulk, back, status=503, error=str(exc))
         if bulk.job_id:
@@ -105,9 +136,9 @@ def bulk_confirm(request: HtmxHttpRequest, bulk_id) -> HttpResponse:
                 f"{bulk.get_action_display()} of {bulk.count} tasks runs in the background; "
                 "its progress is below.",
             )
-            return see_other(reverse("task_detail", args=[bulk.job_id]))
+            return redirect(request, reverse("task_detail", args=[bulk.job_id]))
         messages.success(request, summary(bulk))
-        return see_other(back)
+        return redirect(request, back)
     return _render(request, bulk, back)
 
 
@@ -123,6 +154,7 @@ def _render(
         "selected": bulk.outcome.get("selected", bulk.count),
         "left_out": max(bulk.outcome.get("selected", bulk.count) - bulk.count, 0),
         "next": back,
+        "back_label": "Failures" if back.startswith(reverse("failure_list")) else "Tasks",
         "error": error,
         "summary": summary(bulk) if bulk.finished_at else "",
         "inline_max": settings.TASKBOARD_BULK_INLINE_MAX,
