@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import html
 import re
-import uuid
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
 from django.test import Client
 from django.utils import timezone
 
 from tasks.failures import failure_groups, normalise_message, parse_days, search_hint
-from tasks.models import COMPLETED, FAILED, PENDING, RUNNING, Task
+from tasks.models import COMPLETED, FAILED, PENDING, AuditLog, BulkAction, Task
+from tests.conftest import wait_for
 
 HX = {"HX-Request": "true"}
 
@@ -278,7 +279,13 @@ def test_failures_nav_link_is_current(alice):
     assert 'href="/tasks/failures/" aria-current="page"' in body
 
 
-# --- group actions: confirm, then act on the frozen set -------------------------
+# --- group actions: frozen as a bulk action, confirmed, run by the bulk machinery ------
+#
+# "Retry all" and "Delete all" post the group's key; the view freezes the group's ids
+# as a BulkAction and sends the user to /tasks/bulk/<id>/ to confirm, like the table's
+# bulk actions: small sets run in the request, large ones as a background bulk job.
+
+LIST = "/tasks/failures/?days=7"
 
 
 def group_key(user) -> str:
@@ -286,158 +293,21 @@ def group_key(user) -> str:
     return group.key
 
 
-def confirmed_ids(response) -> str:
-    return re.search(r'name="ids" value="([^"]*)"', response.content.decode()).group(1)
+def freeze(client, action: str, key: str, days: str = "7", **kwargs):
+    return client.post(f"/tasks/failures/{action}/", {"key": key, "days": days}, **kwargs)
 
 
-@pytest.mark.django_db
-def test_failure_confirm_lists_the_exact_ids(alice, user):
-    tasks = [fail(user, f"boom {i}") for i in range(3)]
-    response = alice.get(f"/tasks/failures/{group_key(user)}/retry/")
-    assert response.status_code == 200
-    assert set(confirmed_ids(response).split(",")) == {str(t.pk) for t in tasks}
-    assert "Retry 3 failed tasks?" in response.content.decode()
-
-
-@pytest.mark.django_db
-def test_failure_confirm_unknown_group_is_404(alice, user):
-    fail(user)
-    assert alice.get("/tasks/failures/0000000000000000/retry/").status_code == 404
-
-
-@pytest.mark.django_db
-def test_failure_confirm_unknown_action_is_404(alice, user):
-    fail(user)
-    assert alice.get(f"/tasks/failures/{group_key(user)}/explode/").status_code == 404
-
-
-@pytest.mark.django_db
-def test_failure_confirm_other_users_group_is_404(client, user, other_user):
-    fail(other_user)
-    key = group_key(other_user)
-    client.force_login(user)
-    assert client.get(f"/tasks/failures/{key}/delete/").status_code == 404
-
-
-@pytest.mark.django_db
-def test_failure_retry_acts_only_on_the_confirmed_set(alice, user):
-    first = fail(user, "boom 1")
-    ids = confirmed_ids(alice.get(f"/tasks/failures/{group_key(user)}/retry/"))
-    late = fail(user, "boom 2")  # arrives after the confirmation: same group
-    response = alice.post("/tasks/failures/retry/", {"ids": ids, "days": "7"})
+def frozen(client, user, action: str) -> BulkAction:
+    """Freeze ``user``'s only failure group for ``action`` and return its bulk action."""
+    response = freeze(client, action, group_key(user))
+    bulk = BulkAction.objects.get()
     assert response.status_code == 303
-    assert Task.objects.filter(retry_of=first).count() == 1
-    assert not Task.objects.filter(retry_of=late).exists()
+    assert response["Location"] == f"/tasks/bulk/{bulk.pk}/?{urlencode({'next': LIST})}"
+    return bulk
 
 
-@pytest.mark.django_db
-def test_failure_retry_creates_linked_pending_runs(alice, user):
-    tasks = [fail(user, "boom", kwargs={"message": "boom"}) for _ in range(2)]
-    alice.post("/tasks/failures/retry/", {"ids": ",".join(str(t.pk) for t in tasks)})
-    retries = Task.objects.filter(retry_of__in=tasks)
-    assert sorted(r.status for r in retries) == [PENDING, PENDING]
-
-
-@pytest.mark.django_db
-def test_failure_retry_reports_in_a_message(alice, user):
-    task = fail(user)
-    response = alice.post("/tasks/failures/retry/", {"ids": str(task.pk)}, follow=True)
-    assert "Retried 1 task." in response.content.decode()
-
-
-@pytest.mark.django_db
-def test_failure_retry_skips_other_users_ids(alice, user, other_user):
-    theirs = fail(other_user)
-    alice.post("/tasks/failures/retry/", {"ids": str(theirs.pk)})
-    assert not Task.objects.filter(retry_of=theirs).exists()
-
-
-@pytest.mark.django_db
-def test_failure_retry_stops_at_the_rate_limit(alice, user, settings):
-    settings.TASKBOARD_LAUNCH_RATE_PER_MINUTE = 2
-    tasks = [fail(user, ago=5) for _ in range(3)]
-    response = alice.post(
-        "/tasks/failures/retry/", {"ids": ",".join(str(t.pk) for t in tasks)}, follow=True
-    )
-    assert Task.objects.filter(retry_of__in=tasks).count() == 2
-    assert "Stopped with 1 left" in response.content.decode()
-
-
-@pytest.mark.django_db
-def test_failure_delete_removes_the_confirmed_set_only(alice, user):
-    first = fail(user, "boom 1")
-    ids = confirmed_ids(alice.get(f"/tasks/failures/{group_key(user)}/delete/"))
-    late = fail(user, "boom 2")
-    response = alice.post("/tasks/failures/delete/", {"ids": ids})
-    assert response.status_code == 303
-    assert not Task.objects.filter(pk=first.pk).exists()
-    assert Task.objects.filter(pk=late.pk).exists()
-
-
-@pytest.mark.django_db
-def test_failure_delete_never_touches_rows_in_flight(alice, user):
-    running = Task.objects.create(name="taskboard.long", status=RUNNING, owner=user)
-    alice.post("/tasks/failures/delete/", {"ids": str(running.pk)})
-    assert Task.objects.filter(pk=running.pk).exists()
-
-
-@pytest.mark.django_db
-def test_failure_delete_skips_other_users_ids(alice, other_user):
-    theirs = fail(other_user)
-    alice.post("/tasks/failures/delete/", {"ids": str(theirs.pk)})
-    assert Task.objects.filter(pk=theirs.pk).exists()
-
-
-@pytest.mark.django_db
-def test_failure_delete_staff_may_delete_everyones(client, staff_user, other_user):
-    theirs = fail(other_user)
-    client.force_login(staff_user)
-    client.post("/tasks/failures/delete/", {"ids": str(theirs.pk)})
-    assert not Task.objects.filter(pk=theirs.pk).exists()
-
-
-@pytest.mark.django_db
-def test_failure_action_ignores_malformed_ids(alice, user):
-    task = fail(user)
-    response = alice.post("/tasks/failures/delete/", {"ids": f"nope,{task.pk},\x00,{uuid.uuid4()}"})
-    assert response.status_code == 303
-    assert not Task.objects.filter(pk=task.pk).exists()
-
-
-@pytest.mark.django_db
-def test_failure_action_htmx_gets_hx_redirect(alice, user):
-    task = fail(user)
-    response = alice.post("/tasks/failures/delete/", {"ids": str(task.pk)}, headers=HX)
-    assert response["HX-Redirect"] == "/tasks/failures/?days=7"
-
-
-@pytest.mark.django_db
-def test_failure_action_get_is_405(alice):
-    assert alice.get("/tasks/failures/delete/").status_code == 405
-
-
-@pytest.mark.django_db
-def test_failure_action_unknown_is_404(alice):
-    assert alice.post("/tasks/failures/explode/", {"ids": ""}).status_code == 404
-
-
-@pytest.mark.django_db
-def test_failure_action_requires_csrf(user):
-    task = fail(user)
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(user)
-    response = client.post("/tasks/failures/delete/", {"ids": str(task.pk)})
-    assert response.status_code == 403
-    assert Task.objects.filter(pk=task.pk).exists()
-
-
-def test_failure_action_anonymous_redirects_to_login(client):
-    response = client.post("/tasks/failures/delete/", {"ids": ""})
-    assert response.status_code == 302
-    assert response["Location"].startswith("/accounts/login/")
-
-
-# --- roles and the audit log -----------------------------------------------------
+def confirm(client, bulk: BulkAction, **kwargs):
+    return client.post(f"/tasks/bulk/{bulk.pk}/", {"next": LIST}, **kwargs)
 
 
 @pytest.fixture
@@ -450,31 +320,212 @@ def read_only_staff(django_user_model):
 
 
 @pytest.mark.django_db
-def test_failure_retry_writes_one_audit_entry(alice, user):
-    from tasks.models import AuditLog
+def test_failures_page_group_buttons_post_the_group_key(alice, user):
+    fail(user)
+    body = alice.get("/tasks/failures/").content.decode()
+    key = group_key(user)
+    assert '<form method="post" action="/tasks/failures/retry/">' in body
+    assert '<form method="post" action="/tasks/failures/delete/">' in body
+    assert f'name="key" value="{key}"' in body
+    assert "Retry all 1…" in body
 
-    tasks = [fail(user) for _ in range(2)]
-    alice.post("/tasks/failures/retry/", {"ids": ",".join(str(t.pk) for t in tasks)})
+
+@pytest.mark.django_db
+def test_failure_act_freezes_the_groups_ids_as_a_bulk_action(alice, user):
+    tasks = [fail(user, f"boom {i}") for i in range(3)]
+    bulk = frozen(alice, user, "retry")
+    assert set(bulk.task_ids) == {str(t.pk) for t in tasks}
+    assert bulk.count == 3
+    assert bulk.action == "retry"
+    assert bulk.actor == user
+    assert bulk.confirmed_at is None
+    assert "failure group taskboard.fail TimeoutError" in bulk.description
+    # Freezing acts on nothing.
+    assert not Task.objects.filter(retry_of__in=tasks).exists()
+
+
+@pytest.mark.django_db
+def test_failure_confirm_page_shows_the_count_and_a_preview(alice, user):
+    tasks = [fail(user, f"boom {i}") for i in range(3)]
+    bulk = frozen(alice, user, "retry")
+    body = alice.get(f"/tasks/bulk/{bulk.pk}/?next={LIST}").content.decode()
+    assert "Retry these 3 tasks?" in body
+    assert "the failure group taskboard.fail TimeoutError" in body
+    for task in tasks:
+        assert str(task.pk) in body
+    assert f'<a href="{html.escape(LIST)}">Failures</a>' in body
+
+
+@pytest.mark.django_db
+def test_failure_retry_leaves_a_failure_that_arrives_after_the_freeze(alice, user):
+    first = fail(user, "boom 1")
+    bulk = frozen(alice, user, "retry")
+    late = fail(user, "boom 2")  # same group, arrives before the user confirms
+    response = confirm(alice, bulk)
+    assert response.status_code == 303
+    assert response["Location"] == LIST
+    assert Task.objects.filter(retry_of=first).count() == 1
+    assert not Task.objects.filter(retry_of=late).exists()
+
+
+@pytest.mark.django_db
+def test_failure_delete_leaves_a_failure_that_arrives_after_the_freeze(alice, user):
+    first = fail(user, "boom 1")
+    bulk = frozen(alice, user, "delete")
+    late = fail(user, "boom 2")
+    confirm(alice, bulk)
+    assert not Task.objects.filter(pk=first.pk).exists()
+    assert Task.objects.filter(pk=late.pk).exists()
+
+
+@pytest.mark.django_db
+def test_failure_retry_creates_linked_pending_runs(alice, user):
+    tasks = [fail(user, "boom", kwargs={"message": "boom"}) for _ in range(2)]
+    confirm(alice, frozen(alice, user, "retry"))
+    retries = Task.objects.filter(retry_of__in=tasks)
+    assert sorted(r.status for r in retries) == [PENDING, PENDING]
+
+
+@pytest.mark.django_db
+def test_failure_retry_reports_in_a_message_on_the_failures_page(alice, user):
+    fail(user)
+    response = confirm(alice, frozen(alice, user, "retry"), follow=True)
+    assert response.redirect_chain[-1][0] == LIST
+    assert "Retried 1 task." in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_failure_retry_stops_at_the_rate_limit(alice, user, settings):
+    settings.TASKBOARD_LAUNCH_RATE_PER_MINUTE = 2
+    tasks = [fail(user, ago=5) for _ in range(3)]
+    response = confirm(alice, frozen(alice, user, "retry"), follow=True)
+    assert Task.objects.filter(retry_of__in=tasks).count() == 2
+    assert "Stopped with 1 left" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_failure_delete_keeps_pinned_rows_and_says_so(alice, user):
+    pinned, gone = fail(user, pinned=True), fail(user)
+    bulk = frozen(alice, user, "delete")
+    assert bulk.task_ids == [str(gone.pk)]
+    body = alice.get(f"/tasks/bulk/{bulk.pk}/").content.decode()
+    assert "1 of the 2 selected tasks is left out" in body
+    confirm(alice, bulk)
+    assert Task.objects.filter(pk=pinned.pk).exists()
+    assert not Task.objects.filter(pk=gone.pk).exists()
+
+
+@pytest.mark.django_db
+def test_failure_group_never_touches_another_users_ids(alice, user, other_user):
+    mine, theirs = fail(user), fail(other_user)  # the same group key for both
+    assert group_key(user) == group_key(other_user)
+    bulk = frozen(alice, user, "delete")
+    assert bulk.task_ids == [str(mine.pk)]
+    confirm(alice, bulk)
+    assert Task.objects.filter(pk=theirs.pk).exists()
+
+
+@pytest.mark.django_db
+def test_failure_group_of_only_another_user_freezes_nothing(alice, other_user):
+    fail(other_user)
+    response = freeze(alice, "retry", group_key(other_user), follow=True)
+    assert "That group has no failures left in this window." in response.content.decode()
+    assert not BulkAction.objects.exists()
+
+
+@pytest.mark.django_db
+def test_failure_group_staff_act_on_everyones(client, staff_user, user, other_user):
+    tasks = [fail(user), fail(other_user)]
+    client.force_login(staff_user)
+    bulk = frozen(client, staff_user, "delete")
+    assert set(bulk.task_ids) == {str(t.pk) for t in tasks}
+    confirm(client, bulk)
+    assert not Task.objects.filter(pk__in=[t.pk for t in tasks]).exists()
+
+
+@pytest.mark.django_db
+def test_failure_group_over_the_bulk_cap_is_refused_whole(alice, user, settings):
+    settings.TASKBOARD_BULK_MAX = 2
+    tasks = [fail(user) for _ in range(3)]
+    response = freeze(alice, "delete", group_key(user), follow=True)
+    assert response.redirect_chain[-1][0] == LIST
+    assert "more than 2 tasks" in response.content.decode()
+    assert not BulkAction.objects.exists()
+    assert Task.objects.filter(pk__in=[t.pk for t in tasks]).count() == 3
+
+
+# --- large groups: a background bulk job with its own progress row -------------------
+
+
+@pytest.mark.django_db
+def test_failure_large_group_becomes_a_background_bulk_job(alice, user, settings):
+    settings.TASKBOARD_BULK_INLINE_MAX = 2
+    tasks = [fail(user) for _ in range(3)]
+    bulk = frozen(alice, user, "delete")
+    response = confirm(alice, bulk)
+    bulk.refresh_from_db()
+    job = bulk.job
+    assert job.name == "taskboard.bulk_action"
+    assert job.owner == user
+    assert job.kwargs == {"bulk_id": str(bulk.pk)}
+    assert response["Location"] == f"/tasks/{job.pk}/"
+    # Nothing is deleted in the request: the job does it, in batches.
+    assert Task.objects.filter(pk__in=[t.pk for t in tasks]).count() == 3
+    assert "runs in the background" in alice.get(response["Location"]).content.decode()
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_failure_large_group_retry_runs_on_the_worker(celery_worker, alice, user, settings):
+    settings.TASKBOARD_BULK_INLINE_MAX = 2
+    tasks = [fail(user, name="taskboard.quick", kwargs={"x": 1, "y": 2}) for _ in range(3)]
+    bulk = frozen(alice, user, "retry")
+    confirm(alice, bulk)
+    bulk.refresh_from_db()
+    job = wait_for(
+        lambda: Task.objects.filter(pk=bulk.job_id, status="completed").first(),
+        timeout=60,
+        message="the bulk job to complete",
+    )
+    assert job.result["acted"] == 3, job.result
+    for task in tasks:
+        assert Task.objects.filter(retry_of=task).count() == 1
     (entry,) = AuditLog.objects.filter(action=AuditLog.BULK_RETRY)
     assert entry.actor == user
     assert sorted(entry.task_ids) == sorted(str(t.pk) for t in tasks)
 
 
+# --- the audit log ---------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_failure_retry_writes_one_audit_entry_with_the_ids(alice, user):
+    tasks = [fail(user) for _ in range(2)]
+    bulk = frozen(alice, user, "retry")
+    confirm(alice, bulk)
+    (entry,) = AuditLog.objects.filter(action=AuditLog.BULK_RETRY)
+    assert entry.actor == user
+    assert sorted(entry.task_ids) == sorted(str(t.pk) for t in tasks)
+    assert "failure group taskboard.fail" in entry.note
+    assert str(bulk.pk) in entry.note
+
+
 @pytest.mark.django_db
 def test_failure_delete_writes_one_audit_entry(alice, user):
-    from tasks.models import AuditLog
-
     task = fail(user)
-    alice.post("/tasks/failures/delete/", {"ids": str(task.pk)})
+    confirm(alice, frozen(alice, user, "delete"))
     (entry,) = AuditLog.objects.filter(action=AuditLog.BULK_DELETE)
     assert entry.task_ids == [str(task.pk)]
 
 
 @pytest.mark.django_db
-def test_failure_delete_keeps_pinned_rows(alice, user):
-    task = fail(user, pinned=True)
-    alice.post("/tasks/failures/delete/", {"ids": str(task.pk)})
-    assert Task.objects.filter(pk=task.pk).exists()
+def test_failure_freeze_alone_writes_no_audit_entry(alice, user):
+    fail(user)
+    frozen(alice, user, "delete")
+    assert not AuditLog.objects.exists()
+
+
+# --- roles ---------------------------------------------------------------------------
 
 
 @pytest.mark.django_db
@@ -484,19 +535,104 @@ def test_failures_read_only_staff_see_groups_without_actions(client, read_only_s
     body = client.get("/tasks/failures/").content.decode()
     assert "boom of bob" in body
     assert "Delete all" not in body
+    assert "/tasks/failures/delete/" not in body
 
 
 @pytest.mark.django_db
-def test_failures_read_only_staff_cannot_delete(client, read_only_staff, other_user):
+@pytest.mark.parametrize("action", ["retry", "delete"])
+def test_failures_read_only_staff_get_403(client, read_only_staff, other_user, action):
     theirs = fail(other_user)
     client.force_login(read_only_staff)
-    client.post("/tasks/failures/delete/", {"ids": str(theirs.pk)})
+    assert freeze(client, action, group_key(other_user)).status_code == 403
+    assert not BulkAction.objects.exists()
+    assert Task.objects.filter(pk=theirs.pk).exists()
+    assert not Task.objects.filter(retry_of=theirs).exists()
+
+
+@pytest.mark.django_db
+def test_failures_user_who_may_not_launch_gets_403(client, user):
+    user.groups.clear()
+    fail(user)
+    client.force_login(user)
+    assert freeze(client, "retry", group_key(user)).status_code == 403
+    assert not BulkAction.objects.exists()
+
+
+@pytest.mark.django_db
+def test_failure_bulk_action_of_another_user_cannot_be_confirmed(client, user, other_user):
+    theirs = fail(other_user)
+    client.force_login(other_user)
+    bulk = frozen(client, other_user, "delete")
+    client.force_login(user)
+    assert confirm(client, bulk).status_code == 404
     assert Task.objects.filter(pk=theirs.pk).exists()
 
 
+# --- the request itself ----------------------------------------------------------------
+
+
 @pytest.mark.django_db
-def test_failures_read_only_staff_cannot_retry(client, read_only_staff, other_user):
-    theirs = fail(other_user)
-    client.force_login(read_only_staff)
-    client.post("/tasks/failures/retry/", {"ids": str(theirs.pk)})
-    assert not Task.objects.filter(retry_of=theirs).exists()
+def test_failure_act_unknown_group_goes_back_with_a_message(alice, user):
+    fail(user)
+    response = freeze(alice, "retry", "0000000000000000", days="1")
+    assert response.status_code == 303
+    assert response["Location"] == "/tasks/failures/?days=1"
+    assert not BulkAction.objects.exists()
+
+
+@pytest.mark.django_db
+def test_failure_act_htmx_gets_hx_redirect_to_the_confirmation(alice, user):
+    fail(user)
+    response = freeze(alice, "delete", group_key(user), headers=HX)
+    bulk = BulkAction.objects.get()
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == f"/tasks/bulk/{bulk.pk}/?{urlencode({'next': LIST})}"
+
+
+@pytest.mark.django_db
+def test_failure_confirm_from_htmx_gets_hx_redirect_back(alice, user):
+    task = fail(user)
+    bulk = frozen(alice, user, "delete")
+    response = confirm(alice, bulk, headers=HX)
+    assert response["HX-Redirect"] == LIST
+    assert not Task.objects.filter(pk=task.pk).exists()
+
+
+@pytest.mark.django_db
+def test_failure_old_confirmation_link_leads_to_its_group(alice, user):
+    fail(user)
+    key = group_key(user)
+    response = alice.get(f"/tasks/failures/{key}/retry/?days=1")
+    assert response.status_code == 302
+    assert response["Location"] == f"/tasks/failures/?days=1#group-{key}"
+    assert not BulkAction.objects.exists()
+
+
+@pytest.mark.django_db
+def test_failure_old_confirmation_link_of_unknown_action_is_404(alice):
+    assert alice.get("/tasks/failures/0000000000000000/explode/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_failure_action_get_is_405(alice):
+    assert alice.get("/tasks/failures/delete/").status_code == 405
+
+
+@pytest.mark.django_db
+def test_failure_action_unknown_is_404(alice):
+    assert alice.post("/tasks/failures/explode/", {"key": ""}).status_code == 404
+
+
+@pytest.mark.django_db
+def test_failure_action_requires_csrf(user):
+    fail(user)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    assert freeze(client, "delete", group_key(user)).status_code == 403
+    assert not BulkAction.objects.exists()
+
+
+def test_failure_action_anonymous_redirects_to_login(client):
+    response = client.post("/tasks/failures/delete/", {"key": ""})
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")

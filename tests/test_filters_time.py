@@ -293,6 +293,6 @@ def test_fuzz_failures_and_charts_params_never_fail(sam, days, range_name):
 @settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(ids=NASTY)
-def test_fuzz_failure_action_ids_never_fail(sam, ids):
-    assert sam.post("/tasks/failures/delete/", {"ids": ids}).status_code == 303
+@given(key=NASTY, days=NASTY)
+def test_fuzz_failure_action_params_never_fail(sam, key, days):
+    assert sam.post("/tasks/failures/delete/", {"key": key, "days": days}).status_code == 303
