@@ -9,8 +9,11 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from django.db import connection
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Max, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -129,6 +132,26 @@ def average_run_times(*, user, names: Iterable[str], runs: int = 100) -> dict[st
     return {name: _as_duration(avg) for name, avg in rows if avg is not None}
 
 
+# The ETA's averages move slowly: each web process keeps them this long, so a poll
+# that redraws a running row shows its ETA without a query.
+AVERAGES_TTL = 60
+
+
+def recent_average_run_times(*, user, names: Iterable[str]) -> dict[str, timedelta]:
+    """Return ``average_run_times`` for ``names``, cached per visibility for AVERAGES_TTL s."""
+    scope = "all" if permissions.can_view_all(user) else f"user-{user.pk}"
+    keys = {name: f"taskboard:avg-run:{scope}:{name}" for name in dict.fromkeys(names)}
+    cached = cache.get_many(keys.values())
+    missing = [name for name, key in keys.items() if key not in cached]
+    if missing:
+        fresh = average_run_times(user=user, names=missing)
+        # None marks "no completed run yet", so that it is not asked again at once.
+        new = {keys[name]: fresh.get(name) for name in missing}
+        cache.set_many(new, AVERAGES_TTL)
+        cached.update(new)
+    return {name: cached[key] for name, key in keys.items() if cached[key] is not None}
+
+
 def _as_duration(value) -> timedelta:
     # PostgreSQL returns an interval; SQLite averages the microseconds Django stores.
     return value if isinstance(value, timedelta) else timedelta(microseconds=float(value))
@@ -173,16 +196,65 @@ def task_status_counts(queryset: QuerySet[Task], cap: int = COUNT_CAP) -> dict[s
         return dict(cursor.fetchall())
 
 
-def tasks_by_ids(*, user, ids: Iterable) -> list[Task]:
-    """Return the tasks among ``ids`` that ``user`` may see, in one query; others are dropped."""
+# What a table row shows (templates/partials/task_row.html), and nothing else.
+ROW_FIELDS = (
+    "id",
+    "name",
+    "status",
+    "owner_id",
+    "args",
+    "kwargs",
+    "attempts",
+    "error_type",
+    "error_message",
+    "cancel_requested",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "version",
+)
+_STATUS, _ATTEMPTS, _VERSION = (ROW_FIELDS.index(f) for f in ("status", "attempts", "version"))
+
+
+class PollRow(NamedTuple):
+    """A polled row as read from the database: enough for its token, and for a Task.
+
+    Most polled rows have not changed, and never become model instances: building
+    fifty of them (and their owners) was most of an unchanged poll's cost.
+    """
+
+    pk: uuid.UUID
+    status: str
+    attempts: int
+    version: int
+    values: tuple
+
+    def task(self) -> Task:
+        """Return the row as a Task with the fields of ROW_FIELDS (and its owner's name)."""
+        task = Task.from_db(DEFAULT_DB_ALIAS, ROW_FIELDS, self.values[: len(ROW_FIELDS)])
+        if len(self.values) > len(ROW_FIELDS) and task.owner_id is not None:
+            User = get_user_model()
+            task.owner = User.from_db(
+                DEFAULT_DB_ALIAS, ["id", User.USERNAME_FIELD], (task.owner_id, self.values[-1])
+            )
+        return task
+
+
+def poll_rows(*, user, ids: Iterable) -> list[PollRow]:
+    """Return the rows among ``ids`` that ``user`` may see, in one query (DESIGN.md §5).
+
+    The owner's name is read only for users who see the owner column.
+    """
     ids = list(ids)
     if not ids:
         return []
-    # The row partial shows neither the result nor the traceback: leave the
-    # largest columns in the database.
-    return list(
-        visible_tasks(user).filter(pk__in=ids).select_related("owner").defer("result", "traceback")
-    )
+    fields = list(ROW_FIELDS)
+    if permissions.can_view_all(user):
+        fields.append(f"owner__{get_user_model().USERNAME_FIELD}")
+    return [
+        PollRow(values[0], values[_STATUS], values[_ATTEMPTS], values[_VERSION], values)
+        for values in visible_tasks(user).filter(pk__in=ids).values_list(*fields)
+    ]
 
 
 def task_activity(*, task: Task, limit: int = 20) -> list[AuditLog]:

@@ -235,6 +235,14 @@ def wait_for(predicate, timeout: float = 30, interval: float = 0.2, message: str
 # --- users and the browser ---------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Start each test with an empty process cache (the ETA's averages live there)."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def user(django_user_model):
     return django_user_model.objects.create_user("alice", password="alice-secret-pw")

@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -139,14 +140,38 @@ def test_eta_is_one_query_for_the_page_whatever_the_rows(alice, user):
     finished(user, "taskboard.quick", took=1)
     running(user, for_seconds=1)
     alice.get("/tasks/")
+    cache.clear()
     with CaptureQueriesContext(connection) as few:
         alice.get("/tasks/", headers=HX)
     for _ in range(20):
         running(user, for_seconds=1)
         running(user, "taskboard.quick", for_seconds=1)
+    cache.clear()
     with CaptureQueriesContext(connection) as many:
         alice.get("/tasks/", headers=HX)
     assert len(many) == len(few)
+
+
+def test_averages_are_read_once_per_process_while_fresh(alice, user):
+    finished(user, took=100)
+    running(user, for_seconds=1)
+    alice.get("/tasks/")
+    cache.clear()
+    with CaptureQueriesContext(connection) as cold:
+        alice.get("/tasks/", headers=HX)
+    with CaptureQueriesContext(connection) as warm:
+        alice.get("/tasks/", headers=HX)
+    averages = [q for q in cold if "AVG(" in q["sql"]]
+    assert len(averages) == 1
+    assert len(warm) == len(cold) - 1
+
+
+def test_poll_redraws_a_running_row_with_its_eta(alice, user):
+    finished(user, took=100)
+    task = running(user, for_seconds=40)
+    response = alice.get("/tasks/status/", {"ids": f"{task.pk}:0.x"})
+    assert response.status_code == 200
+    assert re.search(r"about (59|60|61) s left", runtime_cell(response, task))
 
 
 def test_poll_query_count_unchanged_by_the_eta(alice, user):

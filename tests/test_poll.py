@@ -319,3 +319,26 @@ def test_poll_reads_live_state_in_one_redis_round_trip(alice, user, progress, mo
     response = alice.get(STATUS_URL, {"ids": ids_param(*((t, "1.r") for t in tasks))})
     assert commands == ["MGET"]
     assert len(oob_rows(response)) == 1
+
+
+def test_poll_row_names_the_owner_for_staff_only(client, alice, user, staff_user):
+    task = make_task(user, version=2)
+    params = {"ids": ids_param((task, "1.r"))}
+    assert 'class="c-owner"' not in alice.get(STATUS_URL, params).content.decode()
+    client.force_login(staff_user)
+    body = client.get(STATUS_URL, params).content.decode()
+    assert re.search(r'<td class="c-owner">\s*alice\s*</td>', body)
+
+
+def test_poll_redrawn_row_is_the_table_row(alice, user):
+    # The poll reads only a row's shown fields; what it draws must equal the table's row.
+    task = make_task(user, version=2, args=[1, "two"], kwargs={"steps": 3})
+    polled = alice.get(STATUS_URL, {"ids": ids_param((task, "1.r"))}).content.decode()
+    page = alice.get("/tasks/").content.decode()
+
+    def row(body: str) -> str:
+        html = re.search(rf'<tr id="task-{task.pk}".*?</tr>', body, re.S).group(0)
+        html = re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "csrf", html)  # masked anew
+        return html.replace(' hx-swap-oob="true"', "")
+
+    assert row(polled) == row(page)

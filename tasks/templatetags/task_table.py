@@ -14,15 +14,15 @@ register = template.Library()
 ARGS_MAX = 80
 
 
-def poll_token(task: Task, badge: Badge) -> str:
+def poll_token(version: int, badge: Badge) -> str:
     """Return what a row shows, as a token that changes with its version or its live badge."""
-    return f"{task.version}.{badge.key}"
+    return f"{version}.{badge.key}"
 
 
 @register.filter(name="poll_token")
 def poll_token_filter(task: Task, badge: Badge) -> str:
     """Return the row's poll token (see ``poll_token``)."""
-    return poll_token(task, badge)
+    return poll_token(task.version, badge)
 
 
 @register.filter

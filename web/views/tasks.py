@@ -19,7 +19,7 @@ from django_tables2.paginators import LazyPaginator
 
 from tasks import permissions, selectors
 from tasks.live import badges_for
-from tasks.models import RUNNING, STATUS_CHOICES, Task
+from tasks.models import RUNNING, STATUS_CHOICES, TERMINAL, Task
 from tasks.templatetags import roles
 from tasks.templatetags.task_table import poll_token
 from web.filters import WITHIN_CHOICES, TaskFilter
@@ -131,14 +131,14 @@ def task_list(request: HtmxHttpRequest) -> HttpResponse:
 def _attach_etas(request: HttpRequest, tasks: list[Task]) -> None:
     """Give each running row its expected time left, from its name's average run time.
 
-    One query for the page's running names, none without running rows. The poll does
-    not recompute it (it stays at its query count): a row the poll redraws shows its
-    progress instead, and the next page render shows the ETA again.
+    At most one query for the running names (none while the web process has their
+    averages cached, see selectors.recent_average_run_times), none without running rows.
     """
     running = [t for t in tasks if t.status == RUNNING and t.started_at is not None]
     if not running:
         return
-    averages = selectors.average_run_times(user=request.user, names={t.name for t in running})
+    names = {t.name for t in running}
+    averages = selectors.recent_average_run_times(user=request.user, names=names)
     now = timezone.now()
     for task in running:
         average = averages.get(task.name)
@@ -219,7 +219,9 @@ def canonical_url(request: HttpRequest) -> str:
 def poll_ids(rows) -> str:
     """Return the poll's ``ids`` value for the in-flight rows among ``(task, badge)`` pairs."""
     return ",".join(
-        f"{task.pk}:{poll_token(task, badge)}" for task, badge in rows if not task.is_terminal
+        f"{task.pk}:{poll_token(task.version, badge)}"
+        for task, badge in rows
+        if not task.is_terminal
     )
 
 
@@ -258,25 +260,27 @@ def task_status(request: HtmxHttpRequest) -> HttpResponse:
         wanted = parse_poll_ids(raw)
     except PollIdsInvalid as exc:
         return _bad_poll(str(exc))
-    tasks = selectors.tasks_by_ids(user=request.user, ids=wanted)
-    badges, live = badges_for(tasks)
+    rows = selectors.poll_rows(user=request.user, ids=wanted)
+    badges, live = badges_for(rows)
     changed: list[tuple[Task, object]] = []
     carried: list[str] = []
     state_changed = False
-    for task in tasks:
-        badge = badges[str(task.pk)]
-        old = wanted[task.pk]
+    for row in rows:
+        badge = badges[str(row.pk)]
+        old = wanted[row.pk]
+        terminal = row.status in TERMINAL
         # Without live state only the database's finished rows can be trusted.
-        token = poll_token(task, badge) if live or task.is_terminal else old
+        token = poll_token(row.version, badge) if live or terminal else old
         if token != old:
-            changed.append((task, badge))
+            changed.append((row.task(), badge))
             state_changed |= token.split(".", 1)[0] != old.split(".", 1)[0]
-        if not task.is_terminal:
-            carried.append(f"{task.pk}:{token}")
+        if not terminal:
+            carried.append(f"{row.pk}:{token}")
     was_down = request.GET.get("down") == "1"
     if wanted and not changed and live and not was_down and len(carried) == len(wanted):
         # Nothing to swap: htmx leaves the page, and the poll element, as they are.
         return HttpResponse(status=204)
+    _attach_etas(request, [task for task, _ in changed])
     context = {
         "changed": changed,
         "poll_ids": ",".join(carried),
