@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -574,6 +575,15 @@ def _start_fields(*, worker: str, retries: int, started_at) -> dict[str, Any]:
     return {"worker": worker[:255], "attempts": retries + 1, "started_at": started_at}
 
 
+def _merged_start(start: dict | None) -> dict[str, Any]:
+    """Return the fields a held-back ``start`` adds to its task's next UPDATE."""
+    if start is None:
+        return {}
+    return _start_fields(
+        worker=start["worker"], retries=start["retries"], started_at=start["started_at"]
+    )
+
+
 def _finish(task_id, target: str, start: dict | None, **fields: Any) -> bool:
     """Move the row to terminal ``target``, with its held-back start in the same UPDATE.
 
@@ -581,13 +591,14 @@ def _finish(task_id, target: str, start: dict | None, **fields: Any) -> bool:
     A row that did not move (none recorded yet, or already finished) gets the two
     writes one after the other, as if the start had not been held.
     """
-    if start is None:
-        return states.transition(task_id, target, **fields)
-    merged = _start_fields(
-        worker=start["worker"], retries=start["retries"], started_at=start["started_at"]
-    )
-    if states.transition(task_id, target, **merged, **fields):
+    if states.transition(task_id, target, **_merged_start(start), **fields):
         return True
+    return _finish_unmoved(task_id, target, start, fields)
+
+
+def _finish_unmoved(task_id, target: str, start: dict | None, fields: dict[str, Any]) -> bool:
+    if start is None:
+        return False
     track_started(**start)
     return states.transition(task_id, target, **fields)
 
@@ -597,10 +608,46 @@ def task_finished(*, task_id) -> bool:
     return Task.objects.filter(pk=task_id, status__in=TERMINAL).exists()
 
 
+@dataclass(frozen=True)
+class Completion:
+    """A task's "completed" write, made at once or later in a batch (tasks/tracking.py)."""
+
+    task_id: Any
+    fields: dict[str, Any]
+    start: dict | None = None
+
+
+def completion(*, task_id, result: Any, start: dict | None = None) -> Completion:
+    """Return the write that marks ``task_id`` completed now with ``result``."""
+    value, truncated = states.cap_result(result)
+    fields = {
+        "result": value,
+        "result_truncated": truncated,
+        "error_message": "",
+        "finished_at": timezone.now(),
+    }
+    return Completion(task_id, fields, start)
+
+
 def track_succeeded(*, task_id, result: Any, start: dict | None = None) -> None:
     """Mark the row completed with ``result`` (and its held-back ``start``, if any)."""
-    value, truncated = states.cap_result(result)
-    _finish(task_id, COMPLETED, start, result=value, result_truncated=truncated, error_message="")
+    done = completion(task_id=task_id, result=result, start=start)
+    _finish(done.task_id, COMPLETED, done.start, **done.fields)
+
+
+def track_succeeded_many(*, completions: list[Completion]) -> None:
+    """Write ``completions`` (of distinct tasks) in one transaction, mostly in one UPDATE.
+
+    Each row moves as ``track_succeeded`` would move it; rows that did not move and
+    hold a start (none recorded yet) get the start and the end one after the other.
+    """
+    with transaction.atomic():
+        moved = states.transition_many(
+            COMPLETED, [(c.task_id, {**_merged_start(c.start), **c.fields}) for c in completions]
+        )
+        for c in completions:
+            if str(c.task_id) not in moved:
+                _finish_unmoved(c.task_id, COMPLETED, c.start, c.fields)
 
 
 def track_failed(

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
@@ -60,6 +62,67 @@ def transition(
         status=target, version=F("version") + 1, **fields
     )
     return updated == 1
+
+
+# Rows per UPDATE of transition_many (PostgreSQL takes at most 65,535 parameters).
+MANY_CHUNK = 500
+
+
+def transition_many(target: str, rows: Iterable[tuple[Any, dict[str, Any]]]) -> set[str]:
+    """Move each ``(task_id, fields)`` row to ``target`` as ``transition`` does; return those moved.
+
+    The same rule for many rows in one statement: each row moves only from the states
+    ``target`` allows, with its own fields, its version bumped. One UPDATE joined to a
+    VALUES list per set of field names (PostgreSQL; one ``transition`` per row
+    elsewhere). The ids must be distinct.
+    """
+    sources = ALLOWED_SOURCES[target]
+    now = timezone.now()
+    groups: dict[tuple[str, ...], list[tuple[Any, dict[str, Any]]]] = {}
+    for task_id, fields in rows:
+        if target in TERMINAL:
+            fields = {"finished_at": now, **fields}
+        groups.setdefault(tuple(sorted(fields)), []).append((task_id, fields))
+    moved: set[str] = set()
+    for names, group in groups.items():
+        if connection.vendor != "postgresql":
+            moved.update(
+                str(task_id) for task_id, fields in group if transition(task_id, target, **fields)
+            )
+            continue
+        for start in range(0, len(group), MANY_CHUNK):
+            moved.update(
+                _update_from_values(target, sources, names, group[start : start + MANY_CHUNK])
+            )
+    return moved
+
+
+def _update_from_values(
+    target: str, sources: tuple[str, ...], names: tuple[str, ...], group: list
+) -> list[str]:
+    """Run one ``UPDATE … FROM (VALUES …)`` for rows that all carry the fields ``names``."""
+    meta, quote = Task._meta, connection.ops.quote_name
+    columns = [meta.pk, *(meta.get_field(name) for name in names)]
+    row = "(" + ", ".join(f"%s::{field.db_type(connection)}" for field in columns) + ")"
+    params: list[Any] = [target]
+    for task_id, fields in group:
+        params.append(meta.pk.get_db_prep_save(task_id, connection))
+        params.extend(
+            meta.get_field(name).get_db_prep_save(fields[name], connection) for name in names
+        )
+    params.extend(sources)
+    pk, status, version = quote(meta.pk.column), quote("status"), quote("version")
+    sets = "".join(f", {quote(field.column)} = v.{quote(field.column)}" for field in columns[1:])
+    sql = (
+        f"UPDATE {quote(meta.db_table)} AS t SET {status} = %s, {version} = t.{version} + 1{sets}"
+        f" FROM (VALUES {', '.join([row] * len(group))})"
+        f" AS v({', '.join(quote(field.column) for field in columns)})"
+        f" WHERE t.{pk} = v.{pk} AND t.{status} IN ({', '.join(['%s'] * len(sources))})"
+        f" RETURNING t.{pk}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [str(task_id) for (task_id,) in cursor.fetchall()]
 
 
 def touch(task_id, **fields: Any) -> bool:
