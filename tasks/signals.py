@@ -2,7 +2,8 @@
 
 Each handler is thin: it extracts the fields and calls a tracking service. A
 handler never raises into Celery; a database that is briefly unreachable is
-retried, and the reconciler converges whatever is still left.
+retried, and the reconciler converges whatever is still left. A task's start may
+be held back and its "completed" write batched with others (tasks/tracking.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections, c
 from django.utils import timezone
 
 from tasks import progress, services
-from tasks.tracking import HeldStarts
+from tasks.tracking import BatchedWrites, HeldStarts
 
 logger = logging.getLogger(__name__)
 
@@ -30,24 +31,34 @@ def _tracked(name: str | None) -> bool:
     return bool(name) and name not in UNTRACKED and not name.startswith("celery.")
 
 
-def _write(fn: Callable, **kwargs) -> None:
-    """Run a tracking write, retrying while the database is unreachable."""
+def _write(fn: Callable, **kwargs) -> bool | None:
+    """Run a tracking write, retrying while the database is unreachable.
+
+    Return True once written, False if the database stayed unreachable, None if the
+    write failed otherwise (logged).
+    """
     for delay in (*DB_RETRY_DELAYS, None):
         try:
             fn(**kwargs)
-            return
+            return True
         except (OperationalError, InterfaceError) as exc:
             if delay is None:
-                logger.error("giving up on %s for %s: %s", fn.__name__, kwargs.get("task_id"), exc)
-                return
+                logger.error("giving up on %s for %s: %s", fn.__name__, _what(kwargs), exc)
+                return False
             logger.warning(
                 "database unavailable for %s, retrying in %ss: %s", fn.__name__, delay, exc
             )
             connection.close()
             time.sleep(delay)
         except Exception:
-            logger.exception("tracking write %s failed", fn.__name__)
-            return
+            logger.exception("tracking write %s failed for %s", fn.__name__, _what(kwargs))
+            return None
+
+
+def _what(kwargs: dict) -> str:
+    if "completions" in kwargs:
+        return ", ".join(str(done.task_id) for done in kwargs["completions"])
+    return str(kwargs.get("task_id"))
 
 
 def _write_held_start(start: dict) -> None:
@@ -61,6 +72,20 @@ def _write_held_start(start: dict) -> None:
 held_starts = HeldStarts(settings.TASKBOARD_RUNNING_WRITE_DELAY, _write_held_start)
 
 
+def _write_completions(batch: list[services.Completion]) -> None:
+    close_old_connections()  # as for a held start
+    if _write(services.track_succeeded_many, completions=batch) is None and len(batch) > 1:
+        # Refused for another reason than an outage: one bad row must not cost the
+        # others their write.
+        for done in batch:
+            _write(services.track_succeeded_many, completions=[done])
+
+
+# "Completed" writes queued and written together by a thread of each pool process
+# (tasks/tracking.py); 0 writes each at once.
+batched = BatchedWrites(settings.TASKBOARD_TRACKING_BATCH_INTERVAL, _write_completions)
+
+
 def _take_start(task_id) -> dict | None:
     """Return the held start of ``task_id`` to merge into its next write, or None."""
     return held_starts.take(task_id) if task_id else None
@@ -71,6 +96,12 @@ def _flush_start(task_id) -> None:
     start = _take_start(task_id)
     if start is not None:
         _write(services.track_started, **start)
+
+
+def _flush(task_id) -> None:
+    """Write what waits for ``task_id`` (a queued end, a held start) before another write."""
+    batched.flush(task_id)
+    _flush_start(task_id)
 
 
 @signals.after_task_publish.connect
@@ -161,7 +192,13 @@ def on_success(sender=None, result=None, **_):
     if not _tracked(sender.name):
         return
     task_id = sender.request.id
-    _write(services.track_succeeded, task_id=task_id, result=result, start=_take_start(task_id))
+    start = _take_start(task_id)
+    # A redeliverable task gives up its run lease once it returns, and a copy that
+    # waited for the lease then reads the row: it must be terminal by then.
+    if batched.interval > 0 and not getattr(sender, "exclusive_run", False):
+        batched.put(task_id, services.completion(task_id=task_id, result=result, start=start))
+    else:
+        _write(services.track_succeeded, task_id=task_id, result=result, start=start)
 
 
 @signals.task_failure.connect
@@ -169,6 +206,7 @@ def on_failure(sender=None, task_id=None, exception=None, einfo=None, **_):
     # Also sent in the worker's parent process when a child dies (WorkerLostError).
     if not _tracked(getattr(sender, "name", None)):
         return
+    batched.flush(task_id)
     _write(
         services.track_failed,
         task_id=task_id,
@@ -181,11 +219,19 @@ def on_failure(sender=None, task_id=None, exception=None, einfo=None, **_):
 @signals.task_revoked.connect
 def on_revoked(sender=None, request=None, terminated=False, expired=False, **_):
     reason = "Expired" if expired else "Terminated" if terminated else "Revoked"
-    _flush_start(request.id)
+    _flush(request.id)
     _write(services.track_revoked, task_id=request.id, reason=reason)
 
 
 @signals.task_retry.connect
 def on_retry(sender=None, request=None, reason=None, **_):
-    _flush_start(request.id)
+    _flush(request.id)
     _write(services.track_retrying, task_id=request.id, reason=str(reason))
+
+
+@signals.worker_process_shutdown.connect
+@signals.worker_shutdown.connect
+def on_shutdown(**_):
+    # A pool process that exits (warm shutdown, max tasks per child) or a solo worker
+    # writes what it still has queued; only a killed one leaves it to the reconciler.
+    batched.flush()

@@ -14,8 +14,14 @@ from tasks import services
 from tasks import signals as tracking
 from tasks.models import Task
 from tasks.tasks import quick
-from tasks.tracking import HeldStarts
+from tasks.tracking import BatchedWrites, HeldStarts
 from tests.conftest import wait_for
+
+
+@pytest.fixture(autouse=True)
+def _completions_at_once(monkeypatch):
+    """Write each "completed" at once here; batching is tested in test_batched_writes.py."""
+    monkeypatch.setattr(tracking, "batched", BatchedWrites(0, tracking._write_completions))
 
 
 def _start(task_id, **extra) -> dict:

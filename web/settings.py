@@ -252,6 +252,11 @@ TASKBOARD_RUN_LEASE = int(os.environ.get("TASKBOARD_RUN_LEASE", "15"))
 # Seconds a task's "running" write waits in the worker: a task that ends sooner writes
 # its start and its end in one UPDATE (tasks/tracking.py). 0 writes the start at once.
 TASKBOARD_RUNNING_WRITE_DELAY = float(os.environ.get("TASKBOARD_RUNNING_WRITE_DELAY", "0.25"))
+# Seconds a worker process gathers its tasks' "completed" writes before writing them in
+# one transaction (tasks/tracking.py). 0 writes each at once.
+TASKBOARD_TRACKING_BATCH_INTERVAL = float(
+    os.environ.get("TASKBOARD_TRACKING_BATCH_INTERVAL", "0.1")
+)
 TASKBOARD_RESULT_MAX_BYTES = int(os.environ.get("TASKBOARD_RESULT_MAX_BYTES", str(64 * 1024)))
 TASKBOARD_TRACEBACK_MAX_BYTES = int(os.environ.get("TASKBOARD_TRACEBACK_MAX_BYTES", str(64 * 1024)))
 TASKBOARD_POLL_INTERVAL = int(os.environ.get("TASKBOARD_POLL_INTERVAL", "2"))
