@@ -150,12 +150,16 @@ def launch_rate(user, count: int, rounds: int = 2) -> dict:
 def worker_rate(
     env: dict[str, str], *, tracking: bool, count: int, variant: str = "", extra_env=None
 ) -> dict:
-    """Return no-op tasks/s of a 2-process worker draining ``count`` queued taskboard.quick."""
+    """Return no-op tasks/s of a 2-process worker draining ``count`` queued taskboard.quick.
+
+    The run ends at the last stored result, and with tracking on once every row is
+    terminal too (the worker may write them a moment later, in batches).
+    """
     from celery import signals as celery_signals
 
     from bench import procs
     from tasks import signals as tracking_signals
-    from tasks.models import Task
+    from tasks.models import TERMINAL, Task
     from tasks.tasks import quick
 
     queue = f"bench-noop-{uuid.uuid4().hex[:6]}"
@@ -185,6 +189,12 @@ def worker_rate(
                 first, first_done = now, done
             last = now
             time.sleep(0.02)
+        if tracking and done == count:
+            while Task.objects.filter(pk__in=ids).exclude(status__in=TERMINAL).exists():
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the worker's rows did not all become terminal")
+                time.sleep(0.02)
+            last = time.monotonic()
     finally:
         proc.stop()
         backend.client.delete(*keys)

@@ -323,13 +323,13 @@ def guarded(results: dict, key: str, fn, *args) -> None:
 
 
 def worker_runs(env: dict[str, str], count: int) -> list[dict]:
-    """Return no-op rates with tracking off and on (two rounds) and the two variants."""
+    """Return no-op rates with tracking off and on (two rounds each) and the variants."""
     from bench import inproc
 
     runs = []
-    # The tracking as it was before the held-back start (tasks/tracking.py): the start
-    # written at once, and a connection health check (SELECT 1) before every task.
-    before = {"TASKBOARD_RUNNING_WRITE_DELAY": "0", "BENCH_HEALTH_CHECK_PER_TASK": "1"}
+    # The tracking before its "completed" writes were batched (tasks/tracking.py):
+    # each written at once, one commit per task.
+    before = {"TASKBOARD_TRACKING_BATCH_INTERVAL": "0"}
     for _ in range(2):
         runs += [
             inproc.worker_rate(env, tracking=False, count=count),
@@ -338,20 +338,10 @@ def worker_runs(env: dict[str, str], count: int) -> list[dict]:
                 env,
                 tracking=True,
                 count=count,
-                variant="start written at once, health check per task (before)",
+                variant="each end written at once (before)",
                 extra_env=before,
             ),
         ]
-    # Before the fix: Celery's Django fixup closing the connection around every task.
-    runs.append(
-        inproc.worker_rate(
-            env,
-            tracking=True,
-            count=count,
-            variant="connection closed per task (Celery's default)",
-            extra_env={"BENCH_DB_REUSE_MAX": "0"},
-        )
-    )
     runs.append(
         inproc.worker_rate(
             env,
