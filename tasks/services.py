@@ -115,14 +115,15 @@ def task_launch(
         raise LaunchInvalid(form)
     if check_rate:
         _check_rate(user)
-    with transaction.atomic():
-        task = _create_and_send(
-            name=entry.name,
-            owner=user if user.is_authenticated else None,
-            kwargs=_json_params(form.cleaned_data),
-            retry_of=retry_of,
-        )
-    return task
+    # No transaction of its own: outside one, the INSERT commits by itself (one round
+    # trip instead of BEGIN, INSERT, COMMIT) and the send follows it at once; inside
+    # the caller's transaction, the send waits for the caller's commit.
+    return _create_and_send(
+        name=entry.name,
+        owner=user if user.is_authenticated else None,
+        kwargs=_json_params(form.cleaned_data),
+        retry_of=retry_of,
+    )
 
 
 def _check_rate(user) -> None:

@@ -195,3 +195,42 @@ def test_idempotent_builtins_are_redelivered_when_their_worker_dies():
         assert task.acks_late is True
         assert task.reject_on_worker_lost is True
     assert quick.acks_late is False  # at most once unless marked idempotent
+
+
+@pytest.mark.django_db(transaction=True)
+def test_launch_outside_a_transaction_is_one_insert_committed_before_the_send(user, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    sends = []
+
+    def send(task):
+        # The row is committed (autocommit, no open transaction) when the message goes.
+        sends.append((task.pk, connection.get_autocommit(), connection.in_atomic_block))
+
+    monkeypatch.setattr(services, "_send", send)
+    commits = []
+    real_commit = connection.commit
+    monkeypatch.setattr(connection, "commit", lambda: commits.append(1) or real_commit())
+    with CaptureQueriesContext(connection) as queries:
+        task = services.task_launch(
+            user=user, name="taskboard.quick", params={"x": 1, "y": 2}, check_rate=False
+        )
+    assert sends == [(task.pk, True, False)]
+    task_statements = [q["sql"].split()[0] for q in queries if '"tasks_task"' in q["sql"]]
+    assert task_statements == ["INSERT"]
+    assert commits == []  # no BEGIN ... COMMIT around it: the INSERT commits by itself
+
+
+@pytest.mark.django_db(transaction=True)
+def test_launch_inside_a_transaction_sends_after_its_commit(user, monkeypatch):
+    from django.db import transaction
+
+    sends = []
+    monkeypatch.setattr(services, "_send", lambda task: sends.append(task.pk))
+    with transaction.atomic():
+        task = services.task_launch(
+            user=user, name="taskboard.quick", params={"x": 1, "y": 2}, check_rate=False
+        )
+        assert sends == []
+    assert sends == [task.pk]
