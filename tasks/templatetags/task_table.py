@@ -1,17 +1,120 @@
-"""Template filters of the task table: short arguments, durations and the poll token."""
+"""Template tags of the task table: a row's cells, short arguments, durations, the poll token."""
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import timedelta
 
 from django import template
+from django.urls import reverse
+from django.utils import dateformat, timezone
+from django.utils.text import Truncator
 
+from tasks import permissions
 from tasks.live import Badge
-from tasks.models import Task
+from tasks.models import FAILED, RUNNING, Task
+from tasks.templatetags.roles import can_select
 
 register = template.Library()
 
 ARGS_MAX = 80
+# The key of what the rows of one render share, in its render context.
+_ROW_ENV = object()
+# Reversed once per render; each row's URL puts its id in place of this one.
+_ANY_ID = "00000000-0000-0000-0000-000000000000"
+_ROW_URLS = ("task_detail", "task_retry", "task_cancel")
+
+
+def _row_env(context: template.Context) -> dict:
+    """Return what every row of this render shares: the user's roles, URLs and ``next``.
+
+    Computed once per render (the render context's first level lives as long as the
+    render, like the cache of ``{% include %}``), not once per row.
+    """
+    cache = context.render_context.dicts[0]
+    env = cache.get(_ROW_ENV)
+    if env is None:
+        user = context.get("user")
+        env = cache[_ROW_ENV] = {
+            "user": user,
+            "select": can_select(user),
+            "view_all": permissions.can_view_all(user),
+            "urls": {name: reverse(name, args=[_ANY_ID]).split(_ANY_ID) for name in _ROW_URLS},
+            "next": context.get("row_next") or "/tasks/",
+        }
+    return env
+
+
+def _url(env: dict, name: str, pk: str) -> str:
+    head, tail = env["urls"][name]
+    return f"{head}{pk}{tail}"
+
+
+@register.simple_tag(takes_context=True)
+def task_row(context: template.Context, task: Task, badge: Badge) -> dict:
+    """Return the cells of ``task``'s row as plain values for partials/task_row.html.
+
+    The template escapes them; this only saves it a few hundred lookups, filter
+    calls and URL reversals per page.
+    """
+    env = _row_env(context)
+    pk = str(task.pk)
+    terminal = task.is_terminal
+    act = permissions.can_act(env["user"], task)
+    row = {
+        "id": pk,
+        "short_id": pk[:8],
+        "name": task.name,
+        "terminal": terminal,
+        "running": task.status == RUNNING,
+        "poll": "" if terminal else poll_token(task.version, badge),
+        "select": env["select"],
+        "act": act,
+        "view_all": env["view_all"],
+        "detail_url": _url(env, "task_detail", pk),
+        "action_url": _url(env, "task_retry" if terminal else "task_cancel", pk) if act else "",
+        "next": env["next"],
+        "args": short_args(task),
+        "error": "",
+        "stopping": False,
+        "runtime": "",
+        "eta": "",
+    }
+    if task.status == FAILED and task.error_message:
+        message = task.error_message
+        row["error"] = f"{task.error_type or 'Error'}: {_truncate(message, 70)}"
+        row["error_title"] = f"{task.error_type}: {_truncate(message, 300)}"
+    else:
+        row["stopping"] = task.cancel_requested and not terminal
+    if env["view_all"]:
+        owner = task.owner
+        row["owner"] = owner.get_username() if owner else None
+    created = task.created_at
+    if created is not None:
+        local = timezone.localtime(created) if timezone.is_aware(created) else created
+        # The date filter's "c", "Y-m-d H:i:s T" and "M j, H:i:s", without its format parser.
+        formatted = dateformat.DateFormat(local)
+        clock = f"{local.hour:02d}:{local.minute:02d}:{local.second:02d}"
+        day = f"{local.year:04d}-{local.month:02d}-{local.day:02d}"
+        row["created_iso"] = local.isoformat()
+        row["created_title"] = f"{day} {clock} {formatted.T()}"
+        row["created"] = f"{formatted.M()} {local.day}, {clock}"
+    run = task.run_duration
+    left = getattr(task, "eta_left", None)
+    if run is not None:
+        row["runtime"] = duration(run)
+    elif left is not None:
+        from tasks.templatetags.operators import eta  # operators imports this module
+
+        row["eta"] = eta(left)
+        row["eta_average"] = duration(task.eta_average)
+    return row
+
+
+def _truncate(text: str, length: int) -> str:
+    """Return ``text`` as the ``truncatechars`` filter would, without its per-character loop."""
+    text = unicodedata.normalize("NFC", text)
+    return text if len(text) <= length else Truncator(text).chars(length)
 
 
 def poll_token(version: int, badge: Badge) -> str:
