@@ -46,7 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sweep-duration", type=float, default=5)
     parser.add_argument("--concurrency", default="1,4,16")
     parser.add_argument("--sweep-concurrency", default="1,4")
-    parser.add_argument("--flower-tasks", type=int, default=20_000)
+    # Flower's default max_tasks: it holds as many of the history's tasks as it keeps.
+    parser.add_argument("--flower-tasks", type=int, default=100_000)
     parser.add_argument("--launches", type=int, default=10_000)
     parser.add_argument("--launch-rate-count", type=int, default=1000)
     parser.add_argument("--noop-tasks", type=int, default=1000)
@@ -255,7 +256,7 @@ def feed(count: int) -> list[str]:
             ids.append(result.id)
     backend = current_app.backend
     keys = [backend.get_key_for_task(task_id) for task_id in ids]
-    deadline = time.monotonic() + 600
+    deadline = time.monotonic() + max(600, count / 50)
     done = 0
     while time.monotonic() < deadline:
         done = sum(1 for value in backend.client.mget(keys) if value)
