@@ -92,10 +92,10 @@ def task_list(request: HtmxHttpRequest) -> HttpResponse:
         ignored.append(table.order_by_field)
     keyset = None
     if table.order_by in ((), ("-created",)) and table.page_field not in request.GET:
+        # The table keeps its unevaluated queryset: it draws the header, the
+        # rows come from the keyset page.
         keyset = _keyset_page(request, filterset, ignored)
         tasks = keyset["tasks"]
-        table = TaskTable(tasks, exclude=hidden)
-        table.order_by = sort
     else:
         try:
             table.paginate(
@@ -106,13 +106,14 @@ def task_list(request: HtmxHttpRequest) -> HttpResponse:
             table.paginate(paginator_class=BoundedLazyPaginator, page=1)
         tasks = [row.record for row in table.page.object_list]
     badges, live = badges_for(tasks)
-    for task in tasks:
-        task.live_badge = badges[str(task.pk)]
+    rows = [(task, badges[str(task.pk)]) for task in tasks]
     _attach_etas(request, tasks)
     context.update(
         table=table,
+        # Each (task, badge) is drawn by partials/task_row.html, as the poll draws them.
+        rows=rows,
         live=live,
-        poll_ids=poll_ids([(t, t.live_badge) for t in tasks]),
+        poll_ids=poll_ids(rows),
         keyset=keyset,
         hidden_params=_hidden_params(request, filterset),
         # Named in a note, so that a bad link shows why it shows more than it asked.
