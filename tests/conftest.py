@@ -63,7 +63,7 @@ def _redis_ok() -> str | None:
 
 
 def _postgres_ok() -> str | None:
-    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    if settings.DATABASES["default"]["ENGINE"] != "web.postgres":
         return "DATABASE_URL does not point to PostgreSQL"
     return None
 

@@ -94,6 +94,9 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # The same backend, with a health check that costs no round trip (web/postgres/base.py).
+    DATABASES["default"]["ENGINE"] = "web.postgres"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat write the same file: WAL and a busy timeout keep them
     # from failing with "database is locked".
