@@ -187,15 +187,26 @@ def on_postrun(sender=None, task_id=None, **_):
     _flush_start(task_id)
 
 
+def _batchable(task) -> bool:
+    """Return whether the "completed" write of ``task`` may wait for the next batch.
+
+    Not a redeliverable task's: it gives up its run lease once it returns, and a copy
+    that waited for the lease then reads the row, which must be terminal by then. Not
+    a task's whose result is not stored: were the process killed, the reconciler
+    could not find it in the result backend.
+    """
+    return batched.interval > 0 and not (
+        getattr(task, "exclusive_run", False) or task.ignore_result
+    )
+
+
 @signals.task_success.connect
 def on_success(sender=None, result=None, **_):
     if not _tracked(sender.name):
         return
     task_id = sender.request.id
     start = _take_start(task_id)
-    # A redeliverable task gives up its run lease once it returns, and a copy that
-    # waited for the lease then reads the row: it must be terminal by then.
-    if batched.interval > 0 and not getattr(sender, "exclusive_run", False):
+    if _batchable(sender):
         batched.put(task_id, services.completion(task_id=task_id, result=result, start=start))
     else:
         _write(services.track_succeeded, task_id=task_id, result=result, start=start)
