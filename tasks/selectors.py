@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from tasks import permissions
-from tasks.models import COMPLETED, FAILED, STATUS_CHOICES, AuditLog, BulkAction, Task
+from tasks.models import COMPLETED, FAILED, STATUS_CHOICES, ApiToken, AuditLog, BulkAction, Task
 
 
 def completed_tasks() -> QuerySet[Task]:
@@ -372,3 +372,13 @@ def tasks_page(
         created, pk = after
         queryset = queryset.filter(created_at__lte=created).exclude(created_at=created, pk__gte=pk)
     return list(queryset[: limit + 1])
+
+
+def api_tokens(*, user) -> QuerySet[ApiToken]:
+    """Return ``user``'s own API tokens, newest first."""
+    return ApiToken.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+def api_token_get(*, user, token_id) -> ApiToken:
+    """Return one of ``user``'s own tokens; anyone else's is a 404, as if it did not exist."""
+    return get_object_or_404(api_tokens(user=user), pk=token_id)

@@ -10,6 +10,7 @@ from web.views import audit, bulk, charts, detail, failures, health, launch
 from web.views import metrics as metrics_views
 from web.views import ops as ops_views
 from web.views import tasks as task_views
+from web.views import tokens as token_views
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/tasks/", permanent=False)),
@@ -35,6 +36,8 @@ urlpatterns = [
     path("launch/<str:name>/", launch.launch, name="launch"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/tokens/", token_views.token_list, name="token_list"),
+    path("accounts/tokens/<int:token_id>/revoke/", token_views.token_revoke, name="token_revoke"),
     path("ops/", ops_views.ops_page, name="ops"),
     path("api/tasks/", api_views.task_list, name="api_task_list"),
     path("api/tasks/<str:task_id>/", api_views.task_detail, name="api_task_detail"),
