@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from web.devtools import ROOT, ChildProcess
+
 BIN = Path(sys.executable).parent
 LOG_DIR = ROOT / "var" / "bench"
 # Printed by bench.celery_app when its worker is ready (its log level hides Celery's own).
@@ -33,56 +29,12 @@ def free_port(start: int) -> int:
     return port
 
 
-class Proc:
+class Proc(ChildProcess):
     """A child process in its own session, logged to var/bench/<name>.log."""
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str]):
-        self.name, self.argv, self.env = name, argv, env
-        self.proc: subprocess.Popen | None = None
-        LOG_DIR.mkdir(parents=True, exist_ok=True)
-        self.log = LOG_DIR / f"{name}.log"
-
-    def start(self, ready: Callable[[], bool], timeout: float = 60) -> Proc:
-        handle = open(self.log, "wb")  # noqa: SIM115 - closed with the process
-        self.proc = subprocess.Popen(
-            self.argv,
-            cwd=ROOT,
-            env=self.env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited early:\n{self.tail()}")
-            if ready():
-                return self
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"{self.name} not ready in {timeout}s:\n{self.tail()}")
-
-    def tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return ""
-
-    def children(self) -> list[int]:
-        out = subprocess.run(
-            ["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True, check=False
-        ).stdout
-        return [int(pid) for pid in out.split()]
-
-    def stop(self, timeout: float = 20) -> None:
-        if not self.proc or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+        super().__init__(name, argv, env, LOG_DIR / f"{name}.log")
+        self.name = name
 
 
 def rss_kib(pid: int) -> int:

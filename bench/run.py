@@ -15,18 +15,10 @@ from pathlib import Path
 from bench import procs
 from bench.client import Session, poll_url, post_many
 from bench.load import wrk
+from web.devtools import CHROMIUM_ARGS
 
 ROOT = procs.ROOT
 DOCS = ROOT / "docs"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 BENCH_USER, BENCH_PASSWORD = "bench", "bench-taskboard-pw"
 LAUNCHER, LAUNCHER_PASSWORD = "bench-launcher", "bench-launcher-pw"
 QUEUE = "bench"

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,22 +18,13 @@ import pytest
 from celery import current_app
 from django.conf import settings
 
+from web.devtools import CHROMIUM, CHROMIUM_ARGS, ROOT, ChildProcess
+
 # Playwright's sync API runs an event loop in this thread; Django's ORM refuses
 # to run inside one unless told that this is deliberate (tests only).
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-ROOT = Path(__file__).resolve().parent.parent
 CI = os.environ.get("CI", "").lower() == "true"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # Browser tests save what users see: into docs/screenshots when asked
 # (TASKBOARD_SCREENSHOTS=1, to refresh the README's pictures), elsewhere by
 # default so that a test run leaves the work tree clean.
@@ -99,7 +88,7 @@ def pytest_collection_modifyitems(config, items):
 # --- a real Celery worker ------------------------------------------------------
 
 
-class WorkerProcess:
+class WorkerProcess(ChildProcess):
     """A `celery worker` subprocess on this run's queue and test database."""
 
     def __init__(
@@ -110,72 +99,28 @@ class WorkerProcess:
         concurrency: int = 2,
         extra: tuple[str, ...] = (),
     ):
-        self.env, self.log, self.name = env, log, name
-        self.concurrency, self.extra = concurrency, extra
-        self.proc: subprocess.Popen | None = None
+        super().__init__(f"worker {name}", [], env, log, append=True)
+        self.name, self.concurrency, self.extra = name, concurrency, extra
 
     def start(self, timeout: float = 60) -> WorkerProcess:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.log, "ab")  # noqa: SIM115 - closed with the process
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "web",
-                "worker",
-                "--loglevel=INFO",
-                f"--concurrency={self.concurrency}",
-                "-Q",
-                self.env["CELERY_TASK_DEFAULT_QUEUE"],
-                "-n",
-                self.name,
-                "--without-gossip",
-                "--without-mingle",
-                *self.extra,
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"worker exited early:\n{self.tail()}")
-            if b" ready." in self.log.read_bytes():
-                return self
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"worker did not become ready in {timeout}s:\n{self.tail()}")
-
-    def tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return ""
-
-    def children(self) -> list[int]:
-        out = subprocess.run(
-            ["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True, check=False
-        ).stdout
-        return [int(pid) for pid in out.split()]
-
-    def kill(self) -> None:
-        """SIGKILL the whole worker (parent and pool children)."""
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        self.argv = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "web",
+            "worker",
+            "--loglevel=INFO",
+            f"--concurrency={self.concurrency}",
+            "-Q",
+            self.env["CELERY_TASK_DEFAULT_QUEUE"],
+            "-n",
+            self.name,
+            "--without-gossip",
+            "--without-mingle",
+            *self.extra,
+        ]
+        return super().start(lambda: b" ready." in self.log.read_bytes(), timeout)
 
 
 def test_database_url() -> str:
