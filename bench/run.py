@@ -316,14 +316,16 @@ def guarded(results: dict, key: str, fn, *args) -> None:
 
 
 def worker_runs(env: dict[str, str], count: int) -> list[dict]:
-    """Return no-op rates with tracking off and on (two rounds each) and the variants."""
+    """Return no-op rates with tracking off and on (three rounds each) and the variants."""
     from bench import inproc
 
     runs = []
     # The tracking before its "completed" writes were batched (tasks/tracking.py):
     # each written at once, one commit per task.
     before = {"TASKBOARD_TRACKING_BATCH_INTERVAL": "0"}
-    for _ in range(2):
+    # Alternating rounds, best of each kept (the report): other processes on this
+    # machine only ever slow a round down, and two rounds often both were.
+    for _ in range(3):
         runs += [
             inproc.worker_rate(env, tracking=False, count=count),
             inproc.worker_rate(env, tracking=True, count=count),
