@@ -233,9 +233,10 @@ def _cancel_revoked(task: Task) -> bool:
 
 
 def _started_in_backend(task_id) -> bool:
-    """Return whether the result backend says the task runs, though its row may be pending.
+    """Return whether the result backend says the task ran, though its row may be pending.
 
-    A worker holds a task's "running" write back for a moment (tasks/tracking.py).
+    A worker holds a task's "running" write back for a moment, and queues its
+    "completed" write for another (tasks/tracking.py).
     """
     from tasks.live import LiveStatusUnavailable, live_metas
 
@@ -243,7 +244,7 @@ def _started_in_backend(task_id) -> bool:
         meta = live_metas([task_id]).get(str(task_id)) or {}
     except LiveStatusUnavailable:
         return False
-    return meta.get("status") in ("STARTED", "PROGRESS")
+    return meta.get("status") in ("STARTED", "PROGRESS", "RETRY", "SUCCESS", "FAILURE")
 
 
 def task_mark_cancelled(*, task_id, reason: str) -> bool:

@@ -316,6 +316,21 @@ def test_end_is_written_at_once_when_it_cannot_wait(queued, monkeypatch, attribu
     assert queued.pending() == 0
 
 
+@pytest.mark.django_db
+def test_cancel_of_pending_row_whose_end_is_queued_does_not_cancel_it(staff_user, revokes):
+    # Finished in the result backend, its "completed" write still in a worker's queue.
+    task = Task.objects.create(name="taskboard.quick", owner=staff_user)
+    current_app.backend.store_result(str(task.pk), 3, "SUCCESS")
+    try:
+        cancelled = services.task_cancel(task=task, user=staff_user)
+    finally:
+        current_app.backend.forget(str(task.pk))
+    assert cancelled is False
+    assert Task.objects.get(pk=task.pk).status == "pending"
+    services.track_succeeded_many(completions=[_done(task.pk)])
+    assert Task.objects.get(pk=task.pk).status == "completed"
+
+
 # --- a real worker: queued writes at a warm shutdown and after a SIGKILL -----------
 
 
