@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import html
 import unicodedata
 from datetime import timedelta
 
 from django import template
+from django.template.defaulttags import CsrfTokenNode
 from django.urls import reverse
 from django.utils import dateformat, timezone
+from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from tasks import permissions
@@ -25,8 +28,13 @@ _ANY_ID = "00000000-0000-0000-0000-000000000000"
 _ROW_URLS = ("task_detail", "task_retry", "task_cancel")
 
 
+def _html(text: str) -> SafeString:
+    """Return ``text`` escaped as the template's autoescape would (Django's ``escape``)."""
+    return SafeString(html.escape(text))
+
+
 def _row_env(context: template.Context) -> dict:
-    """Return what every row of this render shares: the user's roles, URLs and ``next``.
+    """Return what every row of this render shares: roles, URLs, ``next``, the CSRF input.
 
     Computed once per render (the render context's first level lives as long as the
     render, like the cache of ``{% include %}``), not once per row.
@@ -35,46 +43,66 @@ def _row_env(context: template.Context) -> dict:
     env = cache.get(_ROW_ENV)
     if env is None:
         user = context.get("user")
+        urls = {name: reverse(name, args=[_ANY_ID]).split(_ANY_ID) for name in _ROW_URLS}
         env = cache[_ROW_ENV] = {
             "user": user,
             "select": can_select(user),
             "view_all": permissions.can_view_all(user),
-            "urls": {name: reverse(name, args=[_ANY_ID]).split(_ANY_ID) for name in _ROW_URLS},
-            "next": context.get("row_next") or "/tasks/",
+            "urls": {name: (_html(head), _html(tail)) for name, (head, tail) in urls.items()},
+            "next": _html(context.get("row_next") or "/tasks/"),
+            # What {% csrf_token %} renders: the same for every form of the render.
+            "csrf_input": CsrfTokenNode().render(context),
+            "timezone": timezone.get_current_timezone(),
+            "months": {},
+            # partials/badge.html per distinct badge: a page of failures shows one.
+            "badges": {},
         }
     return env
 
 
-def _url(env: dict, name: str, pk: str) -> str:
+def _badge_html(context: template.Context, env: dict, badge: Badge) -> SafeString:
+    markup = env["badges"].get(badge)
+    if markup is None:
+        badge_template = context.template.engine.get_template("partials/badge.html")
+        with context.push(badge=badge):
+            markup = env["badges"][badge] = badge_template.render(context)
+    return markup
+
+
+def _url(env: dict, name: str, pk: str) -> SafeString:
     head, tail = env["urls"][name]
-    return f"{head}{pk}{tail}"
+    return SafeString(f"{head}{pk}{tail}")
 
 
 @register.simple_tag(takes_context=True)
 def task_row(context: template.Context, task: Task, badge: Badge) -> dict:
-    """Return the cells of ``task``'s row as plain values for partials/task_row.html.
+    """Return the cells of ``task``'s row, escaped, for partials/task_row.html.
 
-    The template escapes them; this only saves it a few hundred lookups, filter
-    calls and URL reversals per page.
+    Each value is escaped here once (a name appears three times in a row), and
+    what all rows share is computed once per render: a page draws 25 rows, and
+    each lookup, filter, escape and URL reversal of the template counted 25 times.
     """
     env = _row_env(context)
-    pk = str(task.pk)
+    pk = SafeString(task.pk)  # a UUID: nothing to escape
     terminal = task.is_terminal
     act = permissions.can_act(env["user"], task)
     row = {
         "id": pk,
         "short_id": pk[:8],
-        "name": task.name,
+        "name": _html(task.name),
+        "status": SafeString(badge.status),
+        "badge": _badge_html(context, env, badge),
         "terminal": terminal,
         "running": task.status == RUNNING,
-        "poll": "" if terminal else poll_token(task.version, badge),
+        "poll": "" if terminal else SafeString(poll_token(task.version, badge)),
         "select": env["select"],
         "act": act,
         "view_all": env["view_all"],
         "detail_url": _url(env, "task_detail", pk),
         "action_url": _url(env, "task_retry" if terminal else "task_cancel", pk) if act else "",
         "next": env["next"],
-        "args": short_args(task),
+        "csrf_input": env["csrf_input"],
+        "args": _html(short_args(task)),
         "error": "",
         "stopping": False,
         "runtime": "",
@@ -82,23 +110,27 @@ def task_row(context: template.Context, task: Task, badge: Badge) -> dict:
     }
     if task.status == FAILED and task.error_message:
         message = task.error_message
-        row["error"] = f"{task.error_type or 'Error'}: {_truncate(message, 70)}"
-        row["error_title"] = f"{task.error_type}: {_truncate(message, 300)}"
+        row["error"] = _html(f"{task.error_type or 'Error'}: {_truncate(message, 70)}")
+        row["error_title"] = _html(f"{task.error_type}: {_truncate(message, 300)}")
     else:
         row["stopping"] = task.cancel_requested and not terminal
     if env["view_all"]:
         owner = task.owner
-        row["owner"] = owner.get_username() if owner else None
-    created = task.created_at
-    if created is not None:
-        local = timezone.localtime(created) if timezone.is_aware(created) else created
+        row["owner"] = _html(owner.get_username()) if owner else None
+    local = task.created_at
+    if local is not None:
+        if timezone.is_aware(local):
+            local = timezone.localtime(local, env["timezone"])
         # The date filter's "c", "Y-m-d H:i:s T" and "M j, H:i:s", without its format parser.
         formatted = dateformat.DateFormat(local)
+        month = env["months"].get(local.month)
+        if month is None:
+            month = env["months"][local.month] = formatted.M()
         clock = f"{local.hour:02d}:{local.minute:02d}:{local.second:02d}"
         day = f"{local.year:04d}-{local.month:02d}-{local.day:02d}"
         row["created_iso"] = local.isoformat()
-        row["created_title"] = f"{day} {clock} {formatted.T()}"
-        row["created"] = f"{formatted.M()} {local.day}, {clock}"
+        row["created_title"] = _html(f"{day} {clock} {formatted.T()}")
+        row["created"] = _html(f"{month} {local.day}, {clock}")
     run = task.run_duration
     left = getattr(task, "eta_left", None)
     if run is not None:
