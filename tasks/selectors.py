@@ -257,6 +257,19 @@ def poll_rows(*, user, ids: Iterable) -> list[PollRow]:
     ]
 
 
+def table_tasks(user) -> QuerySet[Task]:
+    """Return the tasks ``user`` may see, reading only what a table row shows.
+
+    Neither the result nor the traceback (the largest columns) leave the database,
+    and the owner's name is joined only for users who see the owner column.
+    """
+    tasks = visible_tasks(user)
+    if not permissions.can_view_all(user):
+        return tasks.only(*ROW_FIELDS)
+    owner_name = f"owner__{get_user_model().USERNAME_FIELD}"
+    return tasks.select_related("owner").only(*ROW_FIELDS, owner_name)
+
+
 def task_activity(*, task: Task, limit: int = 20) -> list[AuditLog]:
     """Return the latest audit entries that name ``task``, newest first."""
     entries = AuditLog.objects.select_related("actor")

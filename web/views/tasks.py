@@ -55,7 +55,7 @@ def task_list(request: HtmxHttpRequest) -> HttpResponse:
     """Show the task table; for htmx, only the table fragment (or only the tabs)."""
     filterset = TaskFilter(
         request.GET,
-        queryset=selectors.visible_tasks(request.user).select_related("owner"),
+        queryset=selectors.table_tasks(request.user),
         user=request.user,
     )
     context = {
