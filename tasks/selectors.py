@@ -184,13 +184,18 @@ def task_status_counts(queryset: QuerySet[Task], cap: int = COUNT_CAP) -> dict[s
 
     One query: a UNION ALL of one bounded count per status, each an index range
     that stops after ``cap + 1`` rows. A value above ``cap`` means "more than cap".
+    The filtered query is compiled once and narrowed to each status around it: the
+    database folds that subquery in, so each count keeps its own index range.
     """
+    sql, sub_params = queryset.order_by().values("status").query.sql_with_params()
     parts, params = [], []
     for status in ("", *(value for value, _ in STATUS_CHOICES)):
-        subset = queryset.filter(status=status) if status else queryset
-        sql, sub_params = subset.order_by().values("pk")[: cap + 1].query.sql_with_params()
-        parts.append(f"SELECT %s, (SELECT COUNT(*) FROM ({sql}) AS bounded)")
-        params += [status, *sub_params]
+        where = " WHERE visible.status = %s" if status else ""
+        parts.append(
+            f"SELECT %s, (SELECT COUNT(*) FROM (SELECT 1 FROM ({sql}) AS visible{where}"
+            f" LIMIT {int(cap) + 1}) AS bounded)"
+        )
+        params += [status, *sub_params, *([status] if status else [])]
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(parts), params)
         return dict(cursor.fetchall())
