@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import uuid
 from collections.abc import Iterable
@@ -140,7 +141,11 @@ AVERAGES_TTL = 60
 def recent_average_run_times(*, user, names: Iterable[str]) -> dict[str, timedelta]:
     """Return ``average_run_times`` for ``names``, cached per visibility for AVERAGES_TTL s."""
     scope = "all" if permissions.can_view_all(user) else f"user-{user.pk}"
-    keys = {name: f"taskboard:avg-run:{scope}:{name}" for name in dict.fromkeys(names)}
+    # A task name may hold anything (it comes from whoever sent the task): hash it.
+    keys = {
+        name: f"taskboard:avg-run:{scope}:{hashlib.sha256(name.encode()).hexdigest()[:32]}"
+        for name in dict.fromkeys(names)
+    }
     cached = cache.get_many(keys.values())
     missing = [name for name, key in keys.items() if key not in cached]
     if missing:
