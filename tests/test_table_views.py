@@ -6,7 +6,9 @@ import re
 import uuid
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from tasks.models import Task
@@ -388,3 +390,52 @@ def test_task_list_links_leave_out_empty_fields(alice):
     hrefs = re.findall(r'href="(/tasks/\?[^"]*)"', body)
     assert hrefs
     assert not [href for href in hrefs if "name=&" in href or "created=&" in href]
+
+
+# A finished task's row is drawn once per process and reused (tasks/templatetags/
+# task_table.py, task_row): each request must still get its own CSRF input, its
+# user's actions, and what the row holds now.
+
+
+def csrf_tokens(body: str) -> set[str]:
+    return set(re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', body))
+
+
+def test_task_list_reused_row_takes_this_requests_csrf_token(django_user_model, staff_user, user):
+    task = make_task(user, "failed", name="taskboard.fail", kwargs={"message": "boom"})
+    operator = django_user_model.objects.create_user("ops", is_staff=True)
+    first, second = Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)
+    first.force_login(staff_user)
+    second.force_login(operator)
+    first_body = first.get("/tasks/?status=failed", headers=HX).content.decode()
+    body = second.get("/tasks/?status=failed", headers=HX).content.decode()
+    # One token per response (the bulk form's and the rows'), never the other session's.
+    assert len(csrf_tokens(body)) == 1
+    assert csrf_tokens(body) != csrf_tokens(first_body)
+    row = re.search(rf'<tr id="task-{task.pk}".*?</tr>', body, re.S).group(0)
+    token = csrf_tokens(row).pop()
+    response = second.post(f"/tasks/{task.pk}/retry/", {"csrfmiddlewaretoken": token})
+    assert response.status_code == 303
+
+
+def test_task_list_reused_row_shows_each_users_actions(client, django_user_model, staff_user):
+    task = make_task(staff_user, "failed")
+    viewer = django_user_model.objects.create_user("viewer")
+    viewer.user_permissions.add(Permission.objects.get(codename="view_all_tasks"))
+    client.force_login(staff_user)
+    assert f'action="/tasks/{task.pk}/retry/"' in client.get("/tasks/", headers=HX).content.decode()
+    client.force_login(viewer)
+    body = client.get("/tasks/", headers=HX).content.decode()
+    assert f'id="task-{task.pk}"' in body
+    assert f'action="/tasks/{task.pk}/retry/"' not in body
+    assert "You may look, not act" in body
+
+
+def test_task_list_reused_row_shows_what_the_row_holds_now(alice, user):
+    task = make_task(user, "failed", error_type="Timeout", error_message="db1 did not answer")
+    assert "db1 did not answer" in alice.get("/tasks/", headers=HX).content.decode()
+    # No state write (version unchanged): the row is drawn again all the same.
+    Task.objects.filter(pk=task.pk).update(error_message="db2 did not answer")
+    body = alice.get("/tasks/", headers=HX).content.decode()
+    assert "db2 did not answer" in body
+    assert "db1 did not answer" not in body

@@ -9,7 +9,7 @@ from datetime import timedelta
 from django import template
 from django.template.defaulttags import CsrfTokenNode
 from django.urls import reverse
-from django.utils import dateformat, timezone
+from django.utils import dateformat, timezone, translation
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
@@ -26,6 +26,13 @@ _ROW_ENV = object()
 # Reversed once per render; each row's URL puts its id in place of this one.
 _ANY_ID = "00000000-0000-0000-0000-000000000000"
 _ROW_URLS = ("task_detail", "task_retry", "task_cancel")
+# Drawn rows of finished tasks, by everything their markup shows (see task_row);
+# emptied when full (an entry is a few KB).
+_DRAWN_ROWS: dict[tuple, SafeString] = {}
+DRAWN_ROWS_MAX = 1000
+# Where a drawn row's forms take the request's CSRF input, which is never stored.
+# Escaped values cannot contain "<": no task field can spell it.
+_CSRF_SLOT = SafeString("<csrf-input>")
 
 
 def _html(text: str) -> SafeString:
@@ -55,6 +62,8 @@ def _row_env(context: template.Context) -> dict:
             "next": _html(context.get("row_next") or "/tasks/"),
             # What {% csrf_token %} renders: the same for every form of the render.
             "csrf_input": CsrfTokenNode().render(context),
+            "markup": context.template.engine.get_template("partials/task_row_markup.html"),
+            "language": translation.get_language(),
             "timezone": timezone.get_current_timezone(),
             "months": {},
             # partials/badge.html per distinct badge: a page of failures shows one.
@@ -63,12 +72,11 @@ def _row_env(context: template.Context) -> dict:
     return env
 
 
-def _badge_html(context: template.Context, env: dict, badge: Badge) -> SafeString:
+def _badge_html(env: dict, badge: Badge) -> SafeString:
     markup = env["badges"].get(badge)
     if markup is None:
-        badge_template = context.template.engine.get_template("partials/badge.html")
-        with context.push(badge=badge):
-            markup = env["badges"][badge] = badge_template.render(context)
+        badge_template = env["markup"].engine.get_template("partials/badge.html")
+        markup = env["badges"][badge] = badge_template.render(template.Context({"badge": badge}))
     return markup
 
 
@@ -78,14 +86,36 @@ def _url(env: dict, name: str, pk: str) -> SafeString:
 
 
 @register.simple_tag(takes_context=True)
-def task_row(context: template.Context, task: Task, badge: Badge) -> dict:
-    """Return the cells of ``task``'s row, escaped, for partials/task_row.html.
+def task_row(context: template.Context, task: Task, badge: Badge) -> SafeString:
+    """Return ``task``'s table row: partials/task_row_markup.html drawn from its values.
 
-    Each value is escaped here once (a name appears three times in a row), and
-    what all rows share is computed once per render: a page draws 25 rows, and
-    each lookup, filter, escape and URL reversal of the template counted 25 times.
+    The markup template is given only ``row`` and ``oob``, in a context of its own,
+    so what it draws is a function of them (and of the language). A finished
+    task's row is drawn once per process for each such key and then reused: a
+    page of failures is 25 rows that rarely change. In-flight rows (progress,
+    time left) are drawn each time. The CSRF input, different in each response,
+    goes in afterwards and is never stored.
     """
     env = _row_env(context)
+    row = _row_values(env, task, badge)
+    oob = bool(context.get("oob"))
+    key = (env["markup"], env["language"], oob, *row.items()) if row["terminal"] else None
+    markup = _DRAWN_ROWS.get(key)
+    if markup is None:
+        markup = env["markup"].render(template.Context({"row": row, "oob": oob}))
+        if key is not None:
+            if len(_DRAWN_ROWS) >= DRAWN_ROWS_MAX:
+                _DRAWN_ROWS.clear()
+            _DRAWN_ROWS[key] = markup
+    return SafeString(markup.replace(_CSRF_SLOT, env["csrf_input"]))
+
+
+def _row_values(env: dict, task: Task, badge: Badge) -> dict:
+    """Return everything ``task``'s row shows, escaped (a name appears three times).
+
+    What all rows share is computed once per render (``env``): a page draws 25
+    rows, and each lookup, filter, escape and URL reversal counted 25 times.
+    """
     pk = SafeString(task.pk)  # a UUID: nothing to escape
     terminal = task.is_terminal
     act = env["act_on_all"] or permissions.can_act(env["user"], task)
@@ -94,7 +124,7 @@ def task_row(context: template.Context, task: Task, badge: Badge) -> dict:
         "short_id": pk[:8],
         "name": _html(task.name),
         "status": SafeString(badge.status),
-        "badge": _badge_html(context, env, badge),
+        "badge": _badge_html(env, badge),
         "terminal": terminal,
         "running": task.status == RUNNING,
         "poll": "" if terminal else SafeString(poll_token(task.version, badge)),
@@ -104,7 +134,7 @@ def task_row(context: template.Context, task: Task, badge: Badge) -> dict:
         "detail_url": _url(env, "task_detail", pk),
         "action_url": _url(env, "task_retry" if terminal else "task_cancel", pk) if act else "",
         "next": env["next"],
-        "csrf_input": env["csrf_input"],
+        "csrf_input": _CSRF_SLOT,
         "args": _html(short_args(task)),
         "error": "",
         "stopping": False,
