@@ -192,7 +192,7 @@ def task_status_counts(queryset: QuerySet[Task], cap: int = COUNT_CAP) -> dict[s
     The filtered query is compiled once and narrowed to each status around it: the
     database folds that subquery in, so each count keeps its own index range.
     """
-    sql, sub_params = queryset.order_by().values("status").query.sql_with_params()
+    sql, sub_params = queryset.order_by().values("pk", "status").query.sql_with_params()
     parts, params = [], []
     for status in ("", *(value for value, _ in STATUS_CHOICES)):
         where = " WHERE visible.status = %s" if status else ""

@@ -18,6 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from bench.inproc import redis_round_trips
+from tasks import selectors
 from tasks.models import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, Task
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
@@ -138,6 +139,15 @@ def test_failed_table_fragment_does_not_count_the_history(staff, staff_user):
         response = staff.get("/tasks/?status=failed", headers=HTMX)
     assert response.status_code == 200
     assert unbounded_counts(queries) == []
+
+
+def test_status_counts_count_each_status_of_the_filtered_rows_up_to_the_cap(staff_user, user):
+    history(staff_user, 7, statuses=(FAILED,))
+    history(user, 3, statuses=(COMPLETED,))
+    # distinct() as a filter might add it: each task still counts once.
+    mine = Task.objects.filter(owner=staff_user).distinct()
+    counts = selectors.task_status_counts(mine, cap=5)
+    assert counts == {"": 6, PENDING: 0, RUNNING: 0, COMPLETED: 0, FAILED: 6, CANCELLED: 0}
 
 
 def test_failed_table_fragment_query_count_does_not_grow_with_the_history(staff, staff_user):
