@@ -599,21 +599,6 @@ def test_failure_confirm_from_htmx_gets_hx_redirect_back(alice, user):
 
 
 @pytest.mark.django_db
-def test_failure_old_confirmation_link_leads_to_its_group(alice, user):
-    fail(user)
-    key = group_key(user)
-    response = alice.get(f"/tasks/failures/{key}/retry/?days=1")
-    assert response.status_code == 302
-    assert response["Location"] == f"/tasks/failures/?days=1#group-{key}"
-    assert not BulkAction.objects.exists()
-
-
-@pytest.mark.django_db
-def test_failure_old_confirmation_link_of_unknown_action_is_404(alice):
-    assert alice.get("/tasks/failures/0000000000000000/explode/").status_code == 404
-
-
-@pytest.mark.django_db
 def test_failure_action_get_is_405(alice):
     assert alice.get("/tasks/failures/delete/").status_code == 405
 

@@ -22,11 +22,6 @@ urlpatterns = [
     path("audit/", audit.audit_list, name="audit_list"),
     path("tasks/failures/", failures.failure_list, name="failure_list"),
     path("tasks/charts/", charts.chart_page, name="charts"),
-    path(
-        "tasks/failures/<slug:key>/<str:action>/",
-        failures.failure_confirm,
-        name="failure_confirm",
-    ),
     path("tasks/failures/<str:action>/", failures.failure_act, name="failure_act"),
     path("tasks/<uuid:task_id>/", detail.task_detail, name="task_detail"),
     path("tasks/<uuid:task_id>/retry/", detail.task_retry, name="task_retry"),

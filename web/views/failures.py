@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -39,16 +39,6 @@ def failure_list(request: HttpRequest) -> HttpResponse:
         "can_act": failures.may_act(request.user),
     }
     return render(request, "tasks/failures.html", context)
-
-
-@login_required
-@require_GET
-def failure_confirm(request: HttpRequest, key: str, action: str) -> HttpResponse:
-    """Send an old confirmation link to its group: the group's buttons freeze it (POST)."""
-    if action not in ACTIONS:
-        raise Http404("No such action.")
-    days = failures.parse_days(request.GET.get("days"))
-    return HttpResponseRedirect(f"{_list_url(days)}#group-{key}")
 
 
 @login_required
