@@ -258,9 +258,7 @@ def poll_rows(*, user, ids: Iterable) -> list[PollRow]:
     ids = list(ids)
     if not ids:
         return []
-    fields = list(ROW_FIELDS)
-    if permissions.can_view_all(user):
-        fields.append(f"owner__{get_user_model().USERNAME_FIELD}")
+    fields = [*ROW_FIELDS, *_owner_name(user)]
     return [
         PollRow(values[0], values[_STATUS], values[_ATTEMPTS], values[_VERSION], values)
         for values in visible_tasks(user).filter(pk__in=ids).values_list(*fields)
@@ -273,11 +271,16 @@ def table_tasks(user) -> QuerySet[Task]:
     Neither the result nor the traceback (the largest columns) leave the database,
     and the owner's name is joined only for users who see the owner column.
     """
-    tasks = visible_tasks(user)
+    owner_name = _owner_name(user)
+    tasks = visible_tasks(user).select_related("owner") if owner_name else visible_tasks(user)
+    return tasks.only(*ROW_FIELDS, *owner_name)
+
+
+def _owner_name(user) -> tuple[str, ...]:
+    """Return the owner's name field to read along a row, for those who see the owner column."""
     if not permissions.can_view_all(user):
-        return tasks.only(*ROW_FIELDS)
-    owner_name = f"owner__{get_user_model().USERNAME_FIELD}"
-    return tasks.select_related("owner").only(*ROW_FIELDS, owner_name)
+        return ()
+    return (f"owner__{get_user_model().USERNAME_FIELD}",)
 
 
 def task_activity(*, task: Task, limit: int = 20) -> list[AuditLog]:

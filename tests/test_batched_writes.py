@@ -18,22 +18,9 @@ from tasks.models import Task
 from tasks.tasks import quick
 from tasks.tracking import BatchedWrites
 from tests.conftest import WorkerProcess, wait_for, worker_env
+from tests.test_tracking import _start
 
 HOUR = 3600
-
-
-def _start(task_id, **extra) -> dict:
-    return {
-        "task_id": task_id,
-        "name": "taskboard.quick",
-        "args": [1, 2],
-        "kwargs": {},
-        "worker": "w1@host",
-        "retries": 0,
-        "queue": "q",
-        "started_at": timezone.now(),
-        **extra,
-    }
 
 
 def _done(task_id, result=3, start=None) -> services.Completion:
