@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
 
@@ -15,3 +16,10 @@ def see_other(url: str) -> HttpResponseRedirect:
     response = HttpResponseRedirect(url)
     response.status_code = 303
     return response
+
+
+def redirect_after_post(request: HtmxHttpRequest, url: str) -> HttpResponse:
+    """Redirect after a POST: 303 for a browser, HX-Redirect for htmx (never a swapped page)."""
+    if getattr(request, "htmx", False):
+        return HttpResponseClientRedirect(url)
+    return see_other(url)

@@ -13,12 +13,11 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect
 
 from tasks import selectors, services
 from tasks.models import BulkAction
 from web.filters import TaskFilter
-from web.views import HtmxHttpRequest, see_other
+from web.views import HtmxHttpRequest, redirect_after_post
 
 # Shown on the confirmation page; the rest is counted.
 PREVIEW = 20
@@ -40,13 +39,6 @@ def _describe(params) -> str:
     """Return the filter of an "all matching" selection as the user wrote it."""
     shown = [f"{key}={value}" for key, value in params.items() if value and key not in NOT_FILTERS]
     return "all matching " + (", ".join(shown) if shown else "no filter (every task)")
-
-
-def redirect(request: HtmxHttpRequest, url: str) -> HttpResponse:
-    """Redirect after a POST: 303 for a browser, HX-Redirect for htmx (never a swapped page)."""
-    if getattr(request, "htmx", False):
-        return HttpResponseClientRedirect(url)
-    return see_other(url)
 
 
 def freeze(
@@ -72,9 +64,9 @@ def freeze(
         )
     except services.ActionNotAllowed as exc:
         messages.error(request, str(exc))
-        return redirect(request, back)
+        return redirect_after_post(request, back)
     url = reverse("bulk_confirm", args=[bulk.pk])
-    return redirect(request, f"{url}?{urlencode({'next': back})}")
+    return redirect_after_post(request, f"{url}?{urlencode({'next': back})}")
 
 
 @login_required
@@ -101,7 +93,7 @@ def bulk_prepare(request: HtmxHttpRequest) -> HttpResponse:
             return HttpResponseBadRequest("Malformed task id.", content_type="text/plain")
         if not ids:
             messages.error(request, "Select some rows first (x toggles the current row).")
-            return redirect(request, back)
+            return redirect_after_post(request, back)
         # Others' ids are dropped: only what the user may act on is frozen.
         queryset = selectors.selected_tasks(user=request.user, ids=ids)
         selected = len(ids)
@@ -127,7 +119,7 @@ def bulk_confirm(request: HtmxHttpRequest, bulk_id) -> HttpResponse:
             bulk = services.bulk_confirm(user=request.user, bulk=bulk)
         except services.ActionNotAllowed as exc:
             messages.error(request, str(exc))
-            return redirect(request, request.get_full_path())
+            return redirect_after_post(request, request.get_full_path())
         except services.LaunchUnavailable as exc:
             return _render(request, bulk, back, status=503, error=str(exc))
         if bulk.job_id:
@@ -136,9 +128,9 @@ def bulk_confirm(request: HtmxHttpRequest, bulk_id) -> HttpResponse:
                 f"{bulk.get_action_display()} of {bulk.count} tasks runs in the background; "
                 "its progress is below.",
             )
-            return redirect(request, reverse("task_detail", args=[bulk.job_id]))
+            return redirect_after_post(request, reverse("task_detail", args=[bulk.job_id]))
         messages.success(request, summary(bulk))
-        return redirect(request, back)
+        return redirect_after_post(request, back)
     return _render(request, bulk, back)
 
 

@@ -13,8 +13,8 @@ from django.views.decorators.vary import vary_on_headers
 
 from tasks import failures, permissions, selectors
 from tasks.models import BulkAction
-from web.views import HtmxHttpRequest
-from web.views.bulk import freeze, redirect
+from web.views import HtmxHttpRequest, redirect_after_post
+from web.views.bulk import freeze
 
 # A whole group can be retried or deleted (cancel does not apply: they have failed).
 ACTIONS = (BulkAction.RETRY, BulkAction.DELETE)
@@ -58,7 +58,7 @@ def failure_act(request: HtmxHttpRequest, action: str) -> HttpResponse:
     group = failures.find_group(user=request.user, key=request.POST.get("key", ""), days=days)
     if group is None:
         messages.error(request, "That group has no failures left in this window.")
-        return redirect(request, back)
+        return redirect_after_post(request, back)
     return freeze(
         request,
         action=action,
