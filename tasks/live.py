@@ -6,12 +6,15 @@ so that one rule decides what a row shows.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from celery import current_app, states
 
 from tasks.models import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, TERMINAL, Task
+
+logger = logging.getLogger(__name__)
 
 UNKNOWN = "unknown"
 
@@ -88,7 +91,9 @@ def badge(status: str | None, meta: dict | None, attempts: int = 0) -> Badge:
     if live_state == states.RECEIVED:
         return Badge(PENDING, detail="queued")
     if live_state == states.RETRY:
-        return Badge(RUNNING, detail=f"retrying, attempt {max(attempts, 1) + 1}")
+        # ``attempts`` counts the attempts that started; the next one has not, so
+        # the badge names the one that failed, never one still to come.
+        return Badge(RUNNING, detail=f"retrying, attempt {max(attempts, 1)} failed")
     if live_state == "PROGRESS":
         info = meta.get("result") or {}
         try:
@@ -118,8 +123,21 @@ def live_metas(task_ids: Iterable) -> dict[str, dict | None]:
         raise LiveStatusUnavailable(str(exc)) from exc
     metas: dict[str, dict | None] = {}
     for task_id, value in zip(ids, values, strict=True):
-        metas[task_id] = backend.decode_result(value) if value else None
+        metas[task_id] = _decoded(backend, task_id, value)
     return metas
+
+
+def _decoded(backend, task_id: str, value) -> dict | None:
+    """Return one stored result decoded; an unreadable one reads as unknown, logged."""
+    if not value:
+        return None
+    try:
+        return backend.decode_result(value)
+    except Exception:
+        # Garbage under one key (another writer, a version skew) must not hide the
+        # live state of every other row read with it.
+        logger.warning("unreadable result of task %s in the result backend", task_id, exc_info=True)
+        return None
 
 
 def badges_for(tasks: Iterable[Task]) -> tuple[dict[str, Badge], bool]:

@@ -9,10 +9,16 @@ import time
 
 from celery import current_task
 from celery.exceptions import Ignore
+from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
 PROGRESS = "PROGRESS"
+# What a result backend raises when it cannot be reached (Redis restarting, a full
+# disk under the file backend). Progress and the cancel flag are advisory: losing
+# one of them must never fail the work itself.
+BACKEND_UNREACHABLE = (RedisError, OperationalError, OSError)
 
 
 class TaskCancelled(Ignore):
@@ -35,11 +41,18 @@ def request_cancel(app, task_id) -> None:
 
 
 def cancel_requested(task) -> bool:
-    """Return whether the user asked the running ``task`` to stop."""
+    """Return whether the user asked the running ``task`` to stop.
+
+    An unreachable backend reads as "not cancelled": the next check asks again.
+    """
     backend = task.backend
     if not hasattr(backend, "get_key_for_task"):
         return False
-    return bool(backend.get(cancel_key(backend, task.request.id)))
+    try:
+        return bool(backend.get(cancel_key(backend, task.request.id)))
+    except BACKEND_UNREACHABLE as exc:
+        logger.warning("cancel flag of %s unreadable, going on: %s", task.request.id, exc)
+        return False
 
 
 def report_progress(current: int, total: int, message: str = "", *, task=None) -> None:
@@ -58,10 +71,14 @@ def report_progress(current: int, total: int, message: str = "", *, task=None) -
         task_mark_cancelled(task_id=task.request.id, reason="Cancelled by user while running")
         task.backend.mark_as_revoked(task.request.id, reason="cancelled", request=task.request)
         raise TaskCancelled()
-    task.update_state(
-        state=PROGRESS,
-        meta={"current": int(current), "total": int(total), "message": str(message)[:200]},
-    )
+    try:
+        task.update_state(
+            state=PROGRESS,
+            meta={"current": int(current), "total": int(total), "message": str(message)[:200]},
+        )
+    except BACKEND_UNREACHABLE as exc:
+        # Skipped, not queued: the next report carries newer figures anyway.
+        logger.warning("progress of %s not stored, going on: %s", task.request.id, exc)
 
 
 # --- one run at a time for redeliverable (acks_late) tasks ------------------

@@ -9,11 +9,12 @@ from datetime import timedelta
 from typing import Any
 
 from celery import current_app
+from celery.utils.serialization import UnpickleableExceptionWrapper
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from tasks import maintenance, permissions, registry, states
@@ -656,18 +657,35 @@ def track_failed(
     *, task_id, exception: BaseException, traceback: str, start: dict | None = None
 ) -> None:
     """Mark the row failed with the exception (and its held-back ``start``, if any)."""
-    error_type = type(exception).__name__
-    message = str(exception)
+    _finish(task_id, FAILED, start, **failure_fields(exception, traceback))
+
+
+def failure_fields(exception: Any, traceback: str | None = "") -> dict[str, str]:
+    """Return the error columns of a failure, however it reached us.
+
+    A worker hands over the exception (or Celery's UnpickleableExceptionWrapper
+    for one that does not survive pickling, such as ``ApiError(503, "busy")``);
+    the result backend gives back an instance of the class, or of a class Celery
+    made up when this process cannot import it; older or foreign writers leave a
+    dict or a plain string. The class name recorded is always the real one.
+    """
+    if isinstance(exception, UnpickleableExceptionWrapper):
+        error_type = exception.exc_cls_name
+        message = exception.text or _exc_message(exception.exc_args)
+    elif isinstance(exception, BaseException):
+        error_type, message = type(exception).__name__, str(exception)
+    elif isinstance(exception, dict):
+        error_type = str(exception.get("exc_type") or "Error")
+        message = _exc_message(exception.get("exc_message"))
+    else:
+        error_type, message = "Error", _exc_message(exception)
     if error_type == "WorkerLostError":
         message = f"worker lost: {message}"
-    _finish(
-        task_id,
-        FAILED,
-        start,
-        error_type=error_type[:200],
-        error_message=states.cap_text(message),
-        traceback=states.cap_text(traceback or ""),
-    )
+    return {
+        "error_type": error_type[:200],
+        "error_message": states.cap_text(message),
+        "traceback": states.cap_text(traceback or ""),
+    }
 
 
 def track_revoked(*, task_id, reason: str) -> None:
@@ -678,7 +696,8 @@ def track_retrying(*, task_id, reason: str) -> None:
     states.transition(
         task_id,
         RUNNING,
-        attempts=F("attempts") + 1,
+        # No attempt count here: the next attempt's task_prerun records it
+        # (request.retries + 1) when it really starts.
         error_message=states.cap_text(f"Retrying: {reason}"),
     )
 
@@ -715,22 +734,35 @@ def reconcile(*, now=None, batch: int = 500) -> dict[str, int]:
         .order_by()
         .values_list("id", "status")[:batch]
     )
-    counts = {COMPLETED: 0, FAILED: 0, CANCELLED: 0, "lost": 0}
+    counts = {COMPLETED: 0, FAILED: 0, CANCELLED: 0, "lost": 0, "skipped": 0}
     if not stale:
         return counts
     metas = live_metas(task_id for task_id, _ in stale)
     for task_id, _status in stale:
         meta = metas.get(str(task_id)) or {}
-        if apply_backend_meta(task_id, meta):
-            counts[_terminal_for(meta)] += 1
-        elif states.transition(
-            task_id,
-            FAILED,
-            error_type="Lost",
-            error_message="lost: no worker or result backend knows this task any more",
-        ):
-            counts["lost"] += 1
+        try:
+            outcome = _converge(task_id, meta)
+        except Exception:
+            # One row must never stop the others: it is tried again next run.
+            logger.exception("reconcile: could not converge %s, skipped", task_id)
+            outcome = "skipped"
+        if outcome:
+            counts[outcome] += 1
     return counts
+
+
+def _converge(task_id, meta: dict) -> str | None:
+    """Write the state the backend knows for a stale row, or mark it lost."""
+    if apply_backend_meta(task_id, meta):
+        return _terminal_for(meta)
+    if states.transition(
+        task_id,
+        FAILED,
+        error_type="Lost",
+        error_message="lost: no worker or result backend knows this task any more",
+    ):
+        return "lost"
+    return None
 
 
 def _terminal_for(meta: dict) -> str:
@@ -744,13 +776,8 @@ def apply_backend_meta(task_id, meta: dict) -> bool:
         value, truncated = states.cap_result(meta.get("result"))
         return states.transition(task_id, COMPLETED, result=value, result_truncated=truncated)
     if status == "FAILURE":
-        result = meta.get("result") or {}
         return states.transition(
-            task_id,
-            FAILED,
-            error_type=str(result.get("exc_type", "Error"))[:200],
-            error_message=states.cap_text(_exc_message(result.get("exc_message"))),
-            traceback=states.cap_text(meta.get("traceback") or ""),
+            task_id, FAILED, **failure_fields(meta.get("result"), meta.get("traceback"))
         )
     if status == "REVOKED":
         return states.transition(task_id, CANCELLED, error_message="Revoked")

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 from celery import signals
+from celery.exceptions import NotRegistered
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
 from django.utils import timezone
@@ -225,6 +226,15 @@ def on_failure(sender=None, task_id=None, exception=None, einfo=None, **_):
         traceback=getattr(einfo, "traceback", "") or "",
         start=_take_start(task_id),
     )
+
+
+@signals.task_unknown.connect
+def on_unknown(sender=None, name=None, id=None, **_):  # noqa: A002 - Celery's keyword
+    # A task this worker does not know (a deploy not rolled out to it yet): Celery
+    # rejects the message for good and stores NotRegistered, so the row says so now
+    # instead of staying pending until the reconciler gives up on it.
+    if _tracked(name):
+        _write(services.track_failed, task_id=id, exception=NotRegistered(name), traceback="")
 
 
 @signals.task_revoked.connect

@@ -15,6 +15,7 @@ from celery.result import AsyncResult
 from django.utils import timezone
 
 from tasks import services
+from tasks.live import badges_for
 from tasks.maintenance import export_path
 from tasks.models import Task
 from tasks.tasks import quick
@@ -65,6 +66,24 @@ def test_flaky_task_retries_then_completes(celery_worker, user):
     assert row.result == {"attempts": 3}
     assert row.attempts == 3
     assert row.error_message == ""
+
+
+def test_flaky_badge_never_names_an_attempt_that_has_not_started(celery_worker, user):
+    task = services.task_launch(user=user, name="taskboard.flaky", params={"failures": 3})
+    named: list[tuple[int, int]] = []
+
+    def watch():
+        row = Task.objects.get(pk=task.pk)
+        shown = badges_for([row])[0][str(row.pk)]
+        if shown.detail.startswith("retrying"):
+            named.append((int(shown.detail.split()[2]), row.attempts))
+        return row if row.is_terminal else None
+
+    row = wait_for(watch, timeout=60, interval=0.05, message="the flaky task to finish")
+    assert (row.status, row.result, row.attempts) == ("completed", {"attempts": 4}, 4)
+    assert named, "the retrying badge was never seen"
+    assert all(attempt <= started for attempt, started in named)
+    assert max(attempt for attempt, _ in named) == 3
 
 
 def test_long_task_reports_progress_through_asyncresult(celery_worker, user):

@@ -31,10 +31,10 @@ def test_received_is_pending_queued():
     assert badge("pending", meta("RECEIVED")) == Badge("pending", detail="queued")
 
 
-def test_retry_shows_the_next_attempt():
+def test_retry_names_the_attempt_that_failed_not_one_to_come():
     shown = badge("running", meta("RETRY"), attempts=2)
     assert shown.status == "running"
-    assert shown.detail == "retrying, attempt 3"
+    assert shown.detail == "retrying, attempt 2 failed"
 
 
 def test_progress_meta_gives_a_bar():

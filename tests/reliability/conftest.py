@@ -29,7 +29,8 @@ from tasks.models import Task
 from tests.conftest import CI, MISSING, WorkerProcess, test_database_url, wait_for, worker_env
 
 RABBITMQ_URL = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
-PROBE_MODULE = "tests.reliability.probe"
+# Workers import both; the test process never imports probe_remote (see there).
+PROBE_MODULE = "tests.reliability.probe,tests.reliability.probe_remote"
 # Each run's test process must see the same Celery settings as its workers.
 APP_KEYS = ("broker_url", "result_backend", "task_default_queue", "broker_transport_options")
 

@@ -11,6 +11,7 @@ import time
 
 from celery import shared_task
 
+from tasks.progress import report_progress
 from tasks.tasks import RedeliverableTask
 
 
@@ -41,3 +42,13 @@ def sleep_redeliverable(self, seconds: float = 1.0) -> dict:
     _count_run(self)
     time.sleep(seconds)
     return {"slept": seconds}
+
+
+@shared_task(bind=True, name="probe.progress")
+def progress(self, steps: int = 20, pause: float = 0.25) -> dict:
+    """Report progress every ``pause`` seconds, as a long task does, then succeed."""
+    _count_run(self)
+    for step in range(steps):
+        report_progress(step, steps, f"step {step + 1} of {steps}")
+        time.sleep(pause)
+    return {"steps": steps}

@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 
 import pytest
+from celery import current_app
 
 from tasks import services
 from tasks.live import badges_for
 from tasks.models import Task
+from tests.conftest import wait_for
 from tests.reliability.conftest import finished, running
 
 pytestmark = [
@@ -88,3 +90,22 @@ def test_redis_restart_workers_go_on_and_lost_tasks_are_reconciled(stack, user, 
     kept = Task.objects.get(pk=done.pk)
     assert (kept.status, kept.result, kept.version) == ("completed", 13, done.version)
     worker.stop()
+
+
+@pytest.mark.parametrize("stack", ["redis", "amqp"], indirect=True)
+def test_redis_blip_under_a_task_reporting_progress_lets_it_complete(stack):
+    stack.worker("blip", concurrency=1)
+    task_id = stack.send_probe("progress", steps=40, pause=0.25)
+    running(task_id)
+    wait_for(
+        lambda: current_app.AsyncResult(task_id).state == "PROGRESS",
+        message="the task to report progress",
+    )
+
+    stack.redis.kill()
+    time.sleep(3)  # progress reports and cancel checks meet a dead result backend
+    stack.redis.start()
+
+    row = finished(task_id, timeout=60)
+    assert (row.status, row.error_type) == ("completed", "")
+    assert row.result == {"steps": 40}
