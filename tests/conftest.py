@@ -52,7 +52,7 @@ def _redis_ok() -> str | None:
 
 
 def _postgres_ok() -> str | None:
-    if settings.DATABASES["default"]["ENGINE"] != "web.postgres":
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         return "DATABASE_URL does not point to PostgreSQL"
     return None
 

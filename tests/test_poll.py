@@ -209,8 +209,8 @@ def test_poll_query_count_is_constant(alice, user, django_assert_num_queries, ro
         [Task(name="taskboard.long", status="running", owner=user) for _ in range(rows)]
     )
     ids = ids_param(*((t, "0.r") for t in tasks))
-    # session, user (with their permissions on PostgreSQL: tasks/auth.py), the polled rows
-    with django_assert_num_queries(3 if connection.vendor == "postgresql" else 4):
+    # session, user, the user's permissions (direct, through groups), the polled rows
+    with django_assert_num_queries(5):
         response = alice.get(STATUS_URL, {"ids": ids})
     assert len(oob_rows(response)) == rows
 

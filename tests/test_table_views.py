@@ -345,9 +345,9 @@ def test_task_list_query_count_is_constant(alice, user, django_assert_num_querie
             for i in range(rows)
         ]
     )
-    # session, user (with their permissions on PostgreSQL: tasks/auth.py), status
-    # counts, one page of rows (with owners)
-    with django_assert_num_queries(4 if connection.vendor == "postgresql" else 5):
+    # session, user, the user's permissions (direct, through groups), status counts,
+    # one page of rows (with owners)
+    with django_assert_num_queries(6):
         alice.get("/tasks/")
 
 

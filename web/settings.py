@@ -94,9 +94,6 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # The same backend, with a health check that costs no round trip (web/postgres/base.py).
-    DATABASES["default"]["ENGINE"] = "web.postgres"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat write the same file: WAL and a busy timeout keep them
     # from failing with "database is locked".
@@ -109,8 +106,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Django's model backend, with a user's permissions read in one query (tasks/auth.py).
-AUTHENTICATION_BACKENDS = ["tasks.auth.OneQueryModelBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
