@@ -90,6 +90,17 @@ class Task(models.Model):
     version = models.PositiveIntegerField(default=1)
     # A pinned row is kept by the retention purge whatever its age.
     pinned = models.BooleanField(default=False)
+    # The bulk action that created this row (its retries, its background job): such
+    # rows are not the owner's launches, so the launch rate limit does not count them.
+    # No index: only read beside owner (the rate limit) or retry_of (one retry each).
+    bulk = models.ForeignKey(
+        "BulkAction",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
 
     objects = TaskQuerySet.as_manager()
 

@@ -21,7 +21,16 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from tasks import permissions
-from tasks.models import COMPLETED, FAILED, STATUS_CHOICES, ApiToken, AuditLog, BulkAction, Task
+from tasks.models import (
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    STATUS_CHOICES,
+    ApiToken,
+    AuditLog,
+    BulkAction,
+    Task,
+)
 
 
 def completed_tasks() -> QuerySet[Task]:
@@ -64,6 +73,7 @@ class LaunchStats:
     runs: int = 0
     finished: int = 0
     succeeded: int = 0
+    cancelled: int = 0
     last_run: datetime | None = None
     avg_run: timedelta | None = None
 
@@ -91,6 +101,7 @@ def launch_stats(*, user, names: Iterable[str], days: int = 30) -> dict[str, Lau
             # Cancelled runs neither succeeded nor failed: left out of the rate.
             finished=Count("pk", filter=Q(status__in=(COMPLETED, FAILED))),
             succeeded=Count("pk", filter=Q(status=COMPLETED)),
+            cancelled=Count("pk", filter=Q(status=CANCELLED)),
             last_run=Max("created_at"),
             avg_run=Avg(RUN_TIME, filter=Q(status=COMPLETED, started_at__isnull=False)),
         )
@@ -100,6 +111,7 @@ def launch_stats(*, user, names: Iterable[str], days: int = 30) -> dict[str, Lau
             runs=row["runs"],
             finished=row["finished"],
             succeeded=row["succeeded"],
+            cancelled=row["cancelled"],
             last_run=row["last_run"],
             avg_run=row["avg_run"],
         )
@@ -177,6 +189,11 @@ def retry_chain(*, user, task: Task, limit: int = 20) -> tuple[list[Task], list[
     earlier.reverse()
     retries = list(visible.filter(retry_of=task).order_by("created_at", "id")[:limit])
     return earlier, retries
+
+
+def retry_count(*, task: Task) -> int:
+    """Return how many retries ``task`` has, whoever launched them (see task_retry)."""
+    return Task.objects.filter(retry_of=task).count()
 
 
 # Tab counts stop at this many: an exact count of a status over a million-row

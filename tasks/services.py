@@ -11,10 +11,11 @@ from typing import Any
 from celery import current_app
 from celery.utils.serialization import UnpickleableExceptionWrapper
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from tasks import maintenance, permissions, registry, states
@@ -63,6 +64,14 @@ class ActionNotAllowed(Exception):
     """The action does not apply to the task in its current state."""
 
 
+class AlreadyRetried(ActionNotAllowed):
+    """The task has a retry the caller did not know of; ``retry`` is the newest one."""
+
+    def __init__(self, retry: Task):
+        super().__init__("This task was already retried; nothing was launched again.")
+        self.retry = retry
+
+
 def _json_params(cleaned: dict[str, Any]) -> dict[str, Any]:
     """Return form data as plain JSON types (dates become ISO strings)."""
     return json.loads(json.dumps(cleaned, cls=DjangoJSONEncoder))
@@ -106,40 +115,57 @@ def task_launch(
     params: dict[str, Any],
     retry_of: Task | None = None,
     check_rate: bool = True,
+    bulk: BulkAction | None = None,
 ) -> Task:
-    """Validate ``params`` with the task's form, create the row and send it on commit."""
+    """Validate ``params`` with the task's form, create the row and send it on commit.
+
+    ``bulk`` is the bulk action launching it (a bulk retry): the row is marked with it,
+    and neither counted nor refused by the launch rate limit.
+    """
     entry = registry.get(name)
     if not entry.allowed_for(user):
         raise PermissionDenied("You may not launch this task.")
     form = entry.form_class(data=params)
     if not form.is_valid():
         raise LaunchInvalid(form)
-    if check_rate:
-        _check_rate(user)
-    # No transaction of its own: outside one, the INSERT commits by itself (one round
-    # trip instead of BEGIN, INSERT, COMMIT) and the send follows it at once; inside
-    # the caller's transaction, the send waits for the caller's commit.
-    return _create_and_send(
-        name=entry.name,
-        owner=user if user.is_authenticated else None,
-        kwargs=_json_params(form.cleaned_data),
-        retry_of=retry_of,
-    )
-
-
-def _check_rate(user) -> None:
-    """Refuse a launch beyond TASKBOARD_LAUNCH_RATE_PER_MINUTE for this user (0: no limit).
-
-    Counted from the rows themselves (an index range on owner, created_at), so
-    every web process shares the count without a cache.
-    """
+    fields = {
+        "name": entry.name,
+        "owner": user if user.is_authenticated else None,
+        "kwargs": _json_params(form.cleaned_data),
+        "retry_of": retry_of,
+        "bulk": bulk,
+    }
     limit = settings.TASKBOARD_LAUNCH_RATE_PER_MINUTE
-    if not limit or not user.is_authenticated:
-        return
+    if not (check_rate and bulk is None and limit and user.is_authenticated):
+        # No transaction of its own: outside one, the INSERT commits by itself (one
+        # round trip instead of BEGIN, INSERT, COMMIT) and the send follows it at once;
+        # inside the caller's transaction, the send waits for the caller's commit.
+        return _create_and_send(**fields)
+    # Counted and admitted in one transaction holding the user's row lock: concurrent
+    # launches by one user (from any number of web processes) queue here, so each
+    # counts the rows the others committed and exactly ``limit`` get in.
+    with transaction.atomic():
+        _check_rate(user, limit)
+        return _create_and_send(**fields)
+
+
+def _check_rate(user, limit: int) -> None:
+    """Refuse a launch beyond ``limit`` in the last minute by ``user``; call in a transaction.
+
+    Counted from the rows themselves (an index range on owner, created_at), so every
+    web process shares the count without a cache. The lock on the user's row makes
+    count-then-insert atomic on PostgreSQL; SQLite ignores FOR UPDATE, but its
+    transactions (BEGIN IMMEDIATE, web/settings.py) already run one writer at a time.
+    """
+    locked = get_user_model().objects.select_for_update().filter(pk=user.pk)
+    list(locked.values_list("pk", flat=True))
     since = timezone.now() - timedelta(minutes=1)
-    if Task.objects.filter(owner=user, created_at__gte=since).count() >= limit:
+    # Rows a bulk action created are not launches of this user's (Task.bulk).
+    recent = Task.objects.filter(owner=user, created_at__gte=since, bulk__isnull=True)
+    if recent[:limit].count() >= limit:
         raise RateLimited(
-            f"You have launched {limit} tasks in the last minute; wait a moment and try again."
+            f"You have launched or retried {limit} tasks in the last minute (the most "
+            "one person may); wait a moment and try again."
         )
 
 
@@ -150,8 +176,16 @@ def task_retry(
     params: dict[str, Any] | None = None,
     audit: bool = True,
     check_rate: bool = True,
+    known_retries: int | None = None,
+    bulk: BulkAction | None = None,
 ) -> Task:
-    """Launch a new run of ``task`` linked to it, with its arguments or edited ``params``."""
+    """Launch a new run of ``task`` linked to it, with its arguments or edited ``params``.
+
+    ``known_retries`` is how many retries of ``task`` the caller saw; if it has more by
+    now (a double submit, a second tab, an earlier bulk action), nothing is launched
+    and AlreadyRetried names the newest. A ``bulk`` action retries each task at most
+    once (a resumed run, a second confirmation), and marks the new row with itself.
+    """
     if not permissions.can_retry(user, task):
         raise PermissionDenied("You may not retry this task.")
     if task.status not in TERMINAL:
@@ -163,8 +197,25 @@ def task_retry(
             raise ActionNotAllowed(
                 "This task has no form; it can only be retried as it was."
             ) from None
-        # Sent from code outside the registry: run it again exactly as it was.
-        with transaction.atomic():
+        registered = False
+    else:
+        registered = True
+    with transaction.atomic():
+        # Retries of one task queue on its row's lock, so the check below sees every
+        # retry committed before this one (SQLite: one writer at a time anyway).
+        list(Task.objects.select_for_update().filter(pk=task.pk).values_list("pk", flat=True))
+        _refuse_known_retry(task, known_retries=known_retries, bulk=bulk)
+        if registered:
+            new = task_launch(
+                user=user,
+                name=task.name,
+                params=task.kwargs if params is None else params,
+                retry_of=task,
+                check_rate=check_rate,
+                bulk=bulk,
+            )
+        else:
+            # Sent from code outside the registry: run it again exactly as it was.
             new = _create_and_send(
                 name=task.name,
                 owner=task.owner,
@@ -172,21 +223,28 @@ def task_retry(
                 kwargs=task.kwargs,
                 queue=task.queue,
                 retry_of=task,
+                bulk=bulk,
             )
-    else:
-        new = task_launch(
-            user=user,
-            name=task.name,
-            params=task.kwargs if params is None else params,
-            retry_of=task,
-            check_rate=check_rate,
-        )
     if audit:
         changed = " with changed arguments" if params is not None else ""
         audit_record(
             actor=user, action=AuditLog.RETRY, task_ids=[task.pk], note=f"new run {new.pk}{changed}"
         )
     return new
+
+
+def _refuse_known_retry(task: Task, *, known_retries: int | None, bulk: BulkAction | None) -> None:
+    """Raise AlreadyRetried if ``task`` has more retries than known, or else one by ``bulk``."""
+    retries = Task.objects.filter(retry_of=task).order_by("-created_at", "-id")
+    if known_retries is not None:
+        seen = list(retries[: known_retries + 1])
+        newest = seen[0] if len(seen) > known_retries else None
+    elif bulk is not None:
+        newest = retries.filter(bulk=bulk).first()
+    else:
+        return
+    if newest is not None:
+        raise AlreadyRetried(newest)
 
 
 def task_cancel(*, task: Task, user=None, audit: bool = True) -> bool:
@@ -319,6 +377,10 @@ def bulk_prepare(
 ) -> BulkAction:
     """Freeze the ids of ``queryset`` that ``user`` may act on and ``action`` applies to.
 
+    A retry leaves out the tasks that already have a retry (an earlier "Retry all"
+    retried them): their ids are kept aside, and only bulk_include_retried, the
+    user's explicit choice on the confirmation page, adds them.
+
     The ids are read once, here, and shown for confirmation; the confirmed action
     touches exactly these, so tasks created or changed afterwards stay out of it.
     ``selected`` is how many tasks the user picked; None ("all matching" a filter)
@@ -337,17 +399,48 @@ def bulk_prepare(
             "the tasks in parts."
         )
     frozen = bulk_applicable(permissions.actionable_filter(queryset, user), action)
+    frozen = frozen.order_by("-created_at", "-id")
+    retried: list[str] = []
+    if action == BulkAction.RETRY:
+        has_retry = Exists(Task.objects.filter(retry_of=OuterRef("pk")))
+        retried = [str(pk) for pk in frozen.filter(has_retry).values_list("pk", flat=True)[:cap]]
+        frozen = frozen.filter(~has_retry)
     # The frozen ids are a subset of the selection, so at most ``cap``.
-    ids = list(frozen.order_by("-created_at", "-id").values_list("pk", flat=True)[:cap])
-    if not ids:
+    ids = list(frozen.values_list("pk", flat=True)[:cap])
+    if not ids and not retried:
         raise ActionNotAllowed(f"None of the selected tasks can be {BULK_VERBS[action]}.")
+    outcome: dict[str, Any] = {"selected": selected}
+    if retried:
+        outcome["retried_ids"] = retried
     return BulkAction.objects.create(
         actor=user,
         action=action,
         task_ids=[str(pk) for pk in ids],
         count=len(ids),
         description=description,
-        outcome={"selected": selected},
+        outcome=outcome,
+    )
+
+
+def bulk_include_retried(*, user, bulk: BulkAction) -> BulkAction:
+    """Freeze ``bulk``'s selection again with the already retried tasks it left out.
+
+    A new bulk action, so that a confirmation page still open on the old one
+    confirms only what it shows.
+    """
+    if bulk.actor_id != user.pk:
+        raise PermissionDenied("This is someone else's selection.")
+    retried = bulk.outcome.get("retried_ids") or []
+    if bulk.confirmed_at is not None or not retried:
+        raise ActionNotAllowed("This selection has no already retried tasks to add.")
+    ids = list(bulk.task_ids) + list(retried)
+    return BulkAction.objects.create(
+        actor=user,
+        action=bulk.action,
+        task_ids=ids,
+        count=len(ids),
+        description=bulk.description,
+        outcome={"selected": bulk.outcome.get("selected", len(ids)), "include_retried": True},
     )
 
 
@@ -368,7 +461,9 @@ def bulk_confirm(*, user, bulk: BulkAction) -> BulkAction:
         return bulk
     try:
         with transaction.atomic():
-            job = _create_and_send(name=BULK_TASK, owner=user, kwargs={"bulk_id": str(bulk.pk)})
+            job = _create_and_send(
+                name=BULK_TASK, owner=user, kwargs={"bulk_id": str(bulk.pk)}, bulk=bulk
+            )
             BulkAction.objects.filter(pk=bulk.pk).update(job=job)
     except LaunchUnavailable:
         # Nothing ran: the selection can be confirmed again once the broker is back.
@@ -393,12 +488,11 @@ def bulk_run(*, bulk_id) -> dict[str, int]:
     if bulk.finished_at is not None:
         return outcome
     actor = bulk.actor
-    # Operators retry many at once on purpose; launchers keep their launch rate limit.
-    check_rate = not permissions.can_act_on_all(actor)
     ids = bulk.task_ids
     while outcome["done"] < len(ids):
         batch = ids[outcome["done"] : outcome["done"] + BULK_BATCH]
-        acted, processed, stopped = _bulk_batch(bulk.action, actor, batch, check_rate=check_rate)
+        acted, processed, stopped, retried = _bulk_batch(bulk, actor, batch)
+        outcome["already_retried"] = outcome.get("already_retried", 0) + retried
         if acted:
             audit_record(
                 actor=actor,
@@ -408,7 +502,7 @@ def bulk_run(*, bulk_id) -> dict[str, int]:
                 f"({bulk.description or 'selection'}; bulk action {bulk.pk})",
             )
         outcome["acted"] += len(acted)
-        outcome["skipped"] += processed - len(acted)
+        outcome["skipped"] += processed - len(acted) - retried
         outcome["done"] += processed
         if stopped:
             outcome["left"] = len(ids) - outcome["done"]
@@ -420,8 +514,12 @@ def bulk_run(*, bulk_id) -> dict[str, int]:
     return outcome
 
 
-def _bulk_batch(action: str, actor, batch: list[str], *, check_rate: bool):
-    """Apply ``action`` to one batch; return (ids acted on, ids processed, why it stopped)."""
+def _bulk_batch(bulk: BulkAction, actor, batch: list[str]):
+    """Apply ``bulk``'s action to one batch.
+
+    Return (ids acted on, ids processed, why it stopped, how many were already retried).
+    """
+    action = bulk.action
     found = bulk_applicable(
         permissions.actionable_filter(Task.objects.filter(pk__in=batch), actor), action
     )
@@ -429,9 +527,13 @@ def _bulk_batch(action: str, actor, batch: list[str], *, check_rate: bool):
         ids = list(found.values_list("pk", flat=True))
         # The same conditions again in the DELETE: a row pinned meanwhile stays.
         bulk_applicable(Task.objects.filter(pk__in=ids), action).delete()
-        return [str(pk) for pk in ids], len(batch), ""
+        return [str(pk) for pk in ids], len(batch), "", 0
     tasks = {str(task.pk): task for task in found.select_related("owner")}
     acted: list[str] = []
+    retried = 0
+    # Each task once: not one an earlier action retried, unless the user chose to
+    # include those; and never twice by this action (a resumed or repeated run).
+    known_retries = None if bulk.outcome.get("include_retried") else 0
     if action == BulkAction.CANCEL and tasks:
         _revoke(list(tasks))
     for position, task_id in enumerate(batch):
@@ -442,13 +544,25 @@ def _bulk_batch(action: str, actor, batch: list[str], *, check_rate: bool):
             if action == BulkAction.CANCEL:
                 _cancel_revoked(task)
             else:
-                task_retry(user=actor, task=task, audit=False, check_rate=check_rate)
+                # Not under the actor's launch rate limit: a bulk retry is bounded by
+                # TASKBOARD_BULK_MAX and by once per task, and its rows are not counted.
+                task_retry(
+                    user=actor,
+                    task=task,
+                    audit=False,
+                    check_rate=False,
+                    known_retries=known_retries,
+                    bulk=bulk,
+                )
+        except AlreadyRetried:
+            retried += 1
+            continue
         except (ActionNotAllowed, LaunchInvalid, PermissionDenied):
             continue
-        except (LaunchUnavailable, RateLimited) as exc:
-            return acted, position, str(exc)
+        except LaunchUnavailable as exc:
+            return acted, position, str(exc), retried
         acted.append(task_id)
-    return acted, len(batch), ""
+    return acted, len(batch), "", retried
 
 
 def retention_purge(*, now=None) -> dict[str, int]:

@@ -168,10 +168,36 @@ def test_prepare_all_matching_never_counts_the_whole_history(alice, user, settin
     assert all("LIMIT 3" in sql.upper() for sql in counts), counts
 
 
-def test_prepare_with_more_ids_than_the_cap_is_400(alice, user, settings):
+def test_prepare_with_1500_ticked_ids_in_one_field_freezes_them(alice, user):
+    # Over DATA_UPLOAD_MAX_NUMBER_FIELDS (1,000) as separate fields; the page sends one.
+    tasks = Task.objects.bulk_create(
+        Task(name="taskboard.fail", status="failed", owner=user) for _ in range(1500)
+    )
+    ids = ",".join(str(t.pk) for t in tasks)
+    response = alice.post("/tasks/bulk/", {"action": "delete", "ids": ids, "next": "/tasks/"})
+    assert response.status_code == 303
+    bulk = BulkAction.objects.get()
+    assert bulk.count == 1500
+    assert bulk.description == "1500 selected rows"
+
+
+def test_prepare_with_more_ticked_ids_than_the_cap_says_to_use_all_matching(alice, user):
+    ids = ",".join(str(uuid.uuid4()) for _ in range(10_001))
+    response = alice.post("/tasks/bulk/", {"action": "retry", "ids": ids, "next": "/tasks/"})
+    assert response.status_code == 303
+    assert response["Location"] == "/tasks/"
+    body = alice.get("/tasks/").content.decode()
+    assert "More than 10,000 rows are ticked" in body
+    assert "All N matching this filter" in body
+    assert not BulkAction.objects.exists()
+
+
+def test_prepare_with_more_ids_than_the_cap_as_separate_fields_says_so(alice, user, settings):
     settings.TASKBOARD_BULK_MAX = 1
     ids = [failed(user).pk, failed(user).pk]
-    assert alice.post("/tasks/bulk/", {"action": "delete", "ids": ids}).status_code == 400
+    response = alice.post("/tasks/bulk/", {"action": "delete", "ids": ids}, follow=True)
+    assert "More than 1 rows are ticked" in response.content.decode()
+    assert not BulkAction.objects.exists()
 
 
 def test_prepare_is_post_only(alice):
@@ -299,7 +325,7 @@ def test_retry_skips_a_task_deleted_after_the_freeze(alice, user):
     assert bulk.outcome["skipped"] == 1
 
 
-def test_launcher_bulk_retry_stops_at_the_rate_limit(alice, user, settings):
+def test_bulk_retry_is_not_refused_by_the_launch_rate_limit(alice, user, settings):
     settings.TASKBOARD_LAUNCH_RATE_PER_MINUTE = 5
     tasks = [failed(user) for _ in range(3)]
     Task.objects.filter(pk__in=[t.pk for t in tasks]).update(created_at="2020-01-01T00:00Z")
@@ -308,8 +334,23 @@ def test_launcher_bulk_retry_stops_at_the_rate_limit(alice, user, settings):
     bulk = prepare(alice, "retry", [t.pk for t in tasks])
     alice.post(f"/tasks/bulk/{bulk.pk}/")
     bulk.refresh_from_db()
-    assert bulk.outcome["acted"] == 2
-    assert bulk.outcome["left"] == 1
+    assert bulk.outcome["acted"] == 3
+    assert not bulk.outcome.get("stopped")
+
+
+def test_operator_bulk_retry_leaves_their_launch_rate_limit_untouched(
+    client, staff_user, user, settings
+):
+    settings.TASKBOARD_LAUNCH_RATE_PER_MINUTE = 3
+    tasks = [failed(user) for _ in range(5)]
+    client.force_login(staff_user)
+    bulk = prepare(client, "retry", [t.pk for t in tasks])
+    client.post(f"/tasks/bulk/{bulk.pk}/")
+    assert Task.objects.filter(retry_of__isnull=False, owner=staff_user).count() == 5
+    # The five retries are the bulk action's, not launches of the operator's own.
+    response = client.post("/launch/taskboard.quick/", {"x": 1, "y": 2})
+    assert response.status_code in (302, 303)
+    assert Task.objects.filter(owner=staff_user, retry_of__isnull=True).count() == 1
 
 
 def test_operator_bulk_retry_is_not_rate_limited(client, staff_user, user, settings):
@@ -319,6 +360,108 @@ def test_operator_bulk_retry_is_not_rate_limited(client, staff_user, user, setti
     bulk = prepare(client, "retry", [t.pk for t in tasks])
     client.post(f"/tasks/bulk/{bulk.pk}/")
     assert Task.objects.filter(retry_of__isnull=False).count() == 3
+
+
+# --- already retried: each failure once, unless asked ----------------------------------------
+
+
+def test_second_retry_all_leaves_out_the_already_retried_and_says_why(alice, user):
+    tasks = [failed(user) for _ in range(3)]
+    first = prepare(alice, "retry", [t.pk for t in tasks])
+    alice.post(f"/tasks/bulk/{first.pk}/")
+    response = alice.post(
+        "/tasks/bulk/", {"action": "retry", "ids": [t.pk for t in tasks], "next": "/tasks/"}
+    )
+    second = BulkAction.objects.exclude(pk=first.pk).get()
+    assert second.count == 0
+    body = alice.get(response["Location"]).content.decode()
+    assert "3 of the selected tasks were already retried and are left out" in body
+    assert "Include already retried: 3" in body
+    assert 'id="bulk-confirm-button"' not in body
+    for task in tasks:
+        assert Task.objects.filter(retry_of=task).count() == 1
+
+
+def test_confirm_page_counts_only_the_not_yet_retried(alice, user):
+    retried, fresh = failed(user), failed(user)
+    failed(user, retry_of=retried)
+    bulk = prepare(alice, "retry", [retried.pk, fresh.pk])
+    assert bulk.task_ids == [str(fresh.pk)]
+    body = alice.get(f"/tasks/bulk/{bulk.pk}/").content.decode()
+    assert "Retry these 1 task?" in body
+    assert "1 of the selected tasks was already retried and is left out" in body
+    assert "is left out: the action does not apply" not in body
+
+
+def test_two_retry_alls_frozen_before_either_ran_retry_each_failure_once(alice, user):
+    tasks = [failed(user) for _ in range(3)]
+    data = {"action": "retry", "ids": [t.pk for t in tasks], "next": "/tasks/"}
+    alice.post("/tasks/bulk/", data)
+    alice.post("/tasks/bulk/", data)
+    first, second = BulkAction.objects.order_by("created_at")
+    alice.post(f"/tasks/bulk/{first.pk}/")
+    response = alice.post(f"/tasks/bulk/{second.pk}/", {"next": "/tasks/"}, follow=True)
+    for task in tasks:
+        assert Task.objects.filter(retry_of=task).count() == 1
+    second.refresh_from_db()
+    assert second.outcome["acted"] == 0
+    assert second.outcome["already_retried"] == 3
+    assert "3 skipped: already retried meanwhile" in response.content.decode()
+
+
+def test_include_already_retried_retries_them_once_more_on_request(alice, user):
+    retried, fresh = failed(user), failed(user)
+    failed(user, retry_of=retried)
+    bulk = prepare(alice, "retry", [retried.pk, fresh.pk])
+    response = alice.post(
+        f"/tasks/bulk/{bulk.pk}/include-retried/", {"next": "/tasks/?status=failed"}
+    )
+    included = BulkAction.objects.exclude(pk=bulk.pk).get()
+    assert urlparse(response["Location"]).path == f"/tasks/bulk/{included.pk}/"
+    assert set(included.task_ids) == {str(retried.pk), str(fresh.pk)}
+    body = alice.get(response["Location"]).content.decode()
+    assert "Retry these 2 tasks?" in body
+    assert "already retried are included" in body
+    alice.post(f"/tasks/bulk/{included.pk}/")
+    assert Task.objects.filter(retry_of=retried).count() == 2
+    assert Task.objects.filter(retry_of=fresh).count() == 1
+
+
+def test_include_already_retried_of_someone_elses_selection_is_404(client, other_user, user):
+    retried = failed(user)
+    failed(user, retry_of=retried)
+    bulk = services.bulk_prepare(
+        user=user, action="retry", queryset=Task.objects.filter(pk=retried.pk), selected=1
+    )
+    client.force_login(other_user)
+    assert client.post(f"/tasks/bulk/{bulk.pk}/include-retried/").status_code == 404
+
+
+def test_resumed_run_including_the_retried_retries_each_once(user):
+    tasks = [failed(user) for _ in range(2)]
+    bulk = BulkAction.objects.create(
+        actor=user,
+        action="retry",
+        task_ids=[str(t.pk) for t in tasks],
+        count=2,
+        confirmed_at="2024-01-01T00:00Z",
+        outcome={"include_retried": True},
+    )
+    # The run's worker died after retrying the first task, before recording the batch.
+    failed(user, retry_of=tasks[0], bulk=bulk)
+    outcome = services.bulk_run(bulk_id=bulk.pk)
+    assert outcome["acted"] == 1
+    assert Task.objects.filter(retry_of=tasks[0]).count() == 1
+    assert Task.objects.filter(retry_of=tasks[1], bulk=bulk).count() == 1
+
+
+def test_background_job_of_a_bulk_action_is_marked_with_it(alice, user, settings):
+    settings.TASKBOARD_BULK_INLINE_MAX = 1
+    tasks = [failed(user) for _ in range(2)]
+    bulk = prepare(alice, "retry", [t.pk for t in tasks])
+    alice.post(f"/tasks/bulk/{bulk.pk}/")
+    bulk.refresh_from_db()
+    assert bulk.job.bulk_id == bulk.pk
 
 
 # --- large sets: a background task of their own ------------------------------------------

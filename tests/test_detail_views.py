@@ -515,3 +515,30 @@ def test_csv_export_through_the_worker_downloads_from_the_view(celery_worker, us
         assert "taskboard.quick" in content
     finally:
         os.remove(export_path(task.pk))
+
+
+@pytest.mark.django_db
+def test_retry_double_submitted_launches_once_and_shows_the_first_run(client_in, failed):
+    form = {"retries": "0"}
+    client_in.post(f"/tasks/{failed.pk}/retry/", form)
+    response = client_in.post(f"/tasks/{failed.pk}/retry/", form, follow=True)
+    new = Task.objects.get(retry_of=failed)
+    assert response.redirect_chain[-1][0] == f"/tasks/{new.pk}/"
+    assert "Already retried: this is its newest run." in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_retry_double_submitted_with_htmx_redirects_to_the_first_run(client_in, failed):
+    client_in.post(f"/tasks/{failed.pk}/retry/", {"retries": "0"}, **HX)
+    response = client_in.post(f"/tasks/{failed.pk}/retry/", {"retries": "0"}, **HX)
+    new = Task.objects.get(retry_of=failed)
+    assert response["HX-Redirect"] == f"/tasks/{new.pk}/"
+
+
+@pytest.mark.django_db
+def test_retry_of_an_already_retried_task_from_its_page_runs_again(client_in, user, failed):
+    Task.objects.create(name="taskboard.fail", status="failed", owner=user, retry_of=failed)
+    body = client_in.get(f"/tasks/{failed.pk}/").content.decode()
+    assert '<input type="hidden" name="retries" value="1">' in body
+    client_in.post(f"/tasks/{failed.pk}/retry/", {"retries": "1"})
+    assert Task.objects.filter(retry_of=failed).count() == 2

@@ -395,12 +395,33 @@ def test_failure_retry_reports_in_a_message_on_the_failures_page(alice, user):
 
 
 @pytest.mark.django_db
-def test_failure_retry_stops_at_the_rate_limit(alice, user, settings):
+def test_failure_retry_is_not_stopped_by_the_launch_rate_limit(alice, user, settings):
     settings.TASKBOARD_LAUNCH_RATE_PER_MINUTE = 2
     tasks = [fail(user, ago=5) for _ in range(3)]
     response = confirm(alice, frozen(alice, user, "retry"), follow=True)
-    assert Task.objects.filter(retry_of__in=tasks).count() == 2
-    assert "Stopped with 1 left" in response.content.decode()
+    assert Task.objects.filter(retry_of__in=tasks).count() == 3
+    assert "Retried 3 tasks." in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_failure_retry_all_twice_retries_each_failure_once(alice, user):
+    tasks = [fail(user, f"boom {i}") for i in range(2)]
+    confirm(alice, frozen(alice, user, "retry"))
+    # The retries fail the same way and join the group: only they are retried next.
+    for task in tasks:
+        Task.objects.filter(retry_of=task).update(
+            status=FAILED, error_type="TimeoutError", error_message="boom 9"
+        )
+    response = freeze(alice, "retry", group_key(user))
+    second = BulkAction.objects.latest("created_at")
+    assert set(second.task_ids) == {
+        str(pk) for pk in Task.objects.filter(retry_of__in=tasks).values_list("pk", flat=True)
+    }
+    body = alice.get(response["Location"]).content.decode()
+    assert "2 of the selected tasks were already retried and are left out" in body
+    confirm(alice, second)
+    for task in tasks:
+        assert Task.objects.filter(retry_of=task).count() == 1
 
 
 @pytest.mark.django_db

@@ -67,7 +67,8 @@ def test_catalog_stats_show_success_rate_and_last_run(client_in, user, other_use
     Task.objects.create(name="taskboard.quick", status="failed", owner=other_user)
     body = client_in.get("/launch/").content.decode()
     assert "5 runs" in body
-    assert "75% succeeded" in body  # cancelled runs are left out of the rate
+    assert "75% of 4 finished succeeded" in body  # cancelled runs are left out of the rate
+    assert "1 cancelled" in body
     assert "last run <time" in body
     assert "just now" in body
 
@@ -324,3 +325,13 @@ def test_launch_over_the_rate_limit_is_429_and_creates_nothing(client_in, user, 
     assert "wait a moment" in response.content.decode()
     assert response["HX-Retarget"] == "#launch-form-pane"
     assert Task.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_catalog_rate_leaves_cancelled_runs_out_and_counts_them_beside_it(client_in, user):
+    for status in ("completed", "cancelled", "cancelled", "cancelled"):
+        Task.objects.create(name="taskboard.quick", status=status, owner=user)
+    body = client_in.get("/launch/").content.decode()
+    assert "4 runs" in body
+    assert "100% of 1 finished succeeded" in body
+    assert "3 cancelled" in body

@@ -234,3 +234,82 @@ def test_launch_inside_a_transaction_sends_after_its_commit(user, monkeypatch):
         )
         assert sends == []
     assert sends == [task.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_launches_by_one_user_admit_exactly_the_limit(user, settings, monkeypatch):
+    """Launches at once, each on its own connection: never one more than the limit."""
+    import threading
+
+    from django.db import connection, connections
+
+    from tests.conftest import wait_for
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the row lock is PostgreSQL's; SQLite runs one writer at a time")
+    settings.TASKBOARD_LAUNCH_RATE_PER_MINUTE = 5
+    launches = 12
+    monkeypatch.setattr(services, "_send", lambda task: None)
+    state = {"inserting": 0, "done": 0}
+    guard = threading.Lock()
+    create = services._create_and_send
+
+    def blocked_on_a_lock() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            return cursor.fetchone()[0]
+
+    def held_insert(**fields):
+        # Every launch that has counted waits here until each other one has counted
+        # too, or waits on a lock, or is over: a count-then-insert without a lock then
+        # lets all of them in, whatever the scheduling.
+        with guard:
+            state["inserting"] += 1
+        wait_for(
+            lambda: state["inserting"] + state["done"] + blocked_on_a_lock() >= launches,
+            message="every launch to count, wait on a lock or finish",
+        )
+        with guard:
+            state["inserting"] -= 1
+        return create(**fields)
+
+    monkeypatch.setattr(services, "_create_and_send", held_insert)
+    start = threading.Barrier(launches)
+    outcomes: list[str] = []
+
+    def launch():
+        try:
+            start.wait()
+            services.task_launch(user=user, name="taskboard.quick", params={"x": 1, "y": 1})
+            outcomes.append("launched")
+        except services.RateLimited:
+            outcomes.append("refused")
+        finally:
+            with guard:
+                state["done"] += 1
+            connections.close_all()
+
+    threads = [threading.Thread(target=launch) for _ in range(launches)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["launched"] * 5 + ["refused"] * 7
+    assert Task.objects.filter(owner=user).count() == 5
+
+
+@pytest.mark.django_db
+def test_rows_of_a_bulk_action_do_not_count_against_the_launch_rate_limit(
+    user, settings, django_capture_on_commit_callbacks
+):
+    from tasks.models import BulkAction
+
+    settings.TASKBOARD_LAUNCH_RATE_PER_MINUTE = 2
+    bulk = BulkAction.objects.create(actor=user, action="retry")
+    for _ in range(3):
+        Task.objects.create(name="taskboard.quick", status="pending", owner=user, bulk=bulk)
+    with django_capture_on_commit_callbacks(execute=False):
+        for _ in range(2):
+            services.task_launch(user=user, name="taskboard.quick", params={"x": 1, "y": 1})
+        with pytest.raises(services.RateLimited, match="launched or retried 2 tasks"):
+            services.task_launch(user=user, name="taskboard.quick", params={"x": 1, "y": 1})

@@ -18,6 +18,11 @@ urlpatterns = [
     path("tasks/status/", task_views.task_status, name="task_status"),
     path("tasks/bulk/", bulk.bulk_prepare, name="bulk_prepare"),
     path("tasks/bulk/<uuid:bulk_id>/", bulk.bulk_confirm, name="bulk_confirm"),
+    path(
+        "tasks/bulk/<uuid:bulk_id>/include-retried/",
+        bulk.bulk_include_retried,
+        name="bulk_include_retried",
+    ),
     path("tasks/<uuid:task_id>/pin/", detail.task_pin, name="task_pin"),
     path("audit/", audit.audit_list, name="audit_list"),
     path("tasks/failures/", failures.failure_list, name="failure_list"),

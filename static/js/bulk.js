@@ -79,6 +79,15 @@
     }
   });
 
+  // The ticked ids go as one comma-separated field: a field per row stops at
+  // Django's DATA_UPLOAD_MAX_NUMBER_FIELDS (1,000) with a bare "Bad Request".
+  document.addEventListener("formdata", function (evt) {
+    if (evt.target.id !== "bulk-form") return;
+    var ids = evt.formData.getAll("ids");
+    evt.formData.delete("ids");
+    if (ids.length) evt.formData.append("ids", ids.join(","));
+  });
+
   document.addEventListener("change", function (evt) {
     if (evt.target.matches && evt.target.matches("[data-select-all]")) render();
   });

@@ -84,9 +84,15 @@ def bulk_prepare(request: HtmxHttpRequest) -> HttpResponse:
         selected = None
         description = _describe(request.GET)
     else:
-        raw = request.POST.getlist("ids")
-        if len(raw) > settings.TASKBOARD_BULK_MAX:
-            return HttpResponseBadRequest("Too many ids.", content_type="text/plain")
+        cap = settings.TASKBOARD_BULK_MAX
+        raw = _ticked(request, cap)
+        if len(raw) > cap:
+            messages.error(
+                request,
+                f"More than {cap:,} rows are ticked, the most one bulk action takes. Nothing "
+                "was done: use “All N matching this filter” instead, or narrow the filter.",
+            )
+            return redirect_after_post(request, back)
         try:
             ids = {uuid.UUID(value) for value in raw}
         except ValueError:
@@ -106,6 +112,37 @@ def bulk_prepare(request: HtmxHttpRequest) -> HttpResponse:
         description=description,
         back=back,
     )
+
+
+def _ticked(request: HtmxHttpRequest, cap: int) -> list[str]:
+    """Return the ticked ids, at most ``cap + 1`` of them (more are refused anyway).
+
+    The page sends them as one comma-separated field (static/js/bulk.js): one field
+    per row would stop at DATA_UPLOAD_MAX_NUMBER_FIELDS (1,000) with a bare 400.
+    Without JavaScript a page's rows come as separate fields, which fit.
+    """
+    ids: list[str] = []
+    for field in request.POST.getlist("ids"):
+        ids.extend(value for value in field.split(",", cap + 1) if value)
+        if len(ids) > cap:
+            break
+    return ids[: cap + 1]
+
+
+@login_required
+@require_POST
+def bulk_include_retried(request: HtmxHttpRequest, bulk_id) -> HttpResponse:
+    """Freeze the selection again with its already retried tasks, and ask to confirm that."""
+    bulk = selectors.bulk_get(user=request.user, bulk_id=bulk_id)
+    back = _next(request)
+    try:
+        bulk = services.bulk_include_retried(user=request.user, bulk=bulk)
+    except services.ActionNotAllowed as exc:
+        messages.error(request, str(exc))
+        back = reverse("bulk_confirm", args=[bulk.pk]) + "?" + urlencode({"next": back})
+        return redirect_after_post(request, back)
+    url = reverse("bulk_confirm", args=[bulk.pk])
+    return redirect_after_post(request, f"{url}?{urlencode({'next': back})}")
 
 
 @login_required
@@ -138,13 +175,17 @@ def _render(
     request: HtmxHttpRequest, bulk: BulkAction, back: str, status: int = 200, error: str = ""
 ) -> HttpResponse:
     preview = selectors.bulk_preview(user=request.user, bulk=bulk, limit=PREVIEW)
+    retried = len(bulk.outcome.get("retried_ids") or [])
+    selected = bulk.outcome.get("selected", bulk.count)
     context = {
         "bulk": bulk,
         "verb": services.BULK_VERBS[bulk.action],
         "preview": preview,
         "more": max(bulk.count - PREVIEW, 0),
-        "selected": bulk.outcome.get("selected", bulk.count),
-        "left_out": max(bulk.outcome.get("selected", bulk.count) - bulk.count, 0),
+        "selected": selected,
+        "left_out": max(selected - bulk.count - retried, 0),
+        "retried": retried,
+        "include_retried": bulk.outcome.get("include_retried", False),
         "next": back,
         "back_label": "Failures" if back.startswith(reverse("failure_list")) else "Tasks",
         "error": error,
@@ -160,6 +201,9 @@ def summary(bulk: BulkAction) -> str:
     verb = services.BULK_VERBS[bulk.action].capitalize()
     acted = outcome.get("acted", 0)
     text = f"{verb} {acted} task{'s' if acted != 1 else ''}."
+    if outcome.get("already_retried"):
+        count = outcome["already_retried"]
+        text += f" {count} skipped: already retried meanwhile (each has its new run)."
     if outcome.get("skipped"):
         text += f" {outcome['skipped']} skipped: they changed or went away since the selection."
     if outcome.get("stopped"):

@@ -86,6 +86,7 @@ def _detail_context(
         "activity": selectors.task_activity(task=task),
         "earlier": earlier,
         "retries": retries,
+        "retry_count": selectors.retry_count(task=task) if task.is_terminal else 0,
         "arguments": _pretty({"args": task.args, "kwargs": task.kwargs})
         if task.args
         else _pretty(task.kwargs),
@@ -144,8 +145,21 @@ def _back(request: HtmxHttpRequest, task: Task, default: str = "") -> str:
 def task_retry(request: HtmxHttpRequest, task_id) -> HttpResponse:
     """Launch a new run of the task with the same arguments, linked to it."""
     task = selectors.task_get(user=request.user, task_id=task_id)
+    known = request.POST.get("retries", "")
     try:
-        new = services.task_retry(user=request.user, task=task)
+        new = services.task_retry(
+            user=request.user,
+            task=task,
+            known_retries=int(known) if known.isdigit() and len(known) < 7 else None,
+        )
+    except services.AlreadyRetried as exc:
+        # A double submit (or a retry from another tab): show the run already launched.
+        new = exc.retry
+        messages.info(request, "Already retried: this is its newest run.")
+        url = reverse("task_detail", args=[new.pk])
+        if request.htmx:
+            return HttpResponseClientRedirect(url)
+        return see_other(url)
     except services.ActionNotAllowed as exc:
         return _refused(request, task, str(exc), 409)
     except services.LaunchInvalid:
