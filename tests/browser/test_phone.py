@@ -5,7 +5,9 @@ Real server (live_server), Chromium at 360 and 390 px wide, for a staff user and
 
 from __future__ import annotations
 
+import tempfile
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -16,7 +18,9 @@ from playwright.sync_api import Browser, Page, expect
 
 from tasks import services
 from tasks.models import Task
-from tests.conftest import SCREENSHOTS
+
+# Pictures for review, not for the README: they never go into docs/screenshots.
+REVIEW = Path(tempfile.gettempdir()) / "taskboard-screenshots" / "review"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -151,8 +155,8 @@ def problems_in_both_themes(page: Page, label: str, shot: str = "") -> list[str]
         page.emulate_media(color_scheme=scheme)
         found += [f"{label} ({scheme}): {problem}" for problem in page.evaluate(OVERFLOW)]
         if shot:
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOTS / f"{shot}-{scheme}.png"), full_page=True)
+            REVIEW.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(REVIEW / f"{shot}-{scheme}.png"), full_page=True)
     return found
 
 
