@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import json
+import os
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -425,3 +426,26 @@ def api_tokens(*, user) -> QuerySet[ApiToken]:
 def api_token_get(*, user, token_id) -> ApiToken:
     """Return one of ``user``'s own tokens; anyone else's is a 404, as if it did not exist."""
     return get_object_or_404(api_tokens(user=user), pk=token_id)
+
+
+class DemoAccount(NamedTuple):
+    username: str
+    password: str
+
+
+def demo_credentials() -> DemoAccount:
+    """Return the demo account's name and password (TASKBOARD_DEMO_USER, _PASSWORD)."""
+    return DemoAccount(
+        os.environ.get("TASKBOARD_DEMO_USER", "demo"),
+        os.environ.get("TASKBOARD_DEMO_PASSWORD", "demo-taskboard"),
+    )
+
+
+def demo_account() -> DemoAccount | None:
+    """Return the demo account when it exists and is active (`make run` creates it), else None."""
+    account = demo_credentials()
+    User = get_user_model()
+    exists = User.objects.filter(
+        **{User.USERNAME_FIELD: account.username, "is_active": True}
+    ).exists()
+    return account if exists else None

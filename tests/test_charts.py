@@ -237,3 +237,18 @@ def test_charts_page_escapes_task_names(alice, user):
     run(user, "<b>x</b>", COMPLETED, finished_ago=10, wait=1, took=1)
     body = alice.get("/tasks/charts/").content.decode()
     assert "<b>x</b>" not in body
+
+
+@pytest.mark.parametrize("range_name", ["hour", "day", "week"])
+def test_chart_time_labels_fit_inside_the_chart(range_name):
+    from web.views.charts import TICK_CHAR, WIDTH, throughput_chart
+
+    span, _, step = charts.RANGES[range_name]
+    start = timezone.now() - span
+    buckets = [charts.Bucket(start=start + step * i) for i in range(int(span / step) + 1)]
+    time_format = "%a %H:%M" if range_name == "week" else "%H:%M"
+    for tick in throughput_chart(buckets, time_format)["ticks"]:
+        extent = len(tick["label"]) * TICK_CHAR
+        shift = {"start": 0, "middle": extent / 2, "end": extent}[tick["anchor"]]
+        assert tick["x"] - shift >= 0, tick
+        assert tick["x"] - shift + extent <= WIDTH, tick

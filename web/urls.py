@@ -6,7 +6,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from web.views import api as api_views
-from web.views import audit, bulk, charts, detail, failures, health, launch
+from web.views import audit, bulk, charts, detail, failures, health, launch, login
 from web.views import metrics as metrics_views
 from web.views import ops as ops_views
 from web.views import tasks as task_views
@@ -34,7 +34,7 @@ urlpatterns = [
     path("tasks/<uuid:task_id>/download/", detail.task_download, name="task_download"),
     path("launch/", launch.catalog, name="launch_catalog"),
     path("launch/<str:name>/", launch.launch, name="launch"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", login.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/tokens/", token_views.token_list, name="token_list"),
     path("accounts/tokens/<int:token_id>/revoke/", token_views.token_revoke, name="token_revoke"),

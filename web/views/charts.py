@@ -14,6 +14,9 @@ from tasks import charts
 
 WIDTH, HEIGHT = 720, 180
 PAD_LEFT, PAD_RIGHT, PAD_BOTTOM, PAD_TOP = 36, 40, 20, 8
+# The width of one character of a tick label (10px monospace, .tick in operators.css), an
+# upper bound, in the SVG's own units.
+TICK_CHAR = 6.5
 RANGE_LABELS = {"hour": "Last hour", "day": "Last day", "week": "Last week"}
 
 
@@ -43,6 +46,17 @@ def _nice_max(value: float) -> float:
     return step * 10
 
 
+def _tick(bar: Bar) -> dict:
+    """Return a time label centred under ``bar``, kept whole inside the SVG at either edge."""
+    centre = bar.x + bar.width / 2
+    half = len(bar.label) * TICK_CHAR / 2
+    if centre + half > WIDTH:
+        return {"x": round(bar.x + bar.width, 2), "anchor": "end", "label": bar.label}
+    if centre - half < 0:
+        return {"x": round(bar.x, 2), "anchor": "start", "label": bar.label}
+    return {"x": round(centre, 2), "anchor": "middle", "label": bar.label}
+
+
 def throughput_chart(buckets: list[charts.Bucket], time_format: str) -> dict:
     """Return the geometry of the stacked throughput bars and the failure-rate line."""
     top = _nice_max(max((b.finished for b in buckets), default=0))
@@ -70,11 +84,8 @@ def throughput_chart(buckets: list[charts.Bucket], time_format: str) -> dict:
         if b.failure_rate is not None:
             y = PAD_TOP + plot_h * (1 - b.failure_rate)
             points.append(f"{x + slot / 2:.1f},{y:.1f}")
-    ticks = [
-        {"x": bar.x, "label": bar.label}
-        for i, bar in enumerate(bars)
-        if i % max(len(bars) // 6, 1) == 0
-    ]
+    every = max(len(bars) // 6, 1)
+    ticks = [_tick(bar) for i, bar in enumerate(bars) if i % every == 0]
     return {
         "bars": bars,
         "rate_points": " ".join(points),

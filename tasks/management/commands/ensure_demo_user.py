@@ -1,17 +1,16 @@
 from __future__ import annotations
 
-import os
-
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
+
+from tasks.selectors import demo_credentials
 
 
 class Command(BaseCommand):
     help = "Create the demo account (if missing) and print how to log in."
 
     def handle(self, *args, **options) -> None:
-        username = os.environ.get("TASKBOARD_DEMO_USER", "demo")
-        password = os.environ.get("TASKBOARD_DEMO_PASSWORD", "demo-taskboard")
+        username, password = demo_credentials()
         User = get_user_model()
         user, created = User.objects.get_or_create(username=username)
         if created:

@@ -1,0 +1,201 @@
+"""Every page on a phone: nothing scrolls sideways and nothing is cut off, in both themes.
+
+Real server (live_server), Chromium at 360 and 390 px wide, for a staff user and a plain one.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from playwright.sync_api import Browser, Page, expect
+
+from tasks import services
+from tasks.models import Task
+
+# Pictures for review, not for the README: they never go into docs/screenshots.
+REVIEW = Path(tempfile.gettempdir()) / "taskboard-screenshots" / "review"
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+STEP = 15_000  # ms: one page step on a busy machine
+
+# Returns what spills past the right (or left) edge of the viewport: the page's own
+# sideways scroll, and every visible element cut off by the edge. Content inside a box
+# that clips or scrolls it (a traceback, an ellipsis) and fits the viewport is fine.
+OVERFLOW = """
+() => {
+  const width = window.innerWidth;
+  const problems = [];
+  const scroll = document.scrollingElement.scrollWidth;
+  if (scroll > width) problems.push(`page scrolls sideways: ${scroll} > ${width}`);
+  const name = (el) => {
+    const classes = typeof el.className === "string" ? el.className.trim().split(/\\s+/) : [];
+    return [el.tagName.toLowerCase() + (el.id ? "#" + el.id : ""), ...classes].join(".");
+  };
+  const clippedInside = (el) => {
+    for (let up = el.parentElement; up && up !== document.documentElement; up = up.parentElement) {
+      if (getComputedStyle(up).overflowX !== "visible") {
+        const box = up.getBoundingClientRect();
+        return box.right <= width + 0.5 && box.left >= -0.5;
+      }
+    }
+    return false;
+  };
+  for (const el of document.body.querySelectorAll("*")) {
+    const box = el.getBoundingClientRect();
+    // Not rendered, or parked off screen on purpose (the skip link).
+    if (box.width === 0 || box.height === 0 || box.right <= 0) continue;
+    if (getComputedStyle(el).visibility === "hidden") continue;
+    if (box.right <= width + 0.5 && box.left >= -0.5) continue;
+    if (clippedInside(el)) continue;
+    problems.push(`${name(el)} spans ${Math.round(box.left)}..${Math.round(box.right)}`);
+    if (problems.length > 12) break;
+  }
+  // The task table keeps its key columns in view, not scrolled away inside its box.
+  for (const cell of document.querySelectorAll("table.tasks :is(.c-status, .c-name, .c-actions)")) {
+    const box = cell.getBoundingClientRect();
+    if (box.width && (box.right > width + 0.5 || box.left < -0.5)) {
+      const span = `${Math.round(box.left)}..${Math.round(box.right)}`;
+      problems.push(`${name(cell)} of the task table spans ${span}`);
+      break;
+    }
+  }
+  return problems;
+}
+"""
+
+LONG_WORD = "s3://taskboard-exports/" + "very-long-path-segment-without-spaces-" * 8 + "report.csv"
+
+
+def long_failure(owner) -> Task:
+    """Create a failed task with long arguments, a long message and a wide traceback."""
+    frames = "".join(
+        f'  File "/srv/taskboard/.venv/lib/python3.11/site-packages/some/deeply/nested/package/'
+        f'module_{i}.py", line {100 + i}, in a_function_with_a_rather_long_name_{i}\n'
+        f"    result = call_something_else(argument_one, argument_two, {LONG_WORD!r})\n"
+        for i in range(12)
+    )
+    now = timezone.now()
+    return Task.objects.create(
+        name="taskboard.export_csv",
+        status="failed",
+        owner=owner,
+        kwargs={"destination": LONG_WORD, "columns": ["id", "name", "status"] * 12, "days": 30},
+        error_type="botocore.exceptions.EndpointConnectionError",
+        error_message=f"Could not connect to the endpoint URL: {LONG_WORD}",
+        traceback=(
+            f"Traceback (most recent call last):\n{frames}EndpointConnectionError: {LONG_WORD}"
+        ),
+        created_at=now - timedelta(minutes=3),
+        started_at=now - timedelta(minutes=3),
+        finished_at=now - timedelta(minutes=2),
+        queue="reports-with-a-long-queue-name",
+    )
+
+
+def seed(owner) -> dict[str, str]:
+    """Create rows in every state and return the pages that show them."""
+    failed = long_failure(owner)
+    now = timezone.now()
+    for status in ("pending", "running", "completed", "cancelled"):
+        Task.objects.create(
+            name="taskboard.long",
+            status=status,
+            owner=owner,
+            kwargs={"seconds": 60, "steps": 60, "label": LONG_WORD},
+            created_at=now - timedelta(minutes=1),
+            started_at=now - timedelta(minutes=1) if status != "pending" else None,
+            finished_at=now if status in ("completed", "cancelled") else None,
+        )
+    bulk = services.bulk_prepare(
+        user=owner, action="retry", queryset=Task.objects.filter(pk=failed.pk), selected=1
+    )
+    return {
+        "tasks": reverse("task_list"),
+        "failed tab": reverse("task_list") + "?status=failed",
+        "detail": reverse("task_detail", args=[failed.pk]),
+        "catalog": reverse("launch_catalog"),
+        "launch form": reverse("launch", args=["taskboard.export_csv"]),
+        "failures": reverse("failure_list"),
+        "charts": reverse("charts"),
+        "charts week": reverse("charts") + "?range=week",
+        "tokens": reverse("token_list"),
+        "bulk confirm": reverse("bulk_confirm", args=[bulk.pk]),
+    }
+
+
+def logged_in(browser: Browser, live_server, user, width: int) -> Page:
+    client = Client()
+    client.force_login(user)
+    context = browser.new_context(viewport={"width": width, "height": 844})
+    context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+            }
+        ]
+    )
+    page = context.new_page()
+    page.set_default_timeout(STEP)
+    return page
+
+
+def problems_in_both_themes(page: Page, label: str, shot: str = "") -> list[str]:
+    found = []
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        found += [f"{label} ({scheme}): {problem}" for problem in page.evaluate(OVERFLOW)]
+        if shot:
+            REVIEW.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(REVIEW / f"{shot}-{scheme}.png"), full_page=True)
+    return found
+
+
+@pytest.mark.parametrize("width", [360, 390])
+@pytest.mark.parametrize("role", ["staff", "plain"])
+def test_every_page_fits_a_phone(browser: Browser, live_server, user, staff_user, role, width):
+    who = staff_user if role == "staff" else user
+    pages = seed(who)
+    if role == "staff":
+        pages |= {"ops": reverse("ops"), "audit": reverse("audit_list")}
+    page = logged_in(browser, live_server, who, width)
+    shots = width == 360
+    found: list[str] = []
+    try:
+        for label, path in pages.items():
+            response = page.goto(live_server.url + path)
+            assert response.status == 200, f"{label}: {response.status}"
+            shot = f"phone-{role}-{label.replace(' ', '-')}" if shots else ""
+            found += problems_in_both_themes(page, label, shot)
+
+        page.goto(live_server.url + reverse("task_list"))
+        page.locator("[data-launch-open]").first.click()
+        expect(page.locator("#launch-dialog #launch-form")).to_be_visible()
+        found += problems_in_both_themes(
+            page, "launch dialog", f"phone-{role}-launch-dialog" if shots else ""
+        )
+
+        page.goto(live_server.url + reverse("token_list"))
+        page.get_by_label("Name").fill("a script with a rather long name for its token")
+        page.get_by_label("Name").press("Enter")
+        expect(page.locator("#new-token-key")).to_be_visible()
+        shot = f"phone-{role}-new-token" if shots else ""
+        found += problems_in_both_themes(page, "new token", shot)
+
+        anonymous = page.context.browser.new_context(viewport={"width": width, "height": 844})
+        login = anonymous.new_page()
+        login.goto(live_server.url + reverse("login"))
+        found += problems_in_both_themes(login, "login", f"phone-{role}-login" if shots else "")
+        anonymous.close()
+    finally:
+        page.context.close()
+    assert not found, "\n".join(found)
