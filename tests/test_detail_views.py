@@ -188,14 +188,14 @@ def test_detail_anonymous_htmx_gets_hx_redirect(client, pending):
 def test_detail_terminal_task_offers_retry_not_cancel(client_in, failed):
     body = client_in.get(f"/tasks/{failed.pk}/").content.decode()
     assert 'data-key="r"' in body
-    assert 'data-key="x"' not in body
+    assert 'data-key="c"' not in body
     assert f'href="/launch/taskboard.fail/?retry_of={failed.pk}"' in body
 
 
 @pytest.mark.django_db
 def test_detail_in_flight_task_offers_cancel_not_retry(client_in, pending):
     body = client_in.get(f"/tasks/{pending.pk}/").content.decode()
-    assert 'data-key="x"' in body
+    assert 'data-key="c"' in body
     assert 'data-key="r"' not in body
 
 

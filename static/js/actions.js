@@ -54,6 +54,19 @@
     if (copy) copyText(copy);
   });
 
+  // The dialog's task list moves with the arrow keys and j/k (Enter opens the task's
+  // form, as a click does); in the form's fields those keys type as usual.
+  var PICKER_STEPS = { ArrowDown: 1, ArrowRight: 1, j: 1, ArrowUp: -1, ArrowLeft: -1, k: -1 };
+  document.addEventListener("keydown", function (evt) {
+    var step = PICKER_STEPS[evt.key];
+    var current = evt.target.closest && evt.target.closest(".picker-item");
+    if (!step || !current || evt.ctrlKey || evt.metaKey || evt.altKey) return;
+    var items = Array.prototype.slice.call(document.querySelectorAll(".picker-item"));
+    var next = items[items.indexOf(current) + step];
+    if (next) next.focus();
+    evt.preventDefault();
+  });
+
   document.addEventListener("htmx:configRequest", function (evt) {
     // Only a page with the task table can take the new row; elsewhere the
     // server answers with a redirect to the new task's page.

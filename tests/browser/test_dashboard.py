@@ -243,7 +243,7 @@ def test_dashboard_help_overlay_lists_the_keys(authed_page: Page, live_server):
     page.keyboard.press("?")
     help_dialog = page.locator("#kbd-help")
     expect(help_dialog).to_be_visible()
-    expect(help_dialog).to_contain_text("Next / previous row")
+    expect(help_dialog).to_contain_text("Next/previous row")
     page.keyboard.press("Escape")
     expect(help_dialog).to_be_hidden()
 
