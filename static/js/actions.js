@@ -87,7 +87,9 @@
 
   document.addEventListener("htmx:afterSwap", function (evt) {
     var box = dialog();
-    if (box && box.open && box.contains(evt.detail.target)) {
+    var target = evt.detail.target;
+    // The form pane is swapped outerHTML: by now the target it names is detached.
+    if (box && box.open && (box.contains(target) || target.id === "launch-form-pane")) {
       focusFirstField(box);
       var invalid = box.querySelector("[aria-invalid=true]");
       if (invalid) invalid.focus();
