@@ -165,3 +165,23 @@ def test_launch_dialog_list_moves_with_arrows_and_jk(authed_page: Page, live_ser
     for _ in range(12):
         page.keyboard.press("Tab")
         assert focus_is_in(page, "#launch-dialog")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_bulk_count_follows_the_tabs_live(authed_page: Page, live_server, user, width):
+    page = sized(authed_page, width)
+    for _ in range(2):
+        Task.objects.create(name="taskboard.fail", status="failed", owner=user)
+    # Never sent to a worker: it moves only when this test moves it.
+    watched = Task.objects.create(name="taskboard.long", status="pending", owner=user)
+    page.goto(f"{live_server.url}/tasks/")
+    count = page.locator("#bulk-all-count")
+    expect(count).to_have_text("All 3 matching this filter")
+    # Rows arrive from elsewhere, then a row on the page finishes: the poll sees the
+    # latter, the tabs refresh, and the bulk bar's count with them.
+    for _ in range(2):
+        Task.objects.create(name="taskboard.fail", status="failed", owner=user)
+    Task.objects.filter(pk=watched.pk).update(status="completed", version=watched.version + 1)
+    tab_all = page.locator('#status-tabs [data-tab="all"] .count')
+    expect(tab_all).to_have_text("5", timeout=STEP)
+    expect(count).to_have_text("All 5 matching this filter")
