@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -427,6 +428,14 @@ def test_retry_from_the_table_answers_the_new_row(client_in, failed):
     assert f'id="task-{new.pk}"' in response.content.decode()
     assert response["HX-Retarget"] == "#task-rows"
     assert response["HX-Reswap"] == "afterbegin"
+    trigger = json.loads(response["HX-Trigger"])
+    assert trigger["taskboard:launched"]["notice"] == "Retry launched."
+
+
+@pytest.mark.django_db
+def test_retry_htmx_from_the_task_page_shows_the_message_there(client_in, failed):
+    response = client_in.post(f"/tasks/{failed.pk}/retry/", **HX)
+    assert "Retry launched." in client_in.get(response["HX-Redirect"]).content.decode()
 
 
 @pytest.mark.django_db

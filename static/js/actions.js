@@ -97,10 +97,28 @@
     showCopyButtons(evt.detail.target);
   });
 
-  document.addEventListener("taskboard:launched", function () {
+  document.addEventListener("taskboard:launched", function (evt) {
     var box = dialog();
     if (box && box.open) box.close();
+    if (evt.detail && evt.detail.notice) showNotice(evt.detail.notice);
   });
+
+  // The same message list as the page after a full-page launch (templates/_base.html).
+  function showNotice(text) {
+    var main = document.getElementById("main");
+    if (!main) return;
+    var list = main.querySelector(":scope > .messages");
+    if (!list) {
+      list = document.createElement("ul");
+      list.className = "messages";
+      list.setAttribute("role", "status");
+      main.insertBefore(list, main.firstChild);
+    }
+    var item = document.createElement("li");
+    item.className = "msg-success";
+    item.textContent = text;
+    list.replaceChildren(item);
+  }
 
   // The copy buttons are hidden until this script can make them work.
   function showCopyButtons(root) {

@@ -185,3 +185,27 @@ def test_bulk_count_follows_the_tabs_live(authed_page: Page, live_server, user, 
     tab_all = page.locator('#status-tabs [data-tab="all"] .count')
     expect(tab_all).to_have_text("5", timeout=STEP)
     expect(count).to_have_text("All 5 matching this filter")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_launch_from_the_n_dialog_says_it_launched(authed_page: Page, live_server, width):
+    page = sized(authed_page, width)
+    page.goto(f"{live_server.url}/tasks/")
+    page.keyboard.press("n")
+    dialog = page.locator("#launch-dialog")
+    form = dialog.locator('#launch-form[action="/launch/taskboard.quick/"]')
+    expect(form).to_be_visible(timeout=STEP)
+    form.get_by_role("button", name="Launch").click()
+    expect(dialog).to_be_hidden(timeout=STEP)
+    expect(page.locator("#main > .messages")).to_have_text("Launched “Add two numbers”.")
+    task = Task.objects.get(name="taskboard.quick")
+    expect(page.locator(f"#task-{task.pk}")).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / f"launched-notice-{width}.png"))
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_launch_form_page_back_link_goes_to_the_task_list(authed_page: Page, live_server, width):
+    page = sized(authed_page, width)
+    page.goto(f"{live_server.url}/launch/taskboard.quick/")
+    page.get_by_role("link", name="Back to the task list").click()
+    expect(page).to_have_url(f"{live_server.url}/tasks/")

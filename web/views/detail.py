@@ -185,7 +185,7 @@ def task_retry(request: HtmxHttpRequest, task_id) -> HttpResponse:
     url = reverse("task_detail", args=[new.pk])
     if request.htmx and ROWS_HEADER in request.headers:
         # Retried from the table: the new run joins it at the top, like a launch.
-        return new_row(request, new, url)
+        return new_row(request, new, url, "Retry launched.")
     messages.success(request, "Retry launched.")
     if request.htmx:
         return HttpResponseClientRedirect(url)
