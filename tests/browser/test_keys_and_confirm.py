@@ -209,3 +209,43 @@ def test_launch_form_page_back_link_goes_to_the_task_list(authed_page: Page, liv
     page.goto(f"{live_server.url}/launch/taskboard.quick/")
     page.get_by_role("link", name="Back to the task list").click()
     expect(page).to_have_url(f"{live_server.url}/tasks/")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_without_javascript_retry_asks_on_a_page(browser, live_server, user, width):
+    from django.conf import settings
+    from django.test import Client
+
+    failed = Task.objects.create(
+        name="taskboard.fail", status="failed", owner=user, kwargs={"message": "boom"}
+    )
+    client = Client()
+    client.force_login(user)
+    context = browser.new_context(
+        java_script_enabled=False, viewport={"width": width, "height": 800}
+    )
+    context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+            }
+        ]
+    )
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/tasks/?status=failed")
+        page.locator(f"#task-{failed.pk}").get_by_role("button", name="Retry").click()
+        expect(page.locator("h1")).to_contain_text("Really retry taskboard.fail")
+        page.screenshot(path=str(SCREENSHOTS / f"confirm-page-{width}.png"))
+        assert not Task.objects.filter(retry_of=failed).exists()  # asking wrote nothing
+        page.get_by_role("link", name="Back").click()
+        expect(page).to_have_url(f"{live_server.url}/tasks/?status=failed")
+        page.locator(f"#task-{failed.pk}").get_by_role("button", name="Retry").click()
+        page.get_by_role("button", name="Retry").click()
+        expect(page).to_have_url(f"{live_server.url}/tasks/?status=failed")
+        expect(page.get_by_text("Retry launched.")).to_be_visible()
+        assert Task.objects.filter(retry_of=failed).count() == 1
+    finally:
+        context.close()
