@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -188,14 +189,14 @@ def test_detail_anonymous_htmx_gets_hx_redirect(client, pending):
 def test_detail_terminal_task_offers_retry_not_cancel(client_in, failed):
     body = client_in.get(f"/tasks/{failed.pk}/").content.decode()
     assert 'data-key="r"' in body
-    assert 'data-key="x"' not in body
+    assert 'data-key="c"' not in body
     assert f'href="/launch/taskboard.fail/?retry_of={failed.pk}"' in body
 
 
 @pytest.mark.django_db
 def test_detail_in_flight_task_offers_cancel_not_retry(client_in, pending):
     body = client_in.get(f"/tasks/{pending.pk}/").content.decode()
-    assert 'data-key="x"' in body
+    assert 'data-key="c"' in body
     assert 'data-key="r"' not in body
 
 
@@ -237,8 +238,9 @@ def test_retry_of_someone_elses_task_is_404(client_in, other_user):
 
 
 @pytest.mark.django_db
-def test_retry_with_get_is_405(client_in, failed):
-    assert client_in.get(f"/tasks/{failed.pk}/retry/").status_code == 405
+def test_retry_with_put_is_405(client_in, failed):
+    # GET is the confirmation page (tests/test_confirmations.py).
+    assert client_in.put(f"/tasks/{failed.pk}/retry/").status_code == 405
 
 
 @pytest.mark.django_db
@@ -426,6 +428,14 @@ def test_retry_from_the_table_answers_the_new_row(client_in, failed):
     assert f'id="task-{new.pk}"' in response.content.decode()
     assert response["HX-Retarget"] == "#task-rows"
     assert response["HX-Reswap"] == "afterbegin"
+    trigger = json.loads(response["HX-Trigger"])
+    assert trigger["taskboard:launched"]["notice"] == "Retry launched."
+
+
+@pytest.mark.django_db
+def test_retry_htmx_from_the_task_page_shows_the_message_there(client_in, failed):
+    response = client_in.post(f"/tasks/{failed.pk}/retry/", **HX)
+    assert "Retry launched." in client_in.get(response["HX-Redirect"]).content.decode()
 
 
 @pytest.mark.django_db

@@ -239,7 +239,12 @@ def test_launch_htmx_on_dashboard_answers_the_new_row(client_in):
     assert response["HX-Retarget"] == "#task-rows"
     assert response["HX-Reswap"] == "afterbegin"
     trigger = json.loads(response["HX-Trigger"])
-    assert trigger["taskboard:launched"] == {"id": str(task.pk), "url": f"/tasks/{task.pk}/"}
+    assert trigger["taskboard:launched"] == {
+        "id": str(task.pk),
+        "url": f"/tasks/{task.pk}/",
+        # The dashboard shows it above the table, as a full-page launch's message.
+        "notice": "Launched “Add two numbers”.",
+    }
     assert "tasks-changed" in trigger
 
 
@@ -248,6 +253,20 @@ def test_launch_htmx_elsewhere_redirects_to_the_new_task(client_in):
     response = client_in.post("/launch/taskboard.quick/", {"x": "1", "y": "2"}, **HX)
     task = Task.objects.get()
     assert response["HX-Redirect"] == f"/tasks/{task.pk}/"
+
+
+@pytest.mark.django_db
+def test_launch_htmx_elsewhere_shows_the_message_on_the_tasks_page(client_in):
+    response = client_in.post("/launch/taskboard.quick/", {"x": "1", "y": "2"}, **HX)
+    body = client_in.get(response["HX-Redirect"]).content.decode()
+    assert "Launched “Add two numbers”." in body
+
+
+@pytest.mark.django_db
+def test_launch_form_page_links_back_to_the_task_list(client_in):
+    body = client_in.get("/launch/taskboard.quick/").content.decode()
+    assert '<a href="/tasks/">Back to the task list</a>' in body
+    assert "Back to all tasks" not in body
 
 
 @pytest.mark.django_db

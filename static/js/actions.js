@@ -54,6 +54,19 @@
     if (copy) copyText(copy);
   });
 
+  // The dialog's task list moves with the arrow keys and j/k (Enter opens the task's
+  // form, as a click does); in the form's fields those keys type as usual.
+  var PICKER_STEPS = { ArrowDown: 1, ArrowRight: 1, j: 1, ArrowUp: -1, ArrowLeft: -1, k: -1 };
+  document.addEventListener("keydown", function (evt) {
+    var step = PICKER_STEPS[evt.key];
+    var current = evt.target.closest && evt.target.closest(".picker-item");
+    if (!step || !current || evt.ctrlKey || evt.metaKey || evt.altKey) return;
+    var items = Array.prototype.slice.call(document.querySelectorAll(".picker-item"));
+    var next = items[items.indexOf(current) + step];
+    if (next) next.focus();
+    evt.preventDefault();
+  });
+
   document.addEventListener("htmx:configRequest", function (evt) {
     // Only a page with the task table can take the new row; elsewhere the
     // server answers with a redirect to the new task's page.
@@ -74,7 +87,9 @@
 
   document.addEventListener("htmx:afterSwap", function (evt) {
     var box = dialog();
-    if (box && box.open && box.contains(evt.detail.target)) {
+    var target = evt.detail.target;
+    // The form pane is swapped outerHTML: by now the target it names is detached.
+    if (box && box.open && (box.contains(target) || target.id === "launch-form-pane")) {
       focusFirstField(box);
       var invalid = box.querySelector("[aria-invalid=true]");
       if (invalid) invalid.focus();
@@ -82,10 +97,28 @@
     showCopyButtons(evt.detail.target);
   });
 
-  document.addEventListener("taskboard:launched", function () {
+  document.addEventListener("taskboard:launched", function (evt) {
     var box = dialog();
     if (box && box.open) box.close();
+    if (evt.detail && evt.detail.notice) showNotice(evt.detail.notice);
   });
+
+  // The same message list as the page after a full-page launch (templates/_base.html).
+  function showNotice(text) {
+    var main = document.getElementById("main");
+    if (!main) return;
+    var list = main.querySelector(":scope > .messages");
+    if (!list) {
+      list = document.createElement("ul");
+      list.className = "messages";
+      list.setAttribute("role", "status");
+      main.insertBefore(list, main.firstChild);
+    }
+    var item = document.createElement("li");
+    item.className = "msg-success";
+    item.textContent = text;
+    list.replaceChildren(item);
+  }
 
   // The copy buttons are hidden until this script can make them work.
   function showCopyButtons(root) {

@@ -1,6 +1,7 @@
-// Keyboard shortcuts (DESIGN.md §7). Every action is also a visible link or button;
-// the keys only find that element and click it, so htmx, hx-confirm and the no-JS
-// fallbacks all behave the same as with the mouse.
+// Keyboard shortcuts. The list is tasks/keymap.py: the ? overlay is drawn from it and
+// the README's "Keys" line matches it (tests/test_keymap.py). Every action is also a
+// visible link or button; the keys only find that element and click it, so htmx, the
+// confirmation dialog and the no-JS fallbacks behave the same as with the mouse.
 (function () {
   "use strict";
   var TABS = ["all", "pending", "running", "completed", "failed", "cancelled"];
@@ -138,17 +139,17 @@
         else handled = false;
         break;
       case "n":
-        var launch = clickable('[data-key="n"]');
+        // The page's launch dialog if it has one, else the header's Launch link.
+        var launch = clickable("[data-launch-open]") || clickable('[data-key="n"]');
         if (launch) launch.click();
         else handled = false;
         break;
       case "x":
-        // On the table x selects the focused row for a bulk action; on a task's
-        // page (no row) it cancels the task.
+        // Ticks the focused row for a bulk action (static/js/bulk.js).
         var row2 = focusedRow();
         var box = row2 && row2.querySelector("input[data-select]");
         if (box) box.click();
-        else handled = !row2 && pressKey("x");
+        else handled = false;
         break;
       case "r":
       case "c":

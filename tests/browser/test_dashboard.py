@@ -15,6 +15,7 @@ from playwright.sync_api import Page, expect
 
 from tasks import services
 from tasks.models import TERMINAL, Task
+from tests.browser.confirming import confirm_in_page
 from tests.conftest import SCREENSHOTS, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -228,9 +229,9 @@ def test_dashboard_cancel_the_focused_row_with_c(authed_page: Page, live_server,
     page.keyboard.press("j")
     row = page.locator(f"#task-{pending.pk}")
     expect(row).to_be_focused()
-    page.once("dialog", lambda dialog: dialog.accept())
     # c cancels the row; x selects it for a bulk action (tests/browser/test_bulk.py).
     page.keyboard.press("c")
+    confirm_in_page(page)
     expect(row.locator(".badge")).to_have_attribute("data-status", "cancelled", timeout=FINAL)
     expect(row).to_be_focused()
     pending.refresh_from_db()
@@ -243,7 +244,7 @@ def test_dashboard_help_overlay_lists_the_keys(authed_page: Page, live_server):
     page.keyboard.press("?")
     help_dialog = page.locator("#kbd-help")
     expect(help_dialog).to_be_visible()
-    expect(help_dialog).to_contain_text("Next / previous row")
+    expect(help_dialog).to_contain_text("Next/previous row")
     page.keyboard.press("Escape")
     expect(help_dialog).to_be_hidden()
 

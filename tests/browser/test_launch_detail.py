@@ -6,10 +6,13 @@ reloaded while rows move to their final states.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Page, expect
 
 from tasks.models import Task
+from tests.browser.confirming import confirm_in_page
 from tests.conftest import SCREENSHOTS, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -89,15 +92,15 @@ def test_retry_a_failure_from_its_detail_page_with_r(authed_page: Page, live_ser
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "detail.png"), full_page=True)
 
-    page.once("dialog", lambda dialog: dialog.accept())
     page.keyboard.press("r")
+    confirm_in_page(page)
     retry = wait_for(lambda: Task.objects.filter(retry_of=failed).first(), message="the retry")
     expect(page).to_have_url(f"{live_server.url}/tasks/{retry.pk}/", timeout=STEP)
     expect(page.locator(f'a[href="/tasks/{failed.pk}/"]')).to_be_visible(timeout=STEP)
     assert retry.kwargs == failed.kwargs
 
 
-def test_cancel_a_long_task_with_x(authed_page: Page, live_server, celery_worker):
+def test_cancel_a_long_task_with_c(authed_page: Page, live_server, celery_worker):
     page = authed_page
     page.goto(f"{live_server.url}/tasks/")
     launch_from_dialog(page, "taskboard.long", {"seconds": "60", "steps": "60"})
@@ -106,8 +109,8 @@ def test_cancel_a_long_task_with_x(authed_page: Page, live_server, celery_worker
     detail = page.locator("#task-detail .detail-status .badge")
     expect(detail).to_have_attribute("data-status", "running", timeout=FINAL)
 
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.keyboard.press("x")
+    page.keyboard.press("c")
+    confirm_in_page(page)
     expect(detail).to_have_attribute("data-status", "cancelled", timeout=FINAL)
     expect(page.get_by_role("button", name="Retry")).to_be_visible(timeout=STEP)
     long.refresh_from_db()
@@ -143,6 +146,10 @@ def test_launch_and_cancel_without_javascript(browser, live_server, user, celery
         expect(page).to_have_url(f"{live_server.url}/tasks/{long.pk}/", timeout=STEP)
         expect(page.get_by_text("Launched “Long job with progress”.")).to_be_visible(timeout=STEP)
         page.get_by_role("button", name="Cancel").click()
+        # Without JS the button leads to a page that asks; only its form cancels.
+        expect(page).to_have_url(re.compile(rf"/tasks/{long.pk}/cancel/"), timeout=STEP)
+        expect(page.locator("h1")).to_contain_text("Really cancel taskboard.long")
+        page.get_by_role("button", name="Cancel task").click()
         expect(page).to_have_url(f"{live_server.url}/tasks/{long.pk}/", timeout=STEP)
         # Revoked while pending, or stopped at its next progress report if it had started.
         wait_for(lambda: Task.objects.filter(pk=long.pk, status="cancelled").exists())
@@ -182,8 +189,8 @@ def test_cancel_of_a_task_that_just_finished_explains_why(authed_page: Page, liv
     page.goto(f"{live_server.url}/tasks/{task.pk}/")
     Task.objects.filter(pk=task.pk).update(status="completed", result=1, version=2)
 
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.keyboard.press("x")
+    page.keyboard.press("c")
+    confirm_in_page(page)
     expect(page.get_by_role("alert")).to_have_text("This task has already finished.", timeout=STEP)
     expect(page.locator("#task-detail .detail-status .badge")).to_have_attribute(
         "data-status", "completed", timeout=STEP

@@ -7,6 +7,7 @@ from playwright.sync_api import Page, expect
 
 from tasks.models import ApiToken, Task
 from tasks.tokens import hash_key
+from tests.browser.confirming import confirm_in_page
 from tests.conftest import SCREENSHOTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -44,8 +45,10 @@ def test_create_copy_use_and_revoke_a_token(authed_page: Page, live_server, user
     assert response.status == 200
     assert [item["id"] for item in response.json()["results"]] == [str(task.pk)]
 
-    page.once("dialog", lambda dialog: dialog.accept())
     page.locator(f"#token-{token.pk}").get_by_role("button", name="Revoke").click()
+    question = f"Revoke “browser script” ({token.prefix}…)?"
+    expect(page.locator("#confirm-question")).to_have_text(question)
+    confirm_in_page(page)
     expect(page.locator("#tokens .alert-info")).to_contain_text("Revoked “browser script”")
     expect(page.locator(f"#token-{token.pk}")).to_have_count(0)
     expect(page.locator("#new-token-key")).to_have_count(0)

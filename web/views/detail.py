@@ -8,12 +8,13 @@ import os
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -132,7 +133,7 @@ def task_detail(request: HtmxHttpRequest, task_id) -> HttpResponse:
 
 def _back(request: HtmxHttpRequest, task: Task, default: str = "") -> str:
     """Return where a no-JS action goes back to: a safe ``next`` or the task's page."""
-    target = request.POST.get("next", "")
+    target = (request.POST if request.method == "POST" else request.GET).get("next", "")
     if target and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
@@ -140,11 +141,39 @@ def _back(request: HtmxHttpRequest, task: Task, default: str = "") -> str:
     return default or reverse("task_detail", args=[task.pk])
 
 
+def _confirm_page(request: HtmxHttpRequest, task: Task, action: str) -> HttpResponse:
+    """Ask to confirm ``action`` ("retry" or "cancel") on a page of its own; never write.
+
+    Where the Retry and Cancel buttons lead without JavaScript; with it, the same
+    question is asked in the page's dialog (static/js/confirm.js) and the form posts.
+    """
+    if action == "retry":
+        if not permissions.can_retry(request.user, task):
+            raise PermissionDenied("You may not retry this task.")
+        refusal = "" if task.is_terminal else "Only a finished task can be retried."
+    else:
+        if not permissions.can_act(request.user, task):
+            raise PermissionDenied("You may not cancel this task.")
+        refusal = "This task has already finished." if task.is_terminal else ""
+    context = {
+        "task": task,
+        "action": action,
+        "refusal": refusal,
+        # Where "Back" leads, and where the POST returns to: a safe ``next`` or the task.
+        "back": _back(request, task),
+        # The retries this page knows of, so that submitting it twice launches once.
+        "retry_count": selectors.retry_count(task=task) if action == "retry" else 0,
+    }
+    return render(request, "tasks/confirm_action.html", context, status=409 if refusal else 200)
+
+
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def task_retry(request: HtmxHttpRequest, task_id) -> HttpResponse:
-    """Launch a new run of the task with the same arguments, linked to it."""
+    """Ask to confirm (GET), or launch a new run with the same arguments, linked to it (POST)."""
     task = selectors.task_get(user=request.user, task_id=task_id)
+    if request.method == "GET":
+        return _confirm_page(request, task, "retry")
     known = request.POST.get("retries", "")
     try:
         new = services.task_retry(
@@ -172,18 +201,20 @@ def task_retry(request: HtmxHttpRequest, task_id) -> HttpResponse:
     url = reverse("task_detail", args=[new.pk])
     if request.htmx and ROWS_HEADER in request.headers:
         # Retried from the table: the new run joins it at the top, like a launch.
-        return new_row(request, new, url)
+        return new_row(request, new, url, "Retry launched.")
+    messages.success(request, "Retry launched.")
     if request.htmx:
         return HttpResponseClientRedirect(url)
-    messages.success(request, "Retry launched.")
     return see_other(_back(request, new, default=url))
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def task_cancel(request: HtmxHttpRequest, task_id) -> HttpResponse:
-    """Revoke a pending task, or ask a running one to stop at its next progress report."""
+    """Ask to confirm (GET), or revoke a pending task / ask a running one to stop (POST)."""
     task = selectors.task_get(user=request.user, task_id=task_id)
+    if request.method == "GET":
+        return _confirm_page(request, task, "cancel")
     try:
         cancelled = services.task_cancel(task=task, user=request.user)
     except services.ActionNotAllowed as exc:

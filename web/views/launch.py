@@ -138,11 +138,13 @@ def launch(request: HtmxHttpRequest, name: str) -> HttpResponse:
             request, entry, form, retry_of, in_dialog=in_dialog, status=status, error=str(exc)
         )
     detail_url = reverse("task_detail", args=[task.pk])
+    notice = f"Launched “{entry.title}”."
     if in_dialog and ROWS_HEADER in request.headers:
-        return new_row(request, task, detail_url)
+        return new_row(request, task, detail_url, notice)
+    # The task's page shows it, whichever way the browser gets there.
+    messages.success(request, notice)
     if request.htmx:
         return HttpResponseClientRedirect(detail_url)
-    messages.success(request, f"Launched “{entry.title}”.")
     return see_other(detail_url)
 
 
@@ -169,8 +171,12 @@ def _render_form(
     return response
 
 
-def new_row(request: HtmxHttpRequest, task: Task, detail_url: str) -> HttpResponse:
-    """Answer the new task's table row, swapped in at the top of the dashboard's table."""
+def new_row(request: HtmxHttpRequest, task: Task, detail_url: str, notice: str) -> HttpResponse:
+    """Answer the new task's table row, swapped in at the top of the dashboard's table.
+
+    ``notice`` ("Launched …") is shown above the table by static/js/actions.js, as the
+    page after a full-page launch shows it as a message.
+    """
     badges, live = badges_for([task])
     context = {"task": task, "badge": badges[str(task.pk)], "live": live}
     response = render(request, "partials/task_row.html", context)
@@ -178,6 +184,9 @@ def new_row(request: HtmxHttpRequest, task: Task, detail_url: str) -> HttpRespon
     response["HX-Reswap"] = "afterbegin"
     # tasks-changed refreshes the dashboard's status tab counts.
     response["HX-Trigger"] = json.dumps(
-        {"taskboard:launched": {"id": str(task.pk), "url": detail_url}, "tasks-changed": None}
+        {
+            "taskboard:launched": {"id": str(task.pk), "url": detail_url, "notice": notice},
+            "tasks-changed": None,
+        }
     )
     return response

@@ -73,8 +73,8 @@ def task_list(request: HtmxHttpRequest) -> HttpResponse:
         "within_choices": WITHIN_CHOICES,
     }
     if request.htmx and request.htmx.target == TABS_TARGET:
-        # A live row changed state: the poll asked for fresh counts only.
-        return render(request, "partials/task_table.html#tabs", context)
+        # A live row changed state: fresh counts only, for the tabs and the bulk bar.
+        return render(request, "partials/task_table.html#tabs-refresh", context)
 
     # No request= here: the table would paginate itself with a counting paginator.
     # Roles (tasks/permissions.py): the owner column for those who see everyone's
