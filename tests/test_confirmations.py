@@ -96,6 +96,17 @@ def test_retry_get_asks_and_launches_nothing(alice, failed):
     assert Task.objects.count() == 1 and not AuditLog.objects.exists()
 
 
+def test_retry_confirmation_page_submitted_twice_launches_once(alice, failed):
+    form = post_form(alice.get(f"/tasks/{failed.pk}/retry/").content.decode())
+    known = re.search(r'name="retries" value="(\d+)"', form).group(1)
+    assert known == "0"
+
+    for _ in range(2):
+        alice.post(f"/tasks/{failed.pk}/retry/", {"retries": known})
+
+    assert Task.objects.filter(retry_of=failed).count() == 1
+
+
 def test_retry_get_of_an_unfinished_task_explains(alice, pending):
     response = alice.get(f"/tasks/{pending.pk}/retry/")
     assert response.status_code == 409
