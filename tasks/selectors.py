@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import os
 import uuid
@@ -14,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Max, Q, QuerySet
 from django.shortcuts import get_object_or_404
@@ -144,30 +142,6 @@ def average_run_times(*, user, names: Iterable[str], runs: int = 100) -> dict[st
         cursor.execute(" UNION ALL ".join(parts), params)
         rows = cursor.fetchall()
     return {name: _as_duration(avg) for name, avg in rows if avg is not None}
-
-
-# The ETA's averages move slowly: each web process keeps them this long, so a poll
-# that redraws a running row shows its ETA without a query.
-AVERAGES_TTL = 60
-
-
-def recent_average_run_times(*, user, names: Iterable[str]) -> dict[str, timedelta]:
-    """Return ``average_run_times`` for ``names``, cached per visibility for AVERAGES_TTL s."""
-    scope = "all" if permissions.can_view_all(user) else f"user-{user.pk}"
-    # A task name may hold anything (it comes from whoever sent the task): hash it.
-    keys = {
-        name: f"taskboard:avg-run:{scope}:{hashlib.sha256(name.encode()).hexdigest()[:32]}"
-        for name in dict.fromkeys(names)
-    }
-    cached = cache.get_many(keys.values())
-    missing = [name for name, key in keys.items() if key not in cached]
-    if missing:
-        fresh = average_run_times(user=user, names=missing)
-        # None marks "no completed run yet", so that it is not asked again at once.
-        new = {keys[name]: fresh.get(name) for name in missing}
-        cache.set_many(new, AVERAGES_TTL)
-        cached.update(new)
-    return {name: cached[key] for name, key in keys.items() if cached[key] is not None}
 
 
 def _as_duration(value) -> timedelta:

@@ -182,7 +182,7 @@ def wait_for(predicate, timeout: float = 30, interval: float = 0.2, message: str
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Start each test with an empty process cache (the ETA's averages live there)."""
+    """Start each test with an empty process cache."""
     from django.core.cache import cache
 
     cache.clear()
@@ -244,3 +244,38 @@ def authed_page(page, live_server, user):
     )
     page.set_default_timeout(15_000)
     return page
+
+
+# --- the production web server -------------------------------------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _port_open(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def gunicorn_url(tmp_path, transactional_db) -> str:
+    """``gunicorn web.wsgi`` on a free port of 127.0.0.1, on the test database.
+
+    The test client and live_server (Django's development server) have no limit on
+    a request line; gunicorn refuses one over 4,094 bytes, as production does.
+    """
+    port = _free_port()
+    argv = [sys.executable, "-m", "gunicorn", "web.wsgi", "--bind", f"127.0.0.1:{port}"]
+    argv += ["--workers", "1", "--log-level", "warning"]
+    proc = ChildProcess("gunicorn", argv, worker_env(), tmp_path / "gunicorn.log")
+    proc.start(lambda: _port_open(port))
+    yield f"http://127.0.0.1:{port}"
+    proc.stop()

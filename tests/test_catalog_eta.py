@@ -6,18 +6,15 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
+from celery import current_app
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tasks import selectors
 from tasks.models import CANCELLED, COMPLETED, FAILED, RUNNING, Task
-from tasks.templatetags.operators import eta
 
 pytestmark = pytest.mark.django_db
-
-HX = {"HX-Request": "true"}
 
 
 def finished(owner, name="taskboard.long", status=COMPLETED, *, took: float, ago: float = 60):
@@ -33,28 +30,6 @@ def running(owner, name="taskboard.long", *, for_seconds: float) -> Task:
     return Task.objects.create(
         name=name, status=RUNNING, owner=owner, created_at=start, started_at=start
     )
-
-
-# --- eta filter (pure) ----------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"),
-    [
-        (20.4, "about 20 s left"),
-        (0.3, "about 1 s left"),
-        (150, "about 2 min left"),
-        (7200, "about 2 h left"),
-        (0, "longer than usual"),
-        (-30, "longer than usual"),
-    ],
-)
-def test_eta_reads_briefly(seconds, text):
-    assert eta(timedelta(seconds=seconds)) == text
-
-
-def test_eta_of_nothing_is_empty():
-    assert eta(None) == ""
 
 
 # --- average run time ------------------------------------------------------------
@@ -109,6 +84,23 @@ def test_average_run_times_only_visible_runs(user, other_user):
 
 
 # --- ETA on the running rows ------------------------------------------------------
+# From the row's own progress (tasks/eta.py); unit cases in tests/test_eta.py.
+
+
+@pytest.fixture
+def progress():
+    """Store PROGRESS meta for task ids in the real result backend; clean up after."""
+    stored = []
+
+    def store(task_id, current: int, total: int) -> None:
+        current_app.backend.store_result(
+            str(task_id), {"current": current, "total": total, "message": ""}, "PROGRESS"
+        )
+        stored.append(str(task_id))
+
+    yield store
+    for task_id in stored:
+        current_app.backend.forget(task_id)
 
 
 def runtime_cell(response, task) -> str:
@@ -117,71 +109,56 @@ def runtime_cell(response, task) -> str:
     return re.search(r'<td class="c-runtime">(.*?)</td>', row, re.S).group(1)
 
 
-def test_running_row_shows_time_left(alice, user):
-    finished(user, took=100)
-    task = running(user, for_seconds=40)
+def seconds_left(cell: str) -> int:
+    return int(re.search(r"about (\d+) s left", cell).group(1))
+
+
+@pytest.mark.integration
+def test_running_row_estimates_from_its_own_progress(alice, user, progress):
+    # Other runs of the name took 20 s; this one is at 3 of 10 after 15 s: 35 s left.
+    finished(user, took=20)
+    task = running(user, for_seconds=15)
+    progress(task.pk, 3, 10)
     cell = runtime_cell(alice.get("/tasks/"), task)
-    assert re.search(r"about (59|60|61) s left", cell)
+    assert 35 <= seconds_left(cell) <= 37  # the request itself takes a moment
+    assert "Estimated from its progress so far" in cell
 
 
-def test_running_row_past_the_average_says_longer_than_usual(alice, user):
-    finished(user, took=10)
-    task = running(user, for_seconds=40)
-    assert "longer than usual" in runtime_cell(alice.get("/tasks/"), task)
-
-
-def test_running_row_without_history_has_no_eta(alice, user):
+def test_running_row_without_progress_has_no_eta(alice, user):
+    # The name's average (100 s) says nothing about this run: no guess.
+    finished(user, took=100)
     task = running(user, for_seconds=40)
     assert 'class="eta"' not in runtime_cell(alice.get("/tasks/"), task)
 
 
-def test_eta_is_one_query_for_the_page_whatever_the_rows(alice, user):
-    finished(user, took=100)
-    finished(user, "taskboard.quick", took=1)
-    running(user, for_seconds=1)
-    alice.get("/tasks/")
-    cache.clear()
-    with CaptureQueriesContext(connection) as few:
-        alice.get("/tasks/", headers=HX)
-    for _ in range(20):
-        running(user, for_seconds=1)
-        running(user, "taskboard.quick", for_seconds=1)
-    cache.clear()
-    with CaptureQueriesContext(connection) as many:
-        alice.get("/tasks/", headers=HX)
-    assert len(many) == len(few)
-
-
-def test_averages_are_read_once_per_process_while_fresh(alice, user):
-    finished(user, took=100)
-    running(user, for_seconds=1)
-    alice.get("/tasks/")
-    cache.clear()
-    with CaptureQueriesContext(connection) as cold:
-        alice.get("/tasks/", headers=HX)
-    with CaptureQueriesContext(connection) as warm:
-        alice.get("/tasks/", headers=HX)
-    averages = [q for q in cold if "AVG(" in q["sql"]]
-    assert len(averages) == 1
-    assert len(warm) == len(cold) - 1
-
-
-def test_poll_redraws_a_running_row_with_its_eta(alice, user):
-    finished(user, took=100)
+@pytest.mark.integration
+def test_running_row_past_its_last_step_says_almost_done(alice, user, progress):
     task = running(user, for_seconds=40)
+    progress(task.pk, 10, 10)
+    cell = runtime_cell(alice.get("/tasks/"), task)
+    assert "almost done" in cell
+    assert not re.search(r"-\d|\b0 s", cell)
+
+
+@pytest.mark.integration
+def test_poll_redraws_a_running_row_with_its_eta(alice, user, progress):
+    task = running(user, for_seconds=12)
+    progress(task.pk, 6, 8)
     response = alice.get("/tasks/status/", {"ids": f"{task.pk}:0.x"})
     assert response.status_code == 200
-    assert re.search(r"about (59|60|61) s left", runtime_cell(response, task))
+    assert 4 <= seconds_left(runtime_cell(response, task)) <= 5
 
 
-def test_poll_query_count_unchanged_by_the_eta(alice, user):
+@pytest.mark.integration
+def test_the_eta_adds_no_query(alice, user, progress):
     task = running(user, for_seconds=1)
     params = {"ids": f"{task.pk}:0.x"}
     alice.get("/tasks/status/", params)
     with CaptureQueriesContext(connection) as before:
         alice.get("/tasks/status/", params)
     finished(user, took=100)
+    progress(task.pk, 1, 4)
     with CaptureQueriesContext(connection) as after:
         response = alice.get("/tasks/status/", params)
     assert len(after) == len(before)
-    assert response.status_code == 200
+    assert "left" in runtime_cell(response, task)

@@ -7,6 +7,7 @@ so they are asserted here and cannot regress unseen.
 from __future__ import annotations
 
 import html
+import json
 import re
 import uuid
 from datetime import timedelta
@@ -73,15 +74,17 @@ def in_flight(staff_user):
         current_app.backend.forget(str(task.pk))
 
 
-def poll_path(client) -> str:
-    """Return the poll URL the table hands the browser for its in-flight rows."""
-    body = client.get("/tasks/?status=running", headers=HTMX).content
-    return html.unescape(re.search(rb'id="poll" hx-get="([^"]+)"', body).group(1).decode())
+def poll_path(client) -> tuple[str, dict]:
+    """Return the poll URL and values the table hands the browser for its in-flight rows."""
+    body = client.get("/tasks/?status=running", headers=HTMX).content.decode()
+    element = re.search(r'<div id="poll"[^>]*>', body).group(0)
+    url = html.unescape(re.search(r'hx-post="([^"]+)"', element).group(1))
+    return url, json.loads(html.unescape(re.search(r'hx-vals="([^"]+)"', element).group(1)))
 
 
-def poll_counts(client, path: str) -> tuple[int, list[str]]:
+def poll_counts(client, path: tuple[str, dict]) -> tuple[int, list[str]]:
     with CaptureQueriesContext(connection) as queries, redis_round_trips() as trips:
-        response = client.get(path, headers=HTMX)
+        response = client.post(*path, headers=HTMX)
     assert response.status_code in (200, 204)  # 204: nothing changed
     return len(queries), trips
 

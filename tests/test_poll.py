@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 import uuid
 
 import pytest
 from celery import current_app
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from tasks import live
@@ -34,6 +37,12 @@ def oob_rows(response) -> list[str]:
 
 def poll_element(response) -> str:
     return re.search(r'<div id="poll"[^>]*>', response.content.decode()).group(0)
+
+
+def poll_vals(response) -> dict:
+    """Return what the next poll sends in its body (the element's hx-vals)."""
+    found = re.search(r'hx-vals="([^"]*)"', poll_element(response))
+    return json.loads(html.unescape(found.group(1))) if found else {}
 
 
 @pytest.fixture
@@ -76,7 +85,7 @@ def test_poll_dropped_id_answers_a_new_poll_element(alice, user, other_user):
     response = alice.get(STATUS_URL, {"ids": ids_param((mine, "1.r"), (theirs, "1.r"))})
     assert response.status_code == 200
     assert oob_rows(response) == []
-    assert f"ids={mine.pk}:1.r" in poll_element(response)
+    assert poll_vals(response) == {"ids": f"{mine.pk}:1.r"}
     assert str(theirs.pk) not in response.content.decode()
 
 
@@ -90,7 +99,7 @@ def test_poll_answers_row_whose_version_changed(alice, user):
     task = make_task(user, version=2)
     response = alice.get(STATUS_URL, {"ids": ids_param((task, "1.r"))})
     assert oob_rows(response) == [str(task.pk)]
-    assert f"ids={task.pk}:2.r" in poll_element(response)
+    assert poll_vals(response) == {"ids": f"{task.pk}:2.r"}
 
 
 def test_poll_answers_only_changed_rows(alice, user):
@@ -133,7 +142,7 @@ def test_poll_stops_when_nothing_is_in_flight(alice, user):
     response = alice.get(STATUS_URL, {"ids": ids_param((done, "1.r"))})
     poll = poll_element(response)
     assert response.status_code == 200
-    assert "hx-get" not in poll
+    assert "hx-post" not in poll
     assert "hx-trigger" not in poll
 
 
@@ -167,7 +176,7 @@ def test_poll_drops_unknown_ids_silently(alice):
 
 
 def test_poll_over_the_cap_is_400(alice, settings):
-    settings.TASKBOARD_POLL_MAX_IDS = 3
+    settings.TASKBOARD_POLL_MAX_CARRIED = 3
     ids = ",".join(f"{uuid.uuid4()}:1.p" for _ in range(4))
     response = alice.get(STATUS_URL, {"ids": ids})
     assert response.status_code == 400
@@ -175,9 +184,73 @@ def test_poll_over_the_cap_is_400(alice, settings):
 
 
 def test_poll_at_the_cap_is_fine(alice, settings):
-    settings.TASKBOARD_POLL_MAX_IDS = 3
+    settings.TASKBOARD_POLL_MAX_CARRIED = 3
     ids = ",".join(f"{uuid.uuid4()}:1.p" for _ in range(3))
     assert alice.get(STATUS_URL, {"ids": ids}).status_code == 200
+
+
+def test_poll_reads_more_rows_than_one_request_reads_in_turns(alice, user, settings):
+    settings.TASKBOARD_POLL_MAX_IDS = 2
+    tasks = [make_task(user, version=2) for _ in range(5)]
+    ids = ids_param(*((t, "1.r") for t in tasks))
+    answered = []
+    for _ in range(3):
+        response = alice.post(STATUS_URL, {"ids": ids})
+        assert response.status_code == 200
+        answered.append(sorted(oob_rows(response)))
+        ids = poll_vals(response)["ids"]
+        # Every row still in flight rides along, whether it was read this time or not.
+        assert sorted(ids.split(",")) == sorted(
+            f"{t.pk}:{'2' if str(t.pk) in sum(answered, []) else '1'}.r" for t in tasks
+        )
+    assert answered == [sorted(str(t.pk) for t in tasks[i : i + 2]) for i in (0, 2, 4)]
+    # All read once: nothing changed, nothing more to answer.
+    assert oob_rows(alice.post(STATUS_URL, {"ids": ids})) == []
+
+
+def test_poll_reads_at_most_the_cap_in_one_query(alice, user, settings):
+    settings.TASKBOARD_POLL_MAX_IDS = 2
+    tasks = [make_task(user, version=2) for _ in range(5)]
+    with CaptureQueriesContext(connection) as queries:
+        alice.post(STATUS_URL, {"ids": ids_param(*((t, "1.r") for t in tasks))})
+    (read,) = [q["sql"] for q in queries.captured_queries if "tasks_task" in q["sql"]]
+    assert sum(str(t.pk).replace("-", "") in read.replace("-", "") for t in tasks) == 2
+
+
+def test_poll_by_post_answers_as_get(alice, user):
+    task = make_task(user, version=2)
+    params = {"ids": ids_param((task, "1.r"))}
+    posted, got = alice.post(STATUS_URL, params), alice.get(STATUS_URL, params)
+    assert posted.status_code == got.status_code == 200
+    assert oob_rows(posted) == oob_rows(got) == [str(task.pk)]
+    assert poll_vals(posted) == poll_vals(got)
+
+
+def test_poll_by_post_needs_the_csrf_token(user):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    task = make_task(user, version=2)
+    params = {"ids": ids_param((task, "1.r"))}
+    assert client.post(STATUS_URL, params).status_code == 403
+    # As htmx sends it: the token of the page's <body hx-headers>, in X-CSRFToken.
+    page = client.get("/tasks/").content.decode()
+    token = json.loads(html.unescape(re.search(r"<body hx-headers='([^']*)'", page).group(1)))
+    response = client.post(STATUS_URL, params, headers=token)
+    assert response.status_code == 200
+    assert oob_rows(response) == [str(task.pk)]
+
+
+def test_poll_by_post_never_writes(alice, user):
+    tasks = [make_task(user, status, version=2) for status in ("pending", "running", "completed")]
+    with CaptureQueriesContext(connection) as queries:
+        response = alice.post(STATUS_URL, {"ids": ids_param(*((t, "1.p") for t in tasks))})
+    assert response.status_code == 200
+    writes = [
+        q["sql"]
+        for q in queries.captured_queries
+        if not q["sql"].lstrip().upper().startswith(("SELECT", "SAVEPOINT", "RELEASE"))
+    ]
+    assert writes == []
 
 
 @pytest.mark.parametrize(
@@ -228,7 +301,7 @@ def test_poll_live_unavailable_shows_marker_and_keeps_rows(alice, user, monkeypa
     assert '<span id="live-marker" class="live-marker" role="status" hx-swap-oob="true">' in body
     assert "Live status unavailable" in body
     # Polling goes on with the tokens the page shows, so that it recovers.
-    assert f"ids={task.pk}:1.r&amp;down=1" in poll_element(response)
+    assert poll_vals(response) == {"ids": f"{task.pk}:1.r", "down": "1"}
     assert "hx-trigger" in poll_element(response)
 
 
@@ -286,7 +359,7 @@ def test_poll_answers_row_whose_progress_changed(alice, user, progress):
     body = response.content.decode()
     assert oob_rows(response) == [str(task.pk)]
     assert '<progress class="bar" max="100" value="25"' in body
-    assert f"ids={task.pk}:1.r25" in poll_element(response)
+    assert poll_vals(response) == {"ids": f"{task.pk}:1.r25"}
     # Progress alone does not move the tab counts.
     assert "HX-Trigger" not in response
 

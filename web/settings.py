@@ -258,7 +258,10 @@ TASKBOARD_TRACKING_BATCH_INTERVAL = float(
 TASKBOARD_RESULT_MAX_BYTES = int(os.environ.get("TASKBOARD_RESULT_MAX_BYTES", str(64 * 1024)))
 TASKBOARD_TRACEBACK_MAX_BYTES = int(os.environ.get("TASKBOARD_TRACEBACK_MAX_BYTES", str(64 * 1024)))
 TASKBOARD_POLL_INTERVAL = int(os.environ.get("TASKBOARD_POLL_INTERVAL", "2"))
+# The poll (docs/architecture.md): one request reads at most POLL_MAX_IDS rows; a page
+# with more in flight has them read in turns. A request may carry POLL_MAX_CARRIED ids.
 TASKBOARD_POLL_MAX_IDS = int(os.environ.get("TASKBOARD_POLL_MAX_IDS", "500"))
+TASKBOARD_POLL_MAX_CARRIED = int(os.environ.get("TASKBOARD_POLL_MAX_CARRIED", "5000"))
 TASKBOARD_LAUNCH_RATE_PER_MINUTE = int(os.environ.get("TASKBOARD_LAUNCH_RATE_PER_MINUTE", "60"))
 TASKBOARD_EXPORT_DIR = Path(os.environ.get("TASKBOARD_EXPORT_DIR", VAR_DIR / "exports"))
 # Roles (docs/operations.md, "Roles"): new users join this group, which may launch.

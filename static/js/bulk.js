@@ -96,6 +96,18 @@
     boxes().forEach(function (box) { if (box.checked) selected.add(box.value); });
     sync();
   });
-  document.addEventListener("htmx:oobAfterSwap", sync);
-  document.addEventListener("htmx:afterSettle", sync);
+  // A poll answer swaps its rows one by one, and sync() walks every row: once per
+  // answer, not once per row (500 rows swapped were 250,000 steps, seconds of a frozen
+  // page). The microtask runs after htmx's swaps, before the page is painted.
+  var syncQueued = false;
+  function syncOnce() {
+    if (syncQueued) return;
+    syncQueued = true;
+    queueMicrotask(function () {
+      syncQueued = false;
+      sync();
+    });
+  }
+  document.addEventListener("htmx:oobAfterSwap", syncOnce);
+  document.addEventListener("htmx:afterSettle", syncOnce);
 })();

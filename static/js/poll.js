@@ -5,17 +5,16 @@
 (function () {
   "use strict";
 
-  function carriedIds(path) {
+  function carriedIds(raw) {
     var ids = {};
-    var raw = path ? new URL(path, window.location.href).searchParams.get("ids") : "";
     (raw || "").split(",").forEach(function (item) {
       if (item) ids[item.split(":")[0]] = true;
     });
     return ids;
   }
 
-  function missing(path) {
-    var carried = carriedIds(path);
+  function missing(raw) {
+    var carried = carriedIds(raw);
     var extra = [];
     document.querySelectorAll("#task-rows tr[data-poll]").forEach(function (row) {
       var value = row.getAttribute("data-poll");
@@ -28,25 +27,27 @@
     return extra;
   }
 
-  function withIds(path, extra) {
-    var url = new URL(path, window.location.href);
-    var ids = url.searchParams.get("ids");
-    url.searchParams.set("ids", (ids ? ids.split(",") : []).concat(extra).join(","));
-    return url.pathname + url.search;
+  function joined(raw, extra) {
+    return (raw ? raw.split(",") : []).concat(extra).join(",");
   }
 
+  // The ids travel in the request body (the element's hx-vals), never in its URL:
+  // a URL carrying a few hundred of them is past the server's request-line limit.
   document.addEventListener("htmx:configRequest", function (evt) {
     if (!evt.detail.elt || evt.detail.elt.id !== "poll") return;
-    var extra = missing(evt.detail.path);
-    if (extra.length) evt.detail.path = withIds(evt.detail.path, extra);
+    var params = evt.detail.parameters;
+    var raw = params.ids || "";
+    var extra = missing(raw);
+    if (extra.length) params.ids = joined(raw, extra);
   });
 
   function restart() {
     var poll = document.getElementById("poll");
-    if (!poll || poll.hasAttribute("hx-get") || !window.htmx) return;
+    if (!poll || poll.hasAttribute("hx-post") || !window.htmx) return;
     var extra = missing("");
     if (!extra.length) return;
-    poll.setAttribute("hx-get", withIds(poll.getAttribute("data-src"), extra));
+    poll.setAttribute("hx-post", poll.getAttribute("data-src"));
+    poll.setAttribute("hx-vals", JSON.stringify({ ids: extra.join(",") }));
     poll.setAttribute("hx-trigger", poll.getAttribute("data-trigger"));
     poll.setAttribute("hx-swap", "outerHTML");
     window.htmx.process(poll);

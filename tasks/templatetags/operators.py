@@ -21,14 +21,17 @@ def seconds(value: float | None) -> str:
 
 @register.filter
 def eta(left: timedelta | None) -> str:
-    """Return the expected time left briefly: about 20 s left, about 3 min left, overdue."""
+    """Return the expected time left briefly: about 20 s left, about 3 min left, almost done.
+
+    Under a second reads "almost done", never "0 s" (see tasks/eta.py).
+    """
     if left is None:
         return ""
     seconds = left.total_seconds()
-    if seconds <= 0:
-        return "longer than usual"
+    if seconds < 1:
+        return "almost done"
     if seconds < 60:
-        return f"about {max(round(seconds), 1)} s left"
+        return f"about {round(seconds)} s left"
     if seconds < 3600:
         return f"about {round(seconds / 60)} min left"
     return f"about {round(seconds / 3600)} h left"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import unicodedata
 from datetime import timedelta
 
@@ -172,7 +173,6 @@ def _row_values(env: dict, task: Task, badge: Badge) -> dict:
         from tasks.templatetags.operators import eta  # operators imports this module
 
         row["eta"] = eta(left)
-        row["eta_average"] = duration(task.eta_average)
     return row
 
 
@@ -185,6 +185,24 @@ def _truncate(text: str, length: int) -> str:
 def poll_token(version: int, badge: Badge) -> str:
     """Return what a row shows, as a token that changes with its version or its live badge."""
     return f"{version}.{badge.key}"
+
+
+def poll_token_version(token: str) -> str:
+    """Return the version part of a ``poll_token``: when it moves, the row changed state."""
+    return token.split(".", 1)[0]
+
+
+@register.simple_tag
+def poll_vals(ids: str, live: bool) -> str:
+    """Return the poll element's hx-vals: its ids (and whether live state was down) as JSON.
+
+    They go in the body of the poll's request, not its URL: see docs/architecture.md.
+    Autoescaped where it is used, like any attribute value.
+    """
+    values = {"ids": ids}
+    if not live:
+        values["down"] = "1"
+    return json.dumps(values, separators=(",", ":"))
 
 
 @register.filter(name="poll_token")

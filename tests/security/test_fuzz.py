@@ -246,7 +246,7 @@ def test_fuzz_poll_ids_list_drops_others_and_refuses_malformed(alice, rows, item
         parts = [_poll_item(kind, token, rows) for kind, token in items]
         raw = ",".join(item for item, _ in parts)
         malformed = any(not ok and not _reads_as_well_formed(item) for item, ok in parts)
-        too_long = len(raw) > django_settings.TASKBOARD_POLL_MAX_IDS * 100
+        too_long = len(raw) > django_settings.TASKBOARD_POLL_MAX_CARRIED * 100
         response = alice.get("/tasks/status/", {"ids": raw})
         body = response.content.decode()
         assert response.status_code == (400 if malformed or too_long else 200)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import uuid
 from urllib.parse import urlencode
@@ -13,15 +14,16 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, Query
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 from django_tables2.paginators import LazyPaginator
 
 from tasks import permissions, selectors
-from tasks.live import badges_for
+from tasks.eta import time_left
+from tasks.live import Badge, badges_for
 from tasks.models import RUNNING, STATUS_CHOICES, TERMINAL, Task
 from tasks.templatetags import roles
-from tasks.templatetags.task_table import poll_token
+from tasks.templatetags.task_table import poll_token, poll_token_version
 from web.filters import WITHIN_CHOICES, TaskFilter
 from web.tables import PER_PAGE, TaskTable
 from web.views import HtmxHttpRequest
@@ -107,7 +109,7 @@ def task_list(request: HtmxHttpRequest) -> HttpResponse:
         tasks = [row.record for row in table.page.object_list]
     badges, live = badges_for(tasks)
     rows = [(task, badges[str(task.pk)]) for task in tasks]
-    _attach_etas(request, tasks)
+    _attach_etas(rows)
     context.update(
         table=table,
         # Each (task, badge) is drawn by partials/task_row.html, as the poll draws them.
@@ -129,23 +131,19 @@ def task_list(request: HtmxHttpRequest) -> HttpResponse:
     return response
 
 
-def _attach_etas(request: HttpRequest, tasks: list[Task]) -> None:
-    """Give each running row its expected time left, from its name's average run time.
+def _attach_etas(rows: list[tuple[Task, Badge]]) -> None:
+    """Give each running row its expected time left, from the progress it reports.
 
-    At most one query for the running names (none while the web process has their
-    averages cached, see selectors.recent_average_run_times), none without running rows.
+    From the task's own rate (tasks/eta.py), not its name's average run time, which
+    says little about this run; without progress, no estimate. No query.
     """
-    running = [t for t in tasks if t.status == RUNNING and t.started_at is not None]
-    if not running:
-        return
-    names = {t.name for t in running}
-    averages = selectors.recent_average_run_times(user=request.user, names=names)
     now = timezone.now()
-    for task in running:
-        average = averages.get(task.name)
-        if average is not None:
-            task.eta_average = average
-            task.eta_left = average - (now - task.started_at)
+    for task, badge in rows:
+        if task.status != RUNNING:
+            continue
+        task.eta_left = time_left(
+            started_at=task.started_at, current=badge.current, total=badge.total, now=now
+        )
 
 
 def _query_in_use(request: HttpRequest) -> QueryDict:
@@ -237,7 +235,7 @@ def parse_poll_ids(raw: str) -> dict[uuid.UUID, str]:
             wanted[uuid.UUID(task_id)] = token
         except ValueError:
             raise PollIdsInvalid(f"Malformed task id {task_id[:60]!r}.") from None
-    cap = settings.TASKBOARD_POLL_MAX_IDS
+    cap = settings.TASKBOARD_POLL_MAX_CARRIED
     if len(wanted) > cap:
         raise PollIdsInvalid(f"Too many ids: {len(wanted)} polled, at most {cap} allowed.")
     return wanted
@@ -245,46 +243,55 @@ def parse_poll_ids(raw: str) -> dict[uuid.UUID, str]:
 
 @never_cache
 @login_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def task_status(request: HtmxHttpRequest) -> HttpResponse:
     """Answer the rows whose state changed since the page drew them, and the next poll.
 
-    Reads only: one query for the rows, one result-backend round trip for their
-    live state. With the result backend down, rows stay as they are (finished
-    ones excepted: their state is in the database) and a marker says so.
+    Reads only, whichever the method: the page's poll element POSTs its ids in the
+    body (CSRF-checked by the middleware), because a URL carrying them passes
+    gunicorn's 4,094-byte request line only up to about ninety rows; GET with
+    ``?ids=`` answers the same. One query for the rows, one result-backend round
+    trip for their live state. With the result backend down, rows stay as they
+    are (finished ones excepted: their state is in the database) and a marker says so.
     """
-    raw = request.GET.get("ids", "")
-    if len(raw) > settings.TASKBOARD_POLL_MAX_IDS * 100:
+    params = request.POST if request.method == "POST" else request.GET
+    raw = params.get("ids", "")
+    if len(raw) > settings.TASKBOARD_POLL_MAX_CARRIED * 100:
         # Refused before parsing: the work stays bounded whatever the length.
-        return _bad_poll(f"Too many ids: at most {settings.TASKBOARD_POLL_MAX_IDS} allowed.")
+        return _bad_poll(f"Too many ids: at most {settings.TASKBOARD_POLL_MAX_CARRIED} allowed.")
     try:
         wanted = parse_poll_ids(raw)
     except PollIdsInvalid as exc:
         return _bad_poll(str(exc))
-    rows = selectors.poll_rows(user=request.user, ids=wanted)
+    # At most POLL_MAX_IDS rows are read per poll. The others ride along as the page
+    # sent them, ahead of the rows read now, so the next poll reads them: with more
+    # rows in flight, each is read every few polls instead of never.
+    read = dict(itertools.islice(wanted.items(), settings.TASKBOARD_POLL_MAX_IDS))
+    waiting = [f"{pk}:{token}" for pk, token in wanted.items() if pk not in read]
+    rows = selectors.poll_rows(user=request.user, ids=read)
     badges, live = badges_for(rows)
-    changed: list[tuple[Task, object]] = []
+    changed: list[tuple[Task, Badge]] = []
     carried: list[str] = []
     state_changed = False
     for row in rows:
         badge = badges[str(row.pk)]
-        old = wanted[row.pk]
+        old = read[row.pk]
         terminal = row.status in TERMINAL
         # Without live state only the database's finished rows can be trusted.
         token = poll_token(row.version, badge) if live or terminal else old
         if token != old:
             changed.append((row.task(), badge))
-            state_changed |= token.split(".", 1)[0] != old.split(".", 1)[0]
+            state_changed |= poll_token_version(token) != poll_token_version(old)
         if not terminal:
             carried.append(f"{row.pk}:{token}")
-    was_down = request.GET.get("down") == "1"
-    if wanted and not changed and live and not was_down and len(carried) == len(wanted):
+    was_down = params.get("down") == "1"
+    if not waiting and read and not changed and live and not was_down and len(carried) == len(read):
         # Nothing to swap: htmx leaves the page, and the poll element, as they are.
         return HttpResponse(status=204)
-    _attach_etas(request, [task for task, _ in changed])
+    _attach_etas(changed)
     context = {
         "changed": changed,
-        "poll_ids": ",".join(carried),
+        "poll_ids": ",".join(waiting + carried),
         "live": live,
         "was_down": was_down,
         "poll_interval": settings.TASKBOARD_POLL_INTERVAL,
