@@ -12,7 +12,17 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-run: $(STAMP)
+# DEBUG is off in `make run` too, and settings refuse the public development key then:
+# this machine's own key, made once (an exported SECRET_KEY wins).
+VAR_DIR := $(or $(TASKBOARD_VAR_DIR),var)
+SECRET_FILE := $(VAR_DIR)/secret-key
+export SECRET_KEY ?= $(shell cat $(SECRET_FILE) 2>/dev/null)
+
+$(SECRET_FILE):
+	@mkdir -p $(VAR_DIR)
+	@umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+
+run: $(STAMP) $(SECRET_FILE)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_demo_user
 	@echo "Taskboard: http://127.0.0.1:$${TASKBOARD_PORT:-8000}/  (Ctrl-C stops web, worker and beat)"

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("TASKBOARD_VAR_DIR", BASE_DIR / "var"))
@@ -30,12 +31,16 @@ def env_list(name: str, default: str) -> list[str]:
 
 
 DEBUG = env_bool("DEBUG", False)
+# Public, so it signs nothing worth forging: only a DEBUG site may run on it.
+# `make run` keeps a key of its own in var/ and the test suite sets one (tests/settings.py).
+DEVELOPMENT_SECRET_KEY = "taskboard-insecure-development-key-change-me-0123456789abcdef"
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG and env_bool("TASKBOARD_PRODUCTION"):
-        raise RuntimeError("SECRET_KEY must be set in production")
-    # Embedded/dev default only; production sets SECRET_KEY.
-    SECRET_KEY = "taskboard-insecure-development-key-change-me-0123456789abcdef"
+if not DEBUG and SECRET_KEY in ("", DEVELOPMENT_SECRET_KEY):
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set when DEBUG is off (and not to the development key): "
+        "export SECRET_KEY=<a long random string>, or DEBUG=1 on a development machine"
+    )
+SECRET_KEY = SECRET_KEY or DEVELOPMENT_SECRET_KEY
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
