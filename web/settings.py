@@ -220,6 +220,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(EMBEDDED_BROKER_DIR / "processed"),
         "control_folder": str(EMBEDDED_BROKER_DIR / "control"),
         "store_processed": False,
+        # Seconds between looks at the folders (kombu's default is 1): a remote-control
+        # reply, such as /ops/ asks for, or a new task waited up to that long.
+        "polling_interval": 0.1,
     }
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # A message not acked within this many seconds is redelivered (acks_late
