@@ -76,6 +76,40 @@ def test_embedded_worker_runs_a_task_end_to_end(tmp_path):
     assert any((tmp_path / "var" / "results").iterdir())
 
 
+SNAPSHOT = """
+from django.contrib.auth.models import User
+from tasks import ops
+staff, _ = User.objects.get_or_create(username="ops", is_staff=True)
+snap = ops.snapshot(user=staff)
+print("WORKERS", *[worker.name for worker in snap.workers], snap.error)
+"""
+
+
+def test_embedded_ops_snapshot_lists_the_worker_without_hostname_warnings(tmp_path):
+    env = embedded_env(tmp_path / "var")
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
+    worker = WorkerProcess(env, tmp_path / "worker.log", "embedded-ops@%h", concurrency=1)
+    worker.start()
+    try:
+        web = subprocess.run(
+            [*manage, "shell", "-c", SNAPSHOT],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=True,
+        )
+    finally:
+        worker.stop()
+    assert "WORKERS embedded-ops@" in web.stdout, web.stdout + web.stderr + worker.tail()
+    # kombu says this at every connection it clones for a URL without a host: the
+    # filesystem broker's replies to /ops/ printed it in the worker's log each refresh.
+    assert "No hostname was supplied" not in web.stderr
+    assert "No hostname was supplied" not in worker.log.read_text()
+
+
 def test_make_run_starts_answers_healthz_and_stops_cleanly(tmp_path):
     port = free_port()
     env = embedded_env(tmp_path / "var")

@@ -199,7 +199,9 @@ if REDIS_URL:
     CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
     CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", REDIS_URL)
 else:
-    CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+    # "localhost" only names the folders' machine: without a host kombu warns "No hostname
+    # was supplied" at each connection it clones (every remote-control reply, on /ops/).
+    CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://localhost/")
     CELERY_RESULT_BACKEND = os.environ.get(
         "CELERY_RESULT_BACKEND", f"file://{EMBEDDED_RESULTS_DIR}"
     )
