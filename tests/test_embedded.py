@@ -142,6 +142,13 @@ def test_make_run_starts_answers_healthz_and_stops_cleanly(tmp_path):
         assert "demo" in output
         wait_for(lambda: "beat: Starting" in log.read_text(), timeout=60, message="beat")
         wait_for(lambda: " ready." in log.read_text(), timeout=60, message="worker")
+        banner = f"Taskboard is ready: http://127.0.0.1:{port}/  (log in as demo / demo-taskboard)"
+        wait_for(lambda: banner in log.read_text(), timeout=60, message="the banner")
+        output = log.read_text()
+        # Said again once web and a worker answer: after the worker's start-up lines.
+        assert output.index(banner) > output.index(" ready.")
+        # No access log by default: a request, static files included, prints nothing.
+        assert "GET /healthz" not in output
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
         try:
@@ -152,3 +159,28 @@ def test_make_run_starts_answers_healthz_and_stops_cleanly(tmp_path):
     time.sleep(0.5)
     left = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout
     assert left.strip() == "", f"processes left running: {left}"
+
+
+def make_dry_run(target: str, tmp_path: Path) -> str:
+    """Return the commands `make <target>` would run for a fresh environment."""
+    return subprocess.run(
+        ["make", "-n", target, f"VENV={tmp_path / 'venv'}", f"TASKBOARD_VAR_DIR={tmp_path}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+
+
+def test_make_run_installs_the_runtime_requirements_only(tmp_path):
+    commands = make_dry_run("run", tmp_path)
+    assert f"{tmp_path / 'venv'}/bin/pip install --quiet -r requirements.txt" in commands
+    assert "requirements-dev.txt" not in commands
+
+
+def test_make_test_adds_the_test_requirements(tmp_path):
+    commands = make_dry_run("test", tmp_path)
+    assert "-m venv" in commands
+    assert "-r requirements.txt" in commands
+    assert "-r requirements-dev.txt" in commands

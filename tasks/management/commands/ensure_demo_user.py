@@ -6,12 +6,19 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
 
+def demo_credentials() -> tuple[str, str]:
+    """Return the demo account's username and first password."""
+    return (
+        os.environ.get("TASKBOARD_DEMO_USER", "demo"),
+        os.environ.get("TASKBOARD_DEMO_PASSWORD", "demo-taskboard"),
+    )
+
+
 class Command(BaseCommand):
     help = "Create the demo account (if missing) and print how to log in."
 
     def handle(self, *args, **options) -> None:
-        username = os.environ.get("TASKBOARD_DEMO_USER", "demo")
-        password = os.environ.get("TASKBOARD_DEMO_PASSWORD", "demo-taskboard")
+        username, password = demo_credentials()
         User = get_user_model()
         user, created = User.objects.get_or_create(username=username)
         if created:
