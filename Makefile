@@ -26,7 +26,7 @@ $(DEV_STAMP): $(STAMP) requirements-dev.txt
 # this machine's own key, made once (an exported SECRET_KEY wins).
 VAR_DIR := $(or $(TASKBOARD_VAR_DIR),var)
 SECRET_FILE := $(VAR_DIR)/secret-key
-export SECRET_KEY ?= $(shell cat $(SECRET_FILE) 2>/dev/null)
+run: export SECRET_KEY ?= $(shell cat $(SECRET_FILE) 2>/dev/null)
 
 $(SECRET_FILE):
 	@mkdir -p $(VAR_DIR)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("SECRET_KEY", "taskboard-tests-only-secret-key-" + "t" * 32)
+if not os.environ.get("SECRET_KEY"):
+    os.environ["SECRET_KEY"] = "taskboard-tests-only-secret-key-" + "t" * 32
 
 from web.settings import *  # noqa: E402, F403

@@ -184,3 +184,35 @@ def test_make_test_adds_the_test_requirements(tmp_path):
     assert "-m venv" in commands
     assert "-r requirements.txt" in commands
     assert "-r requirements-dev.txt" in commands
+
+
+def test_make_run_keeps_a_secret_key_of_its_own(tmp_path):
+    # Stand-ins for the venv's commands: each prints the key it was given.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("pip", "python", "honcho"):
+        (bin_dir / name).write_text('#!/bin/sh\necho "key=[$SECRET_KEY]"\n')
+        (bin_dir / name).chmod(0o755)
+    stamp = tmp_path / "installed"
+    stamp.touch()
+    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    argv = [
+        "make",
+        "-s",
+        "run",
+        f"BIN={bin_dir}",
+        f"STAMP={stamp}",
+        f"TASKBOARD_VAR_DIR={tmp_path}",
+    ]
+
+    def keys() -> set[str]:
+        out = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        return {line for line in out.stdout.splitlines() if line.startswith("key=")}
+
+    first = keys()
+    key = (tmp_path / "secret-key").read_text().strip()
+    assert first == {f"key=[{key}]"} and len(key) >= 50
+    assert (tmp_path / "secret-key").stat().st_mode & 0o077 == 0
+    assert keys() == first  # made once, then kept
+    env["SECRET_KEY"] = "an-operator-s-own-key"
+    assert keys() == {"key=[an-operator-s-own-key]"}
