@@ -6,33 +6,54 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint fmt bench clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+DEV_STAMP := $(VENV)/.dev-installed
+
+# `make run` needs the runtime requirements only; `make test` adds the test tools
+# (Playwright alone is most of their size).
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+
+$(STAMP): requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
 	touch $(STAMP)
 
-run: $(STAMP)
+$(DEV_STAMP): $(STAMP) requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(DEV_STAMP)
+
+# DEBUG is off in `make run` too, and settings refuse the public development key then:
+# this machine's own key, made once (an exported SECRET_KEY wins).
+VAR_DIR := $(or $(TASKBOARD_VAR_DIR),var)
+SECRET_FILE := $(VAR_DIR)/secret-key
+run: export SECRET_KEY ?= $(shell cat $(SECRET_FILE) 2>/dev/null)
+
+$(SECRET_FILE):
+	@mkdir -p $(VAR_DIR)
+	@umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+
+run: $(STAMP) $(SECRET_FILE)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_demo_user
 	@echo "Taskboard: http://127.0.0.1:$${TASKBOARD_PORT:-8000}/  (Ctrl-C stops web, worker and beat)"
+	@# The Procfile's "ready" process says it again once web and a worker answer.
 	$(BIN)/honcho start -f Procfile
 
-test: $(STAMP)
+test: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-fmt: $(STAMP)
+fmt: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
 BENCH_STAMP := $(VENV)/.bench-installed
 
-$(BENCH_STAMP): $(STAMP) requirements-bench.txt
+$(BENCH_STAMP): $(DEV_STAMP) requirements-bench.txt
 	$(BIN)/pip install --quiet -r requirements-bench.txt
 	touch $(BENCH_STAMP)
 

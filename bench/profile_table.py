@@ -24,6 +24,8 @@ import time
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "web.settings")
 os.environ["DEBUG"] = "0"
+# DEBUG off needs a key that is not the public development one (web/settings.py).
+os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
 
 import django  # noqa: E402
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,6 +27,9 @@ EXPORT_COLUMNS = (
     "finished_at",
     "attempts",
     "worker",
+    "arguments",
+    "result",
+    "duration_seconds",
     "error_type",
     "error_message",
 )
@@ -47,7 +52,20 @@ def raise_failure(message: str) -> None:
 
 
 def export_path(task_id) -> str:
+    # On disk by the export task's id (the download view finds it from the id alone);
+    # the name users see is in its result (export_filename).
     return str(settings.TASKBOARD_EXPORT_DIR / f"{task_id}.csv")
+
+
+def export_filename(*, status: str = "", name: str = "", day=None) -> str:
+    """Return the download name of an export: what it holds and the day it was made."""
+    day = day or timezone.localdate()
+    parts = ["tasks", status]
+    if name:
+        # A task name may hold anything; the file name keeps letters, digits, . _ -
+        parts.append(re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-.")[:60])
+    parts.append(day.isoformat())
+    return "-".join(part for part in parts if part) + ".csv"
 
 
 def export_csv(*, task_id, status: str = "", name: str = "", days: int = 30) -> dict:
@@ -71,34 +89,51 @@ def export_csv(*, task_id, status: str = "", name: str = "", days: int = 30) -> 
         writer = csv.writer(handle)
         writer.writerow(EXPORT_COLUMNS)
         for task in rows.iterator(chunk_size=2000):
+            run = task.run_duration
             writer.writerow(
                 [
                     task.pk,
-                    task.name,
+                    _csv_safe(task.name),
                     task.status,
-                    task.owner.username if task.owner else "",
+                    _csv_safe(task.owner.username if task.owner else ""),
                     _iso(task.created_at),
                     _iso(task.started_at),
                     _iso(task.finished_at),
                     task.attempts,
-                    task.worker,
-                    task.error_type,
+                    _csv_safe(task.worker),
+                    _csv_safe(_json(_arguments(task))),
+                    _csv_safe("" if task.result is None else _json(task.result)),
+                    "" if run is None else round(run.total_seconds(), 3),
+                    _csv_safe(task.error_type),
                     _csv_safe(task.error_message),
                 ]
             )
             written += 1
             if written % 2000 == 0:
                 report_progress(written, total, f"{written} of {total} rows")
-    return {"file": f"{task_id}.csv", "rows": written}
+    return {"file": export_filename(status=status, name=name), "rows": written}
 
 
 def _iso(value) -> str:
     return value.isoformat() if value else ""
 
 
+def _arguments(task: Task):
+    # As the detail page shows them: the keyword arguments, unless there are positional ones.
+    return {"args": task.args, "kwargs": task.kwargs} if task.args else task.kwargs
+
+
+def _json(value) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+# A cell starting with one of these is a formula (or becomes one) in spreadsheets
+# (OWASP "CSV injection"): a leading quote makes it text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_safe(text: str) -> str:
-    # A cell starting with = + - @ is a formula in spreadsheets; quote it.
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
+    return f"'{text}" if text.startswith(_FORMULA_START) else text
 
 
 @dataclass(frozen=True)

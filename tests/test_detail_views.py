@@ -515,13 +515,14 @@ def test_csv_export_through_the_worker_downloads_from_the_view(celery_worker, us
     )
     try:
         assert row.status == "completed"
-        assert row.result == {"file": f"{task.pk}.csv", "rows": 1}
+        name = f"tasks-completed-{timezone.localdate().isoformat()}.csv"
+        assert row.result == {"file": name, "rows": 1}
         detail = client.get(f"/tasks/{task.pk}/").content.decode()
         assert f'href="/tasks/{task.pk}/download/"' in detail
         response = client.get(f"/tasks/{task.pk}/download/")
         content = b"".join(response.streaming_content).decode()
         assert response.status_code == 200
-        assert response["Content-Disposition"] == f'attachment; filename="{task.pk}.csv"'
+        assert response["Content-Disposition"] == f'attachment; filename="{name}"'
         assert content.splitlines()[0].startswith("id,name,status")
         assert "taskboard.quick" in content
     finally:

@@ -76,6 +76,40 @@ def test_embedded_worker_runs_a_task_end_to_end(tmp_path):
     assert any((tmp_path / "var" / "results").iterdir())
 
 
+SNAPSHOT = """
+from django.contrib.auth.models import User
+from tasks import ops
+staff, _ = User.objects.get_or_create(username="ops", is_staff=True)
+snap = ops.snapshot(user=staff)
+print("WORKERS", *[worker.name for worker in snap.workers], snap.error)
+"""
+
+
+def test_embedded_ops_snapshot_lists_the_worker_without_hostname_warnings(tmp_path):
+    env = embedded_env(tmp_path / "var")
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
+    worker = WorkerProcess(env, tmp_path / "worker.log", "embedded-ops@%h", concurrency=1)
+    worker.start()
+    try:
+        web = subprocess.run(
+            [*manage, "shell", "-c", SNAPSHOT],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=True,
+        )
+    finally:
+        worker.stop()
+    assert "WORKERS embedded-ops@" in web.stdout, web.stdout + web.stderr + worker.tail()
+    # kombu says this at every connection it clones for a URL without a host: the
+    # filesystem broker's replies to /ops/ printed it in the worker's log each refresh.
+    assert "No hostname was supplied" not in web.stderr
+    assert "No hostname was supplied" not in worker.log.read_text()
+
+
 def test_make_run_starts_answers_healthz_and_stops_cleanly(tmp_path):
     port = free_port()
     env = embedded_env(tmp_path / "var")
@@ -108,6 +142,13 @@ def test_make_run_starts_answers_healthz_and_stops_cleanly(tmp_path):
         assert "demo" in output
         wait_for(lambda: "beat: Starting" in log.read_text(), timeout=60, message="beat")
         wait_for(lambda: " ready." in log.read_text(), timeout=60, message="worker")
+        banner = f"Taskboard is ready: http://127.0.0.1:{port}/  (log in as demo / demo-taskboard)"
+        wait_for(lambda: banner in log.read_text(), timeout=60, message="the banner")
+        output = log.read_text()
+        # Said again once web and a worker answer: after the worker's start-up lines.
+        assert output.index(banner) > output.index(" ready.")
+        # No access log by default: a request, static files included, prints nothing.
+        assert "GET /healthz" not in output
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
         try:
@@ -118,3 +159,60 @@ def test_make_run_starts_answers_healthz_and_stops_cleanly(tmp_path):
     time.sleep(0.5)
     left = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout
     assert left.strip() == "", f"processes left running: {left}"
+
+
+def make_dry_run(target: str, tmp_path: Path) -> str:
+    """Return the commands `make <target>` would run for a fresh environment."""
+    return subprocess.run(
+        ["make", "-n", target, f"VENV={tmp_path / 'venv'}", f"TASKBOARD_VAR_DIR={tmp_path}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+
+
+def test_make_run_installs_the_runtime_requirements_only(tmp_path):
+    commands = make_dry_run("run", tmp_path)
+    assert f"{tmp_path / 'venv'}/bin/pip install --quiet -r requirements.txt" in commands
+    assert "requirements-dev.txt" not in commands
+
+
+def test_make_test_adds_the_test_requirements(tmp_path):
+    commands = make_dry_run("test", tmp_path)
+    assert "-m venv" in commands
+    assert "-r requirements.txt" in commands
+    assert "-r requirements-dev.txt" in commands
+
+
+def test_make_run_keeps_a_secret_key_of_its_own(tmp_path):
+    # Stand-ins for the venv's commands: each prints the key it was given.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("pip", "python", "honcho"):
+        (bin_dir / name).write_text('#!/bin/sh\necho "key=[$SECRET_KEY]"\n')
+        (bin_dir / name).chmod(0o755)
+    stamp = tmp_path / "installed"
+    stamp.touch()
+    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    argv = [
+        "make",
+        "-s",
+        "run",
+        f"BIN={bin_dir}",
+        f"STAMP={stamp}",
+        f"TASKBOARD_VAR_DIR={tmp_path}",
+    ]
+
+    def keys() -> set[str]:
+        out = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        return {line for line in out.stdout.splitlines() if line.startswith("key=")}
+
+    first = keys()
+    key = (tmp_path / "secret-key").read_text().strip()
+    assert first == {f"key=[{key}]"} and len(key) >= 50
+    assert (tmp_path / "secret-key").stat().st_mode & 0o077 == 0
+    assert keys() == first  # made once, then kept
+    env["SECRET_KEY"] = "an-operator-s-own-key"
+    assert keys() == {"key=[an-operator-s-own-key]"}

@@ -134,7 +134,7 @@ def test_export_csv_writes_the_users_tasks(celery_worker, user, other_user):
     task = services.task_launch(user=user, name="taskboard.export_csv", params={"days": 1})
     row = finished(task.pk)
     assert row.status == "completed", row.traceback
-    assert row.result["file"] == f"{task.pk}.csv"
+    assert row.result["file"] == f"tasks-{timezone.localdate().isoformat()}.csv"
     with open(export_path(task.pk), newline="") as handle:
         names = [line["name"] for line in csv.DictReader(handle)]
     assert "mine" in names

@@ -85,7 +85,7 @@ def test_ops_nav_link_only_for_staff(client, user, staff_user, dead_broker):
 def test_ops_broker_down_answers_unreachable(staff_client, dead_broker, settings):
     settings.TASKBOARD_OPS_TIMEOUT = 1
     started = time.monotonic()
-    response = staff_client.get("/ops/")
+    response = staff_client.get("/ops/snapshot/")
     # A generous bound: the point is that the page answers instead of hanging.
     assert time.monotonic() - started < 10
     assert response.status_code == 200
@@ -97,7 +97,7 @@ def test_ops_broker_down_answers_unreachable(staff_client, dead_broker, settings
 def test_ops_silent_broker_answers_unreachable(staff_client, silent_broker, settings):
     settings.TASKBOARD_OPS_TIMEOUT = 0.5
     started = time.monotonic()
-    response = staff_client.get("/ops/")
+    response = staff_client.get("/ops/snapshot/")
     assert time.monotonic() - started < 10
     assert response.status_code == 200
     assert "Broker unreachable" in response.text
@@ -107,27 +107,81 @@ def test_ops_silent_broker_answers_unreachable(staff_client, silent_broker, sett
 def test_ops_broker_url_shown_without_password(staff_client, monkeypatch):
     url = f"redis://:hunter2@127.0.0.1:{closed_port()}/0"
     monkeypatch.setattr(current_app.conf, "broker_url", url)
-    response = staff_client.get("/ops/")
+    response = staff_client.get("/ops/snapshot/")
     assert "hunter2" not in response.text
     assert "127.0.0.1" in response.text
 
 
+@pytest.fixture
+def listening_broker(monkeypatch):
+    """Point Celery's broker at a port that listens and never accepts: connects wait there."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    monkeypatch.setattr(
+        current_app.conf, "broker_url", f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+    )
+    yield server
+    server.close()
+
+
 @pytest.mark.django_db
-def test_ops_polls_its_fragment_every_5s(staff_client, dead_broker):
+def test_ops_page_answers_without_calling_the_broker(staff_client, listening_broker):
     response = staff_client.get("/ops/")
-    assert 'hx-get="/ops/"' in response.text
-    assert 'hx-trigger="every 5s"' in response.text
-    assert response["Vary"].count("HX-Request") == 1
+    assert response.status_code == 200
+    # A connect made while the page was drawn would be waiting in the listen queue now.
+    listening_broker.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        listening_broker.accept()
+    assert 'hx-get="/ops/snapshot/"' in response.text
     assert "no-cache" in response["Cache-Control"]
 
 
 @pytest.mark.django_db
+def test_ops_page_loads_the_snapshot_then_polls_at_the_interval_it_states(
+    staff_client, dead_broker, settings
+):
+    settings.TASKBOARD_OPS_REFRESH = 7
+    page = staff_client.get("/ops/").text
+    assert 'hx-trigger="load, every 7s"' in page
+    assert "refreshes every 7 s" in page
+    fragment = staff_client.get("/ops/snapshot/", headers={"HX-Request": "true"}).text
+    assert "refreshes every 7 s" in fragment
+    # The poller is the page's container, which the fragment fills (innerHTML): its
+    # timer is never restarted by a swap, so a slow answer does not stretch the period.
+    assert 'id="ops-live"' not in fragment and "hx-trigger" not in fragment
+    assert '<div id="ops-live" hx-get="/ops/snapshot/" hx-trigger="load, every 7s"' in page
+    assert 'hx-swap="innerHTML"' in page
+
+
+@pytest.mark.django_db
+def test_ops_page_without_javascript_links_to_the_snapshot(staff_client, dead_broker):
+    page = staff_client.get("/ops/").text
+    noscript = page.split("<noscript>", 1)[1].split("</noscript>", 1)[0]
+    assert 'href="/ops/snapshot/"' in noscript
+    full = staff_client.get("/ops/snapshot/")
+    assert "<html" in full.text
+    assert "Broker unreachable" in full.text
+    # The whole page again, already filled in: it keeps polling, without a load request.
+    assert 'hx-trigger="every 5s"' in full.text
+
+
+@pytest.mark.django_db
+def test_ops_snapshot_forbidden_to_non_staff(client, user, dead_broker):
+    client.force_login(user)
+    assert client.get("/ops/snapshot/").status_code == 403
+    assert client.get("/ops/snapshot/", headers={"HX-Request": "true"}).status_code == 403
+
+
+@pytest.mark.django_db
 def test_ops_htmx_gets_snapshot_fragment(staff_client, dead_broker):
-    response = staff_client.get("/ops/", headers={"HX-Request": "true"})
+    response = staff_client.get("/ops/snapshot/", headers={"HX-Request": "true"})
     assert response.status_code == 200
     assert response.text.lstrip().startswith('<section id="ops"')
     assert "<html" not in response.text
-    assert 'hx-trigger="every 5s"' in response.text
+    assert "Broker unreachable" in response.text
+    assert response["Vary"].count("HX-Request") == 1
+    assert "no-cache" in response["Cache-Control"]
 
 
 @pytest.mark.django_db
@@ -139,7 +193,7 @@ def test_ops_flags_pending_older_than_threshold(staff_client, dead_broker, setti
     ]
     Task.objects.create(name="taskboard.quick", owner=user)  # pending, but fresh
     Task.objects.create(name="taskboard.quick", status="completed", created_at=old)
-    response = staff_client.get("/ops/")
+    response = staff_client.get("/ops/snapshot/")
     assert "3 tasks pending for more than 300 s." in response.text
     assert 'href="/tasks/?status=pending&amp;sort=created"' in response.text
     for task in stale:
@@ -149,7 +203,7 @@ def test_ops_flags_pending_older_than_threshold(staff_client, dead_broker, setti
 @pytest.mark.django_db
 def test_ops_no_stale_pending_says_so(staff_client, dead_broker):
     Task.objects.create(name="taskboard.quick")
-    response = staff_client.get("/ops/")
+    response = staff_client.get("/ops/snapshot/")
     assert "No task has been pending for more than" in response.text
 
 
@@ -178,14 +232,17 @@ def test_stale_pending_only_visible_tasks(user, other_user):
 @pytest.mark.django_db(transaction=True)
 def test_ops_lists_real_worker_pool_and_queue(celery_worker, client, staff_user):
     client.force_login(staff_user)
-    response = client.get("/ops/")
     prefix = celery_worker.name.split("@")[0]
-    assert response.status_code == 200
-    assert "Broker unreachable" not in response.text
-    assert f'data-worker="{prefix}@' in response.text
-    assert '<span class="pool-size">2</span>' in response.text
-    assert f"<code>{QUEUE}</code>" in response.text
-    assert f'data-queue="{QUEUE}"' in response.text
+    fragment = client.get("/ops/snapshot/", headers={"HX-Request": "true"})
+    no_js = client.get("/ops/snapshot/")
+    for response in (fragment, no_js):
+        assert response.status_code == 200
+        assert "Broker unreachable" not in response.text
+        assert f'data-worker="{prefix}@' in response.text
+        assert '<span class="pool-size">2</span>' in response.text
+        assert f"<code>{QUEUE}</code>" in response.text
+        assert f'data-queue="{QUEUE}"' in response.text
+    assert "<html" not in fragment.text and "<html" in no_js.text
 
 
 @pytest.mark.integration
@@ -196,7 +253,7 @@ def test_ops_links_active_task_to_its_row(celery_worker, client, staff_user):
     )
     wait_for(lambda: Task.objects.get(pk=task.pk).status == "running", message="running")
     client.force_login(staff_user)
-    response = client.get("/ops/")
+    response = client.get("/ops/snapshot/", headers={"HX-Request": "true"})
     assert f'<a href="/tasks/{task.pk}/">taskboard.long</a>' in response.text
 
 

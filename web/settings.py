@@ -8,9 +8,11 @@ Set DATABASE_URL and REDIS_URL (optionally CELERY_BROKER_URL) for production.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("TASKBOARD_VAR_DIR", BASE_DIR / "var"))
@@ -30,12 +32,16 @@ def env_list(name: str, default: str) -> list[str]:
 
 
 DEBUG = env_bool("DEBUG", False)
+# Public, so it signs nothing worth forging: only a DEBUG site may run on it.
+# `make run` keeps a key of its own in var/ and the test suite sets one (tests/settings.py).
+DEVELOPMENT_SECRET_KEY = "taskboard-insecure-development-key-change-me-0123456789abcdef"
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG and env_bool("TASKBOARD_PRODUCTION"):
-        raise RuntimeError("SECRET_KEY must be set in production")
-    # Embedded/dev default only; production sets SECRET_KEY.
-    SECRET_KEY = "taskboard-insecure-development-key-change-me-0123456789abcdef"
+if not DEBUG and SECRET_KEY in ("", DEVELOPMENT_SECRET_KEY):
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set when DEBUG is off (and not to the development key): "
+        "export SECRET_KEY=<a long random string>, or DEBUG=1 on a development machine"
+    )
+SECRET_KEY = SECRET_KEY or DEVELOPMENT_SECRET_KEY
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
@@ -52,6 +58,7 @@ INSTALLED_APPS = [
     "django_filters",
     "template_partials",
     "csp",
+    "axes",
     "tasks",
 ]
 
@@ -67,6 +74,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "web.middleware.HtmxLoginRedirectMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "web.urls"
@@ -106,10 +115,30 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# django-axes first: it refuses a locked-out login before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Login throttling (django-axes, database handler: shared by every web process):
+# after AXES_FAILURE_LIMIT wrong passwords for one username from one address, that
+# pair is refused for the cool-off, even with the right password. Another user from
+# the address, or the user from elsewhere, may still log in. Behind a proxy, set
+# AXES_IPWARE_PROXY_COUNT so the client's address is read from X-Forwarded-For.
+AXES_FAILURE_LIMIT = int(os.environ.get("TASKBOARD_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("TASKBOARD_LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# No "AXES: BEGIN" line at every process start; lockouts are still logged.
+AXES_VERBOSE = False
+if os.environ.get("AXES_IPWARE_PROXY_COUNT"):
+    AXES_IPWARE_PROXY_COUNT = int(os.environ["AXES_IPWARE_PROXY_COUNT"])
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/tasks/"
 LOGOUT_REDIRECT_URL = "login"
@@ -169,7 +198,9 @@ if REDIS_URL:
     CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
     CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", REDIS_URL)
 else:
-    CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+    # "localhost" only names the folders' machine: without a host kombu warns "No hostname
+    # was supplied" at each connection it clones (every remote-control reply, on /ops/).
+    CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://localhost/")
     CELERY_RESULT_BACKEND = os.environ.get(
         "CELERY_RESULT_BACKEND", f"file://{EMBEDDED_RESULTS_DIR}"
     )
@@ -190,6 +221,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(EMBEDDED_BROKER_DIR / "processed"),
         "control_folder": str(EMBEDDED_BROKER_DIR / "control"),
         "store_processed": False,
+        # Seconds between looks at the folders (kombu's default is 1): a remote-control
+        # reply, such as /ops/ asks for, or a new task waited up to that long.
+        "polling_interval": 0.1,
     }
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # A message not acked within this many seconds is redelivered (acks_late

@@ -39,6 +39,7 @@ urlpatterns = [
     path("accounts/tokens/", token_views.token_list, name="token_list"),
     path("accounts/tokens/<int:token_id>/revoke/", token_views.token_revoke, name="token_revoke"),
     path("ops/", ops_views.ops_page, name="ops"),
+    path("ops/snapshot/", ops_views.ops_snapshot, name="ops_snapshot"),
     path("api/tasks/", api_views.task_list, name="api_task_list"),
     path("api/tasks/<str:task_id>/", api_views.task_detail, name="api_task_detail"),
     path("metrics", metrics_views.metrics_view, name="metrics"),

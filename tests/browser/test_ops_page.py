@@ -50,11 +50,37 @@ def test_ops_page_shows_worker_and_active_task(celery_worker, staff_page, live_s
 
 def test_ops_page_refreshes_its_snapshot(celery_worker, staff_page, live_server):
     staff_page.goto(f"{live_server.url}/ops/")
+    prefix = celery_worker.name.split("@")[0]
+    # The shell's container loads the snapshot, then asks again at its interval.
+    expect(staff_page.locator(f'#ops-live tr.worker-row[data-worker^="{prefix}@"]')).to_be_visible()
     staff_page.evaluate("window.notReloaded = true")
     with staff_page.expect_request(
-        lambda r: r.url.endswith("/ops/") and r.headers.get("hx-request") == "true",
+        lambda r: r.url.endswith("/ops/snapshot/") and r.headers.get("hx-request") == "true",
         timeout=20_000,
     ):
         pass
-    expect(staff_page.locator("#ops")).to_be_visible()
+    expect(staff_page.locator("#ops-live > #ops")).to_have_count(1)
     assert staff_page.evaluate("window.notReloaded === true")
+
+
+def test_ops_page_without_javascript_links_to_the_filled_in_page(
+    celery_worker, browser, live_server, staff_user
+):
+    client = Client()
+    client.force_login(staff_user)
+    context = browser.new_context(java_script_enabled=False)
+    context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+            }
+        ]
+    )
+    page = context.new_page()
+    page.goto(f"{live_server.url}/ops/")
+    page.get_by_role("link", name="Show workers and queues").click()
+    prefix = celery_worker.name.split("@")[0]
+    expect(page.locator(f'tr.worker-row[data-worker^="{prefix}@"]')).to_be_visible()
+    context.close()

@@ -17,6 +17,8 @@ def production_env() -> dict[str, str]:
     drop = {"DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"}
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(
+        # The project's settings, not the suite's (tests/settings.py sets a key).
+        DJANGO_SETTINGS_MODULE="web.settings",
         DEBUG="0",
         SECRET_KEY=secrets.token_urlsafe(50),
         HTTPS="1",
@@ -52,6 +54,46 @@ def test_production_refuses_to_start_without_secret_key():
     )
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+SETUP = "import django; django.setup(); print('started')"
+
+
+def django_setup(env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", SETUP], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_debug_off_without_secret_key_refuses_to_start():
+    env = production_env()
+    del env["SECRET_KEY"], env["TASKBOARD_PRODUCTION"]
+    result = django_setup(env)
+    assert result.returncode != 0
+    assert "django.core.exceptions.ImproperlyConfigured: SECRET_KEY must be set" in result.stderr
+
+
+def test_debug_unset_without_secret_key_refuses_to_start():
+    env = production_env()
+    del env["SECRET_KEY"], env["DEBUG"], env["TASKBOARD_PRODUCTION"]
+    result = django_setup(env)
+    assert "ImproperlyConfigured: SECRET_KEY must be set" in result.stderr
+
+
+def test_debug_off_with_the_development_key_refuses_to_start():
+    from web.settings import DEVELOPMENT_SECRET_KEY
+
+    env = production_env() | {"SECRET_KEY": DEVELOPMENT_SECRET_KEY}
+    result = django_setup(env)
+    assert "ImproperlyConfigured: SECRET_KEY must be set" in result.stderr
+
+
+def test_debug_on_starts_on_the_development_key():
+    env = production_env() | {"DEBUG": "1"}
+    del env["SECRET_KEY"]
+    result = django_setup(env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "started"
 
 
 @pytest.mark.django_db

@@ -15,16 +15,29 @@ from tasks import ops, permissions
 from web.views import HtmxHttpRequest
 
 
-@never_cache
-@login_required
-@require_GET
-@vary_on_headers("HX-Request")
-def ops_page(request: HtmxHttpRequest) -> HttpResponse:
-    """Show workers, queue depths and stale pending tasks; for htmx, only the snapshot."""
+def _staff_only(request: HtmxHttpRequest) -> None:
     if not permissions.can_view_all(request.user):
         # The page exists for everyone to know about; only staff (operators and
         # read-only staff, tasks/permissions.py) may read it.
         raise PermissionDenied("Staff only")
+
+
+@never_cache
+@login_required
+@require_GET
+def ops_page(request: HtmxHttpRequest) -> HttpResponse:
+    """Show the page at once; the snapshot, which waits for the workers, comes by htmx."""
+    _staff_only(request)
+    return render(request, "ops/index.html", {"refresh": settings.TASKBOARD_OPS_REFRESH})
+
+
+@never_cache
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def ops_snapshot(request: HtmxHttpRequest) -> HttpResponse:
+    """Show workers, queue depths and stale pending tasks; for htmx, only the snapshot."""
+    _staff_only(request)
     context = {
         "snap": ops.snapshot(user=request.user),
         "refresh": settings.TASKBOARD_OPS_REFRESH,
