@@ -37,7 +37,7 @@ run: $(STAMP) $(SECRET_FILE)
 	$(BIN)/python manage.py ensure_demo_user
 	@echo "Taskboard: http://127.0.0.1:$${TASKBOARD_PORT:-8000}/  (Ctrl-C stops web, worker and beat)"
 	@# The Procfile's "ready" process says it again once web and a worker answer.
-	$(BIN)/honcho start -f Procfile
+	$(BIN)/python -m web.procfile Procfile
 
 test: $(DEV_STAMP)
 	$(BIN)/ruff check .

@@ -159,6 +159,13 @@ def test_make_run_starts_answers_healthz_and_stops_cleanly(tmp_path):
     time.sleep(0.5)
     left = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout
     assert left.strip() == "", f"processes left running: {left}"
+    # Ctrl-C: each process asked alone, and each stopped by itself (a worker's warm
+    # shutdown on the filesystem broker takes about 7 s), nothing killed, no ERROR.
+    stop = log.read_text()
+    stop = stop[stop.index("stopping web") :]
+    for name in ("web", "worker", "beat", "ready"):
+        assert f"{name} stopped (exit code 0)" in stop, stop
+    assert "killed" not in stop and "ERROR" not in stop, stop
 
 
 def make_dry_run(target: str, tmp_path: Path) -> str:
@@ -190,7 +197,7 @@ def test_make_run_keeps_a_secret_key_of_its_own(tmp_path):
     # Stand-ins for the venv's commands: each prints the key it was given.
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name in ("pip", "python", "honcho"):
+    for name in ("pip", "python"):
         (bin_dir / name).write_text('#!/bin/sh\necho "key=[$SECRET_KEY]"\n')
         (bin_dir / name).chmod(0o755)
     stamp = tmp_path / "installed"

@@ -1,0 +1,86 @@
+"""web/procfile.py: the Procfile runner behind `make run`."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+from web.procfile import Entry, Runner, parse
+
+
+def test_parse_reads_names_and_commands_skipping_comments():
+    text = "# the site\nweb: exec gunicorn x:y --bind 1:2\n\nworker: celery -A web worker\n"
+    assert parse(text) == [
+        Entry("web", "exec gunicorn x:y --bind 1:2"),
+        Entry("worker", "celery -A web worker"),
+    ]
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "web exec gunicorn\n", "web:\n"])
+def test_parse_refuses_what_is_not_a_procfile(text):
+    with pytest.raises(ValueError):
+        parse(text)
+
+
+def runner(*entries: tuple[str, str]) -> tuple[Runner, io.StringIO]:
+    out = io.StringIO()
+    run = Runner([Entry(name, command) for name, command in entries], out=out)
+    run.start()
+    return run, out
+
+
+# A process that takes a moment to shut down on SIGTERM, as a Celery worker does.
+SLOW_STOPPER = "trap 'sleep 1; echo bye; exit 0' TERM; echo up; while :; do sleep 0.1; done"
+
+
+def test_stop_asks_each_process_alone_and_waits_for_it():
+    run, out = runner(("slow", SLOW_STOPPER), ("other", SLOW_STOPPER))
+    run.stopping.set()
+    assert run.wait() is None
+    assert run.stop(timeout=10) is True
+    text = out.getvalue()
+    assert "slow stopped (exit code 0)" in text and "other stopped (exit code 0)" in text
+    assert "killed" not in text
+
+
+def test_stop_kills_what_outlives_the_timeout():
+    run, out = runner(("stubborn", "trap '' TERM; while :; do sleep 0.1; done"))
+    run.stopping.set()
+    assert run.stop(timeout=0.5) is False
+    assert "stubborn still running after 0 s: killed" in out.getvalue()
+    assert all(proc.poll() is not None for proc in run.procs.values())
+
+
+def test_one_process_exiting_stops_the_others():
+    run, out = runner(("short", "echo done; exit 3"), ("long", SLOW_STOPPER))
+    assert run.wait() == "short"
+    run.stop(timeout=10)
+    text = out.getvalue()
+    assert "short exited with code 3" in text
+    assert "long stopped (exit code 0)" in text
+
+
+def test_output_lines_carry_the_process_name():
+    run, out = runner(("echoer", "echo hello; exec sleep 30"))
+    deadline = 50
+    while "hello" not in out.getvalue() and deadline:
+        subprocess.run(["sleep", "0.1"], check=True)
+        deadline -= 1
+    run.stop(timeout=5)
+    assert any(line.endswith("echoer | hello") for line in out.getvalue().splitlines())
+
+
+def test_command_line_refuses_a_missing_procfile(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "web.procfile", str(tmp_path / "nope")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "procfile:" in result.stderr
