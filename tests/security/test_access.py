@@ -336,7 +336,7 @@ def test_launch_beyond_the_limit_is_429_and_creates_no_row(alice, limit):
         launch(alice)
     response = launch(alice)
     assert response.status_code == 429
-    assert "You have launched 3 tasks in the last minute" in response.content.decode()
+    assert "You have launched or retried 3 tasks in the last minute" in response.content.decode()
     assert Task.objects.count() == limit
 
 
