@@ -394,9 +394,8 @@ def test_task_list_links_leave_out_empty_fields(alice):
     assert not [href for href in hrefs if "name=&" in href or "created=&" in href]
 
 
-# A finished task's row is drawn once per process and reused (tasks/templatetags/
-# task_table.py, task_row): each request must still get its own CSRF input, its
-# user's actions, and what the row holds now.
+# Rows drawn for one request never carry another session's CSRF input, another
+# user's actions, or what a row held before.
 
 
 def csrf_tokens(body: str) -> set[str]:

@@ -1,8 +1,8 @@
 """The task table: its columns, their sort orders and their headers.
 
 The cells themselves are rendered by templates/partials/task_row.html, the one row
-template that the table, the poll and the launch response share (its markup is
-partials/task_row_markup.html); keep the column order here and there the same. The
+template that the table, the poll and the launch response share; keep the column order
+here and there the same. The
 table draws the header and orders the other sorts' pages; the body loops over the
 page's rows with that partial.
 """
