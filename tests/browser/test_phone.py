@@ -104,8 +104,9 @@ def seed(owner) -> dict[str, str]:
     """Create rows in every state and return the pages that show them."""
     failed = long_failure(owner)
     now = timezone.now()
+    made = {}
     for status in ("pending", "running", "completed", "cancelled"):
-        Task.objects.create(
+        made[status] = Task.objects.create(
             name="taskboard.long",
             status=status,
             owner=owner,
@@ -128,6 +129,10 @@ def seed(owner) -> dict[str, str]:
         "charts week": reverse("charts") + "?range=week",
         "tokens": reverse("token_list"),
         "bulk confirm": reverse("bulk_confirm", args=[bulk.pk]),
+        # Where Retry and Cancel lead without JavaScript.
+        "retry confirm": reverse("task_retry", args=[failed.pk]),
+        "cancel confirm": reverse("task_cancel", args=[made["running"].pk]),
+        "running detail": reverse("task_detail", args=[made["running"].pk]),
     }
 
 
@@ -166,7 +171,11 @@ def test_every_page_fits_a_phone(browser: Browser, live_server, user, staff_user
     who = staff_user if role == "staff" else user
     pages = seed(who)
     if role == "staff":
-        pages |= {"ops": reverse("ops"), "audit": reverse("audit_list")}
+        pages |= {
+            "ops": reverse("ops"),
+            "ops without javascript": reverse("ops_snapshot"),
+            "audit": reverse("audit_list"),
+        }
     page = logged_in(browser, live_server, who, width)
     shots = width == 360
     found: list[str] = []
