@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, wait_for
 from web.procfile import Entry, Runner, parse
 
 
@@ -27,9 +28,19 @@ def test_parse_refuses_what_is_not_a_procfile(text):
 
 
 def runner(*entries: tuple[str, str]) -> tuple[Runner, io.StringIO]:
+    """Start ``entries``; return once each has said "up" (its signal trap is set by then)."""
     out = io.StringIO()
     run = Runner([Entry(name, command) for name, command in entries], out=out)
     run.start()
+    wait_for(
+        lambda: all(
+            re.search(rf" {name} +\| up$", out.getvalue(), re.M) or proc.poll() is not None
+            for name, proc in run.procs.items()
+        ),
+        timeout=30,
+        interval=0.05,
+        message="every process to be up",
+    )
     return run, out
 
 
@@ -48,7 +59,7 @@ def test_stop_asks_each_process_alone_and_waits_for_it():
 
 
 def test_stop_kills_what_outlives_the_timeout():
-    run, out = runner(("stubborn", "trap '' TERM; while :; do sleep 0.1; done"))
+    run, out = runner(("stubborn", "trap '' TERM; echo up; while :; do sleep 0.1; done"))
     run.stopping.set()
     assert run.stop(timeout=0.5) is False
     assert "stubborn still running after 0 s: killed" in out.getvalue()
@@ -65,11 +76,8 @@ def test_one_process_exiting_stops_the_others():
 
 
 def test_output_lines_carry_the_process_name():
-    run, out = runner(("echoer", "echo hello; exec sleep 30"))
-    deadline = 50
-    while "hello" not in out.getvalue() and deadline:
-        subprocess.run(["sleep", "0.1"], check=True)
-        deadline -= 1
+    run, out = runner(("echoer", "echo up; echo hello; exec sleep 30"))
+    wait_for(lambda: "hello" in out.getvalue(), timeout=30, message="the line")
     run.stop(timeout=5)
     assert any(line.endswith("echoer | hello") for line in out.getvalue().splitlines())
 
