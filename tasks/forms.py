@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from tasks.models import STATUS_CHOICES
+from tasks.models import Status
 
 
 class QuickForm(forms.Form):
@@ -34,7 +34,7 @@ class FlakyForm(forms.Form):
 
 
 class ExportForm(forms.Form):
-    status = forms.ChoiceField(choices=[("", "Any status"), *STATUS_CHOICES], required=False)
+    status = forms.ChoiceField(choices=[("", "Any status"), *Status.choices], required=False)
     name = forms.CharField(max_length=100, required=False, help_text="Only tasks with this name.")
     days = forms.IntegerField(
         initial=30, min_value=1, max_value=3650, help_text="Tasks created in the last N days."

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tasks.status import Status
+
 # Pages by URL name. "*" is every page.
 TABLE = frozenset({"task_list"})
 TASK = frozenset({"task_detail"})
@@ -35,6 +37,13 @@ class Key:
         return self.joiner.join(f"`{key}`" for key in self.keys)
 
 
+def _tab_keys() -> Key:
+    """Return the status tabs' keys: one digit per tab, in the vocabulary's order."""
+    tabs = Status.tabs()
+    labels = ", ".join(label.lower() for _, _, label in tabs)
+    return Key((tabs[0][0], tabs[-1][0]), f"status tabs ({labels})", TABLE, joiner="–")
+
+
 KEYS: tuple[Key, ...] = (
     Key(("/",), "focus search", TABLE),
     Key(("Esc",), "leave the search or close a dialog", EVERYWHERE),
@@ -45,12 +54,7 @@ KEYS: tuple[Key, ...] = (
     Key(("r",), "retry", TABLE | TASK),
     Key(("c",), "cancel", TABLE | TASK),
     Key(("x",), "tick the row", TABLE),
-    Key(
-        ("1", "6"),
-        "status tabs (all, pending, running, completed, failed, cancelled)",
-        TABLE,
-        joiner="–",
-    ),
+    _tab_keys(),
     Key(("?",), "show this list", EVERYWHERE),
 )
 

@@ -12,32 +12,20 @@ from dataclasses import dataclass
 
 from celery import current_app, states
 
-from tasks.models import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, TERMINAL, Task
+from tasks.models import Task
+from tasks.status import TERMINAL, UNKNOWN, Status
 
 logger = logging.getLogger(__name__)
 
-UNKNOWN = "unknown"
-
-LABELS = {
-    PENDING: "Pending",
-    RUNNING: "Running",
-    COMPLETED: "Completed",
-    FAILED: "Failed",
-    CANCELLED: "Cancelled",
-    UNKNOWN: "Unknown",
-}
-# How far along the life of a task each status is; a weaker signal never wins.
-RANK = {UNKNOWN: -1, PENDING: 0, RUNNING: 1, COMPLETED: 2, FAILED: 2, CANCELLED: 2}
-
 CELERY_TO_STATUS = {
-    states.PENDING: PENDING,
-    states.RECEIVED: PENDING,
-    states.STARTED: RUNNING,
-    "PROGRESS": RUNNING,
-    states.RETRY: RUNNING,
-    states.SUCCESS: COMPLETED,
-    states.FAILURE: FAILED,
-    states.REVOKED: CANCELLED,
+    states.PENDING: Status.PENDING,
+    states.RECEIVED: Status.PENDING,
+    states.STARTED: Status.RUNNING,
+    "PROGRESS": Status.RUNNING,
+    states.RETRY: Status.RUNNING,
+    states.SUCCESS: Status.COMPLETED,
+    states.FAILURE: Status.FAILED,
+    states.REVOKED: Status.CANCELLED,
 }
 
 
@@ -55,7 +43,7 @@ class Badge:
 
     @property
     def label(self) -> str:
-        return LABELS[self.status]
+        return Status.label_of(self.status)
 
     @property
     def is_terminal(self) -> bool:
@@ -86,22 +74,23 @@ def badge(status: str | None, meta: dict | None, attempts: int = 0) -> Badge:
         return Badge(status)
     if status is None and live_status is None:
         return Badge(UNKNOWN)
-    if live_status is None or RANK[live_status] < RANK.get(status, -1):
+    # A weaker signal never wins: the live state must be at least as far along.
+    if live_status is None or live_status.rank < Status.rank_of(status):
         return Badge(status)
     if live_state == states.RECEIVED:
-        return Badge(PENDING, detail="queued")
+        return Badge(Status.PENDING, detail="queued")
     if live_state == states.RETRY:
         # ``attempts`` counts the attempts that started; the next one has not, so
         # the badge names the one that failed, never one still to come.
-        return Badge(RUNNING, detail=f"retrying, attempt {max(attempts, 1)} failed")
+        return Badge(Status.RUNNING, detail=f"retrying, attempt {max(attempts, 1)} failed")
     if live_state == "PROGRESS":
         info = meta.get("result") or {}
         try:
             current, total = int(info.get("current", 0)), int(info.get("total", 0))
         except (TypeError, ValueError, AttributeError):
-            return Badge(RUNNING)
+            return Badge(Status.RUNNING)
         return Badge(
-            RUNNING, current=current, total=total, message=str(info.get("message", ""))[:200]
+            Status.RUNNING, current=current, total=total, message=str(info.get("message", ""))[:200]
         )
     return Badge(live_status)
 

@@ -32,7 +32,7 @@ from prometheus_client.core import (
 )
 
 from tasks import ops, selectors
-from tasks.models import COMPLETED, FAILED, STATUS_CHOICES, Task
+from tasks.models import COMPLETED, FAILED, Status, Task
 
 RECENT = timedelta(hours=24)
 RUN_WINDOW = timedelta(hours=1)
@@ -105,7 +105,7 @@ class TaskboardCollector:
         counts = recent_counts(now)
         names = sorted({name for name, _ in counts})
         for name in names:
-            for status, _ in STATUS_CHOICES:
+            for status in Status.values:
                 recent.add_metric([name, status], counts.get((name, status), 0))
         yield recent
 

@@ -6,38 +6,32 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-PENDING = "pending"
-RUNNING = "running"
-COMPLETED = "completed"
-FAILED = "failed"
-CANCELLED = "cancelled"
+from tasks.status import IN_FLIGHT, TERMINAL, Status
 
-STATUS_CHOICES = (
-    ("pending", "Pending"),
-    ("running", "Running"),
-    ("completed", "Completed"),
-    ("failed", "Failed"),
-    ("cancelled", "Cancelled"),
-)
-IN_FLIGHT = (PENDING, RUNNING)
-TERMINAL = (COMPLETED, FAILED, CANCELLED)
+# Short names for the states, kept for the many writers and readers that compare a
+# row's status (services, states, charts...); each is the class member itself.
+PENDING = Status.PENDING
+RUNNING = Status.RUNNING
+COMPLETED = Status.COMPLETED
+FAILED = Status.FAILED
+CANCELLED = Status.CANCELLED
 
 
 class TaskQuerySet(models.QuerySet):
     def pending(self) -> TaskQuerySet:
-        return self.filter(status=PENDING)
+        return self.filter(status=Status.PENDING)
 
     def running(self) -> TaskQuerySet:
-        return self.filter(status=RUNNING)
+        return self.filter(status=Status.RUNNING)
 
     def completed(self) -> TaskQuerySet:
-        return self.filter(status=COMPLETED)
+        return self.filter(status=Status.COMPLETED)
 
     def failed(self) -> TaskQuerySet:
-        return self.filter(status=FAILED)
+        return self.filter(status=Status.FAILED)
 
     def cancelled(self) -> TaskQuerySet:
-        return self.filter(status=CANCELLED)
+        return self.filter(status=Status.CANCELLED)
 
     def in_flight(self) -> TaskQuerySet:
         return self.filter(status__in=IN_FLIGHT)
@@ -58,9 +52,12 @@ class TaskQuerySet(models.QuerySet):
 class Task(models.Model):
     """One run of a Celery task; the primary key is the Celery task id."""
 
+    # The seed contract: the pairs as a tuple on the model, drawn from the one vocabulary.
+    STATUS_CHOICES = tuple(Status.choices)
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=100)
-    status = models.CharField(max_length=20, choices=STATUS_CHOICES, default=PENDING)
+    status = models.CharField(max_length=20, choices=STATUS_CHOICES, default=Status.PENDING)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -123,6 +120,10 @@ class Task(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} [{self.id}]"
+
+    def get_status_display(self) -> str:
+        """Return the label of the current status, as the badges and tabs read it."""
+        return Status.label_of(self.status)
 
     @property
     def is_terminal(self) -> bool:

@@ -24,10 +24,10 @@ from tasks.models import (
     CANCELLED,
     COMPLETED,
     FAILED,
-    STATUS_CHOICES,
     ApiToken,
     AuditLog,
     BulkAction,
+    Status,
     Task,
 )
 
@@ -186,7 +186,7 @@ def task_status_counts(queryset: QuerySet[Task], cap: int = COUNT_CAP) -> dict[s
     """
     sql, sub_params = queryset.order_by().values("pk", "status").query.sql_with_params()
     parts, params = [], []
-    for status in ("", *(value for value, _ in STATUS_CHOICES)):
+    for status in ("", *Status.values):
         where = " WHERE visible.status = %s" if status else ""
         parts.append(
             f"SELECT %s, (SELECT COUNT(*) FROM (SELECT 1 FROM ({sql}) AS visible{where}"

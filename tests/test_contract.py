@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import inspect
 
-from tasks.models import STATUS_CHOICES, Task
+import pytest
+from django.core.management import call_command
+
+from tasks.models import Task
 from tasks.selectors import completed_tasks, failed_tasks, pending_tasks, running_tasks
+from tasks.status import Status
 
 
 def test_name_field_is_charfield_100():
@@ -18,15 +22,36 @@ def test_status_field_is_charfield_20_with_choices():
     field = Task._meta.get_field("status")
     assert field.get_internal_type() == "CharField"
     assert field.max_length == 20
-    assert tuple(field.choices) == tuple(STATUS_CHOICES)
+    assert tuple(field.choices) == Task.STATUS_CHOICES
+    assert field.default == "pending"
 
 
 def test_status_choices_hold_the_original_pairs():
-    assert isinstance(STATUS_CHOICES, tuple)
+    # An attribute of the model class itself, not only a module constant.
+    assert "STATUS_CHOICES" in Task.__dict__
+    assert isinstance(Task.STATUS_CHOICES, tuple)
     for pair in [("pending", "Pending"), ("completed", "Completed"), ("failed", "Failed")]:
-        assert pair in STATUS_CHOICES
-    assert ("running", "Running") in STATUS_CHOICES
-    assert ("cancelled", "Cancelled") in STATUS_CHOICES
+        assert pair in Task.STATUS_CHOICES
+    assert ("running", "Running") in Task.STATUS_CHOICES
+    assert ("cancelled", "Cancelled") in Task.STATUS_CHOICES
+    assert len(Task.STATUS_CHOICES) == 5
+
+
+def test_status_choices_are_the_one_vocabulary():
+    assert tuple(Status.choices) == Task.STATUS_CHOICES
+
+
+@pytest.mark.django_db
+def test_the_vocabulary_changes_no_migration():
+    # Exits non-zero if the model's state differs from the migrations'.
+    call_command("makemigrations", "tasks", check=True, dry_run=True, verbosity=0)
+
+
+def test_model_defines_get_status_display_itself():
+    assert "get_status_display" in Task.__dict__
+    # Written in the class body, not the one Django adds for a field with choices.
+    assert inspect.isfunction(Task.__dict__["get_status_display"])
+    assert Task.get_status_display.__qualname__ == "Task.get_status_display"
 
 
 @pytest.mark.parametrize(
@@ -41,6 +66,7 @@ def test_status_choices_hold_the_original_pairs():
 )
 def test_get_status_display(status, label):
     assert Task(name="x", status=status).get_status_display() == label
+    assert Status(status).label == label
 
 
 @pytest.mark.django_db

@@ -8,9 +8,9 @@ import pytest
 from django.db import connection
 
 from tasks import states
-from tasks.models import STATUS_CHOICES, Task
+from tasks.models import Status, Task
 
-ALL = [value for value, _ in STATUS_CHOICES]
+ALL = Status.values
 ALLOWED = {
     ("pending", "running"),
     ("pending", "completed"),

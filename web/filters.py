@@ -15,7 +15,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from tasks import permissions, registry
-from tasks.models import STATUS_CHOICES, Task
+from tasks.models import Status, Task
 
 SEARCH_MAX = 200
 # Relative time ranges of the created/finished filters.
@@ -46,7 +46,7 @@ def _datetime_filter(field: str, lookup: str, label: str) -> django_filters.Date
 class TaskFilter(django_filters.FilterSet):
     """Own the table's query: the filters and the per-status counts of the tabs."""
 
-    status = django_filters.ChoiceFilter(choices=STATUS_CHOICES, empty_label="All")
+    status = django_filters.ChoiceFilter(choices=Status.choices, empty_label="All")
     q = django_filters.CharFilter(
         method="filter_search",
         label="Search",

@@ -12,17 +12,14 @@ from __future__ import annotations
 import django_tables2 as tables
 from django.db.models import Case, F, IntegerField, QuerySet, Value, When
 
-from tasks.models import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, Task
+from tasks.models import Status, Task
 
 PER_PAGE = 25
-# Lifecycle order, so that sorting by status reads pending → running → finished.
-STATUS_RANK = Case(
-    When(status=PENDING, then=Value(0)),
-    When(status=RUNNING, then=Value(1)),
-    When(status=COMPLETED, then=Value(2)),
-    When(status=FAILED, then=Value(3)),
-    When(status=CANCELLED, then=Value(4)),
-    default=Value(5),
+# The vocabulary's order, so that sorting by status reads pending → running → finished
+# (and the finished in the order the tabs list them); anything else sorts last.
+STATUS_ORDER = Case(
+    *(When(status=status, then=Value(index)) for index, status in enumerate(Status)),
+    default=Value(len(Status)),
     output_field=IntegerField(),
 )
 
@@ -53,7 +50,7 @@ class TaskTable(tables.Table):
         empty_text = "No tasks match."
 
     def order_status(self, queryset, is_descending):
-        return _ordered(queryset, STATUS_RANK, is_descending), True
+        return _ordered(queryset, STATUS_ORDER, is_descending), True
 
     def order_name(self, queryset, is_descending):
         return _ordered(queryset, F("name"), is_descending), True

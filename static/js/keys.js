@@ -4,7 +4,6 @@
 // confirmation dialog and the no-JS fallbacks behave the same as with the mouse.
 (function () {
   "use strict";
-  var TABS = ["all", "pending", "running", "completed", "failed", "cancelled"];
   // Styles may hide what only a page without JavaScript needs (the Filter button).
   document.documentElement.classList.add("js");
   var focusedId = null;
@@ -156,8 +155,11 @@
         handled = pressKey(evt.key);
         break;
       default:
-        var tab = TABS[Number(evt.key) - 1];
-        var link6 = tab && document.querySelector('#status-tabs [data-tab="' + tab + '"]');
+        // The tabs carry their own key (data-key, rendered from tasks/status.py), so
+        // the list of tabs is the page's, never a copy here.
+        var link6 = /^[0-9]$/.test(evt.key)
+          ? document.querySelector('#status-tabs [data-key="' + evt.key + '"]')
+          : null;
         if (link6) link6.click();
         else handled = false;
     }

@@ -21,14 +21,13 @@ from django_tables2.paginators import LazyPaginator
 from tasks import permissions, selectors
 from tasks.eta import time_left
 from tasks.live import Badge, badges_for
-from tasks.models import RUNNING, STATUS_CHOICES, TERMINAL, Task
+from tasks.models import TERMINAL, Status, Task
 from tasks.templatetags import roles
 from tasks.templatetags.task_table import poll_token, poll_token_version
 from web.filters import WITHIN_CHOICES, TaskFilter
 from web.tables import PER_PAGE, TaskTable
 from web.views import HtmxHttpRequest
 
-TABS = (("", "All"), *STATUS_CHOICES)
 TABS_TARGET = "status-tabs"
 # What a poll token may look like: "<version>.<badge key>".
 TOKEN_RE = re.compile(r"^[0-9A-Za-z.\-]{1,40}$")
@@ -139,7 +138,7 @@ def _attach_etas(rows: list[tuple[Task, Badge]]) -> None:
     """
     now = timezone.now()
     for task, badge in rows:
-        if task.status != RUNNING:
+        if task.status != Status.RUNNING:
             continue
         task.eta_left = time_left(
             started_at=task.started_at, current=badge.current, total=badge.total, now=now
@@ -181,7 +180,7 @@ def _tabs(filterset: TaskFilter) -> list[dict]:
     current = filterset.form.cleaned_data.get("status") or ""
     tabs = []
     cap = selectors.COUNT_CAP
-    for key, (value, label) in enumerate(TABS, start=1):
+    for key, value, label in Status.tabs():
         count = counts.get(value, 0)
         tabs.append(
             {
