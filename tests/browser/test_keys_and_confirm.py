@@ -10,6 +10,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from tasks.models import Task
+from tasks.status import Status
 from tests.browser.confirming import confirm_in_page
 from tests.conftest import SCREENSHOTS, wait_for
 
@@ -105,6 +106,21 @@ def test_retry_on_a_task_page_asks_then_launches(
     expect(page).to_have_url(f"{live_server.url}/tasks/{retry.pk}/", timeout=STEP)
     expect(page.get_by_text("Retry launched.")).to_be_visible()
     assert native_prompts == []
+
+
+def test_digit_keys_open_the_status_tabs_the_vocabulary_lists(authed_page: Page, live_server):
+    page = authed_page
+    page.goto(f"{live_server.url}/tasks/")
+    active = page.locator("#status-tabs .tab.active")
+    # From the last tab back to the first, so that every key moves the page.
+    for key, value, label in reversed(Status.tabs()):
+        page.keyboard.press(key)
+        expect(active).to_have_attribute("data-tab", value or "all", timeout=STEP)
+        expect(active.locator(".tab-label")).to_have_text(label)
+    # A digit with no tab does nothing.
+    page.keyboard.press(str(len(Status.tabs()) + 1))
+    expect(active).to_have_attribute("data-tab", "all")
+    expect(page).to_have_url(f"{live_server.url}/tasks/")
 
 
 @pytest.mark.parametrize("width", WIDTHS)
