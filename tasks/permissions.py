@@ -64,13 +64,6 @@ def can_view_audit(user) -> bool:
     return can_view_all(user) or user.has_perm(VIEW_AUDIT)
 
 
-def can_view(user, task) -> bool:
-    """Return whether ``user`` may see ``task``."""
-    if not _active(user):
-        return False
-    return task.owner_id == user.pk or can_view_all(user)
-
-
 def can_act(user, task) -> bool:
     """Return whether ``user`` may retry, cancel, delete or pin ``task``."""
     if not _active(user):
@@ -83,6 +76,28 @@ def can_act(user, task) -> bool:
 def can_retry(user, task) -> bool:
     """Return whether ``user`` may retry ``task``: act on it, and launch."""
     return can_act(user, task) and can_launch(user)
+
+
+def can_select(user) -> bool:
+    """Return whether ``user`` may act on any task at all (table rows get a checkbox)."""
+    return can_act_on_all(user) or can_launch(user)
+
+
+def can_launch_entry(user, entry) -> bool:
+    """Return whether ``user`` may launch the registered ``entry`` (tasks/registry.py)."""
+    if not can_launch(user):
+        return False
+    # Staff-only tasks (the purge) touch everyone's rows: operators only.
+    return not entry.staff_only or is_operator(user)
+
+
+def can_act_on_failure_groups(user) -> bool:
+    """Return whether ``user`` may retry or delete whole failure groups (/failures/).
+
+    Operators act on every group and a launcher on their own (the only ones they
+    see). Read-only staff see everyone's groups, so they act on none of them.
+    """
+    return can_act_on_all(user) or (not can_view_all(user) and can_launch(user))
 
 
 def visible_filter(queryset, user):

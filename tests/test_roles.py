@@ -84,6 +84,28 @@ def test_default_group_is_created_when_missing(django_user_model):
     assert newcomer.has_perm("tasks.add_task")
 
 
+def test_every_role_rule_is_in_tasks_permissions():
+    """Roles are asked of tasks/permissions.py only: no other module reads flags or perms."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    rule = re.compile(r"\.is_staff\b|\.is_superuser\b|\.has_perm\(")
+    found = [
+        f"{path.relative_to(root)}: {line.strip()}"
+        for package in ("tasks", "web", "templates")
+        for path in sorted((root / package).rglob("*"))
+        if path.suffix in {".py", ".html"}
+        and "migrations" not in path.parts
+        and "management" not in path.parts
+        and path.name != "permissions.py"
+        for line in path.read_text().splitlines()
+        if rule.search(line)
+    ]
+    # The Admin link follows Django admin's own rule (is_staff), not a Taskboard role.
+    assert [entry.split(":")[0] for entry in found] == ["templates/_base.html"], found
+
+
 def test_permission_lookups_are_read_once_per_user(user, django_assert_num_queries):
     fresh = type(user).objects.get(pk=user.pk)
     # Django's ModelBackend: the direct and the group permissions, then its cache.
@@ -206,7 +228,7 @@ def test_is_staff_still_acts_on_everyones_tasks(staff_user, user):
 def test_superuser_has_every_role(django_user_model, user):
     root = django_user_model.objects.create_superuser("root", password="root-secret-pw")
     task = failed(user)
-    assert permissions.can_view(root, task)
+    assert task in permissions.visible_filter(Task.objects.all(), root)
     assert permissions.can_act(root, task)
     assert permissions.can_launch(root)
     assert permissions.can_view_audit(root)
