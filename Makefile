@@ -34,6 +34,7 @@ $(SECRET_FILE):
 
 run: $(STAMP) $(SECRET_FILE)
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py taskboard_groups -v0
 	$(BIN)/python manage.py ensure_demo_user
 	@echo "Taskboard: http://127.0.0.1:$${TASKBOARD_PORT:-8000}/  (Ctrl-C stops web, worker and beat)"
 	@# The Procfile's "ready" process says it again once web and a worker answer.

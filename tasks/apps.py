@@ -16,11 +16,12 @@ class TasksConfig(AppConfig):
         from django.conf import settings
         from django.db.models.signals import post_save
 
-        from tasks import permissions, signals, tasks  # noqa: F401
+        from tasks import services, signals, tasks  # noqa: F401
 
-        # New users can launch (the default group holds tasks.add_task): see tasks/permissions.py.
+        # A site that sets TASKBOARD_DEFAULT_GROUP puts its new users there (the
+        # standalone site: Launchers); without it nothing is done (docs/operations.md).
         post_save.connect(
-            permissions.on_user_saved,
+            services.on_user_saved,
             sender=settings.AUTH_USER_MODEL,
             dispatch_uid="taskboard-default-group",
         )

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from django.db.models.functions import Right
 from django.utils import timezone
 
-from tasks import permissions
 from tasks.models import FAILED
 from tasks.selectors import visible_tasks
 
@@ -183,17 +182,6 @@ def find_group(*, user, key: str, days: int) -> FailureGroup | None:
     """Return the group with this ``key`` in the window, or None."""
     report = failure_groups(user=user, days=days, tracebacks=False)
     return next((g for g in report.groups if g.key == key), None)
-
-
-def may_act(user) -> bool:
-    """Return whether ``user`` may retry or delete whole groups.
-
-    Operators act on every group and a launcher on their own (the only ones they
-    see). Read-only staff see everyone's groups, so they act on none of them.
-    """
-    return permissions.can_act_on_all(user) or (
-        not permissions.can_view_all(user) and permissions.can_launch(user)
-    )
 
 
 def describe(group: FailureGroup, days: int) -> str:

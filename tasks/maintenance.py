@@ -95,7 +95,7 @@ def export_csv(*, task_id, status: str = "", name: str = "", days: int = 30) -> 
                     task.pk,
                     _csv_safe(task.name),
                     task.status,
-                    _csv_safe(task.owner.username if task.owner else ""),
+                    _csv_safe(task.owner.get_username() if task.owner else ""),
                     _iso(task.created_at),
                     _iso(task.started_at),
                     _iso(task.finished_at),

@@ -42,12 +42,6 @@ class TaskQuerySet(models.QuerySet):
 
         return visible_filter(self, user)
 
-    def actionable_by(self, user) -> TaskQuerySet:
-        """Return the tasks this user may retry, cancel, delete or pin."""
-        from tasks.permissions import actionable_filter
-
-        return actionable_filter(self, user)
-
 
 class Task(models.Model):
     """One run of a Celery task; the primary key is the Celery task id."""

@@ -1,7 +1,7 @@
 """Roles: who may launch, see and act on which tasks. The one place every view asks.
 
-- Launch (and retry, which launches): ``tasks.add_task``. New users get it through
-  the default group (TASKBOARD_DEFAULT_GROUP, "Launchers").
+- Launch (and retry, which launches): ``tasks.add_task``, for instance through the
+  suggested "Launchers" group (GROUPS below; ``manage.py taskboard_groups``).
 - Act on own tasks (retry, cancel, delete, pin): a launcher, on the tasks they own.
 - View all: ``tasks.view_all_tasks``. Act on all: ``tasks.act_on_all_tasks``.
 - ``is_staff`` keeps its old meaning, view and act on all (an operator), and
@@ -15,13 +15,20 @@ answer on the user object for the request.
 
 from __future__ import annotations
 
-from django.conf import settings
-
 LAUNCH = "tasks.add_task"
 VIEW_ALL = "tasks.view_all_tasks"
 ACT_ON_ALL = "tasks.act_on_all_tasks"
 VIEW_AUDIT = "tasks.view_auditlog"
-DEFAULT_GROUP_PERMISSIONS = ("add_task",)
+
+# The suggested role groups and their permissions (codenames of the tasks app):
+# `manage.py taskboard_groups` creates them; roles are read from the permissions,
+# never from the group names. Migration 0002 keeps a frozen copy of its own.
+LAUNCHERS = "Launchers"
+GROUPS: dict[str, tuple[str, ...]] = {
+    LAUNCHERS: ("add_task",),
+    "Operators": ("add_task", "view_all_tasks", "act_on_all_tasks", "view_auditlog"),
+    "Read-only staff": ("view_all_tasks", "view_auditlog"),
+}
 
 
 def _active(user) -> bool:
@@ -64,13 +71,6 @@ def can_view_audit(user) -> bool:
     return can_view_all(user) or user.has_perm(VIEW_AUDIT)
 
 
-def can_view(user, task) -> bool:
-    """Return whether ``user`` may see ``task``."""
-    if not _active(user):
-        return False
-    return task.owner_id == user.pk or can_view_all(user)
-
-
 def can_act(user, task) -> bool:
     """Return whether ``user`` may retry, cancel, delete or pin ``task``."""
     if not _active(user):
@@ -83,6 +83,28 @@ def can_act(user, task) -> bool:
 def can_retry(user, task) -> bool:
     """Return whether ``user`` may retry ``task``: act on it, and launch."""
     return can_act(user, task) and can_launch(user)
+
+
+def can_select(user) -> bool:
+    """Return whether ``user`` may act on any task at all (table rows get a checkbox)."""
+    return can_act_on_all(user) or can_launch(user)
+
+
+def can_launch_entry(user, entry) -> bool:
+    """Return whether ``user`` may launch the registered ``entry`` (tasks/registry.py)."""
+    if not can_launch(user):
+        return False
+    # Staff-only tasks (the purge) touch everyone's rows: operators only.
+    return not entry.staff_only or is_operator(user)
+
+
+def can_act_on_failure_groups(user) -> bool:
+    """Return whether ``user`` may retry or delete whole failure groups (/failures/).
+
+    Operators act on every group and a launcher on their own (the only ones they
+    see). Read-only staff see everyone's groups, so they act on none of them.
+    """
+    return can_act_on_all(user) or (not can_view_all(user) and can_launch(user))
 
 
 def visible_filter(queryset, user):
@@ -103,26 +125,3 @@ def actionable_filter(queryset, user):
     if can_launch(user):
         return queryset.filter(owner=user)
     return queryset.none()
-
-
-def on_user_saved(sender, instance, created: bool, raw: bool = False, **kwargs) -> None:
-    """Give a newly created user the default role (post_save receiver)."""
-    if created and not raw:
-        add_default_group(instance)
-
-
-def add_default_group(user) -> None:
-    """Put a new user in TASKBOARD_DEFAULT_GROUP (created with its permissions if missing)."""
-    from django.contrib.auth.models import Group, Permission
-
-    name = settings.TASKBOARD_DEFAULT_GROUP
-    if not name:
-        return
-    group, created = Group.objects.get_or_create(name=name)
-    if created:
-        group.permissions.add(
-            *Permission.objects.filter(
-                content_type__app_label="tasks", codename__in=DEFAULT_GROUP_PERMISSIONS
-            )
-        )
-    user.groups.add(group)

@@ -25,10 +25,7 @@ class Launchable:
         """Return whether ``user`` may launch this task (tasks/permissions.py)."""
         from tasks import permissions
 
-        if not permissions.can_launch(user):
-            return False
-        # Staff-only tasks (the purge) touch everyone's rows: operators only.
-        return not self.staff_only or permissions.is_operator(user)
+        return permissions.can_launch_entry(user, self)
 
 
 _registry: dict[str, Launchable] = {}

@@ -403,7 +403,7 @@ def api_token_get(*, user, token_id) -> ApiToken:
 
 
 class DemoAccount(NamedTuple):
-    username: str
+    name: str
     password: str
 
 
@@ -419,7 +419,5 @@ def demo_account() -> DemoAccount | None:
     """Return the demo account when it exists and is active (`make run` creates it), else None."""
     account = demo_credentials()
     User = get_user_model()
-    exists = User.objects.filter(
-        **{User.USERNAME_FIELD: account.username, "is_active": True}
-    ).exists()
+    exists = User.objects.filter(**{User.USERNAME_FIELD: account.name, "is_active": True}).exists()
     return account if exists else None

@@ -86,6 +86,16 @@ def test_api_staff_sees_everyone_with_owner(client, user, staff_user):
     assert sorted(owners, key=str) == [None, "alice"]
 
 
+def test_api_read_only_staff_sees_the_owner_as_the_table_does(client, user, django_user_model):
+    from django.contrib.auth.models import Group
+
+    rita = django_user_model.objects.create_user("rita", password="rita-secret-pw")
+    rita.groups.set([Group.objects.get(name="Read-only staff")])
+    make(user)
+    client.force_login(rita)
+    assert [item["owner"] for item in client.get("/api/tasks/").json()["results"]] == ["alice"]
+
+
 def test_api_owner_hidden_from_non_staff(client, user, key):
     make(user)
     item = client.get("/api/tasks/", headers=bearer(key)).json()["results"][0]

@@ -186,6 +186,14 @@ def test_make_run_installs_the_runtime_requirements_only(tmp_path):
     assert "requirements-dev.txt" not in commands
 
 
+def test_make_run_creates_the_role_groups_before_the_demo_account(tmp_path):
+    # The demo site's groups come from the command, not from a migration's side effect.
+    commands = make_dry_run("run", tmp_path).splitlines()
+    groups = next(i for i, line in enumerate(commands) if "manage.py taskboard_groups" in line)
+    demo = next(i for i, line in enumerate(commands) if "manage.py ensure_demo_user" in line)
+    assert groups < demo
+
+
 def test_make_test_adds_the_test_requirements(tmp_path):
     commands = make_dry_run("test", tmp_path)
     assert "-m venv" in commands

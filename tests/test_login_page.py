@@ -19,7 +19,7 @@ def test_login_page_names_the_demo_account_when_it_exists(client, django_user_mo
     response = client.get(reverse("login"))
     assert response.status_code == 200
     hint = response.context["demo_account"]
-    assert (hint.username, hint.password) == ("demo", "demo-taskboard")
+    assert (hint.name, hint.password) == ("demo", "demo-taskboard")
     assert b'class="demo-hint"' in response.content
     assert b"<code>demo</code>" in response.content
     assert b"<code>demo-taskboard</code>" in response.content

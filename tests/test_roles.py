@@ -66,9 +66,19 @@ def test_migration_creates_the_role_groups():
     assert "act_on_all_tasks" not in perms["Read-only staff"]
 
 
-def test_new_user_joins_the_default_group_and_may_launch(user):
-    assert user.groups.filter(name="Launchers").exists()
-    assert permissions.can_launch(user)
+def test_new_user_joins_the_sites_default_group_and_may_launch(settings, django_user_model):
+    settings.TASKBOARD_DEFAULT_GROUP = "Launchers"
+    newcomer = django_user_model.objects.create_user("nora", password="nora-secret-pw")
+    assert list(newcomer.groups.values_list("name", flat=True)) == ["Launchers"]
+    assert permissions.can_launch(newcomer)
+
+
+def test_new_user_in_a_host_without_the_setting_joins_no_group(settings, django_user_model):
+    # A host adding Taskboard does not set it: its users' groups are its own.
+    del settings.TASKBOARD_DEFAULT_GROUP
+    newcomer = django_user_model.objects.create_user("hank", password="hank-secret-pw")
+    assert not newcomer.groups.exists()
+    assert not permissions.can_launch(newcomer)
 
 
 def test_new_user_without_default_group_may_not_launch(settings, django_user_model):
@@ -78,10 +88,88 @@ def test_new_user_without_default_group_may_not_launch(settings, django_user_mod
     assert login(newcomer).post("/launch/taskboard.quick/", {"x": 1, "y": 2}).status_code == 403
 
 
-def test_default_group_is_created_when_missing(django_user_model):
+def test_default_group_is_created_when_missing(settings, django_user_model):
+    settings.TASKBOARD_DEFAULT_GROUP = "Launchers"
     Group.objects.filter(name="Launchers").delete()
     newcomer = django_user_model.objects.create_user("nick", password="nick-secret-pw")
     assert newcomer.has_perm("tasks.add_task")
+
+
+def group_perms() -> dict[str, set[str]]:
+    return {
+        group.name: set(group.permissions.values_list("codename", flat=True))
+        for group in Group.objects.filter(name__in=permissions.GROUPS)
+    }
+
+
+def test_taskboard_groups_creates_the_groups_idempotently():
+    from django.core.management import call_command
+
+    Group.objects.filter(name__in=permissions.GROUPS).delete()
+    call_command("taskboard_groups", verbosity=0)
+    call_command("taskboard_groups", verbosity=0)
+    assert Group.objects.filter(name__in=permissions.GROUPS).count() == 3
+    assert group_perms() == {name: set(codes) for name, codes in permissions.GROUPS.items()}
+
+
+def test_taskboard_groups_restores_missing_permissions_and_keeps_added_ones():
+    from django.core.management import call_command
+
+    operators = Group.objects.get(name="Operators")
+    operators.permissions.remove(Permission.objects.get(codename="act_on_all_tasks"))
+    operators.permissions.add(Permission.objects.get(codename="delete_task"))
+    call_command("taskboard_groups", verbosity=0)
+    assert group_perms()["Operators"] == set(permissions.GROUPS["Operators"]) | {"delete_task"}
+
+
+def test_taskboard_groups_leaves_users_groups_alone(viewer):
+    from django.core.management import call_command
+
+    call_command("taskboard_groups", verbosity=0)
+    assert not viewer.groups.exists()
+
+
+def test_taskboard_groups_flag_adds_every_existing_user_to_launchers(viewer, readonly):
+    from django.core.management import call_command
+
+    call_command("taskboard_groups", "--add-users-to-launchers", verbosity=0)
+    assert viewer.groups.filter(name="Launchers").exists()
+    assert set(readonly.groups.values_list("name", flat=True)) == {"Launchers", "Read-only staff"}
+    assert permissions.can_launch(type(viewer).objects.get(pk=viewer.pk))
+
+
+def test_migration_leaves_existing_users_groups_alone(viewer):
+    import importlib
+
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
+
+    migration = importlib.import_module("tasks.migrations.0002_audit_pinned_permissions")
+    state = MigrationLoader(connection).project_state(("tasks", "0002_audit_pinned_permissions"))
+    migration.create_groups(state.apps, None)
+    assert not viewer.groups.exists()
+
+
+def test_every_role_rule_is_in_tasks_permissions():
+    """Roles are asked of tasks/permissions.py only: no other module reads flags or perms."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    rule = re.compile(r"\.is_staff\b|\.is_superuser\b|\.has_perm\(")
+    found = [
+        f"{path.relative_to(root)}: {line.strip()}"
+        for package in ("tasks", "web", "templates")
+        for path in sorted((root / package).rglob("*"))
+        if path.suffix in {".py", ".html"}
+        and "migrations" not in path.parts
+        and "management" not in path.parts
+        and path.name != "permissions.py"
+        for line in path.read_text().splitlines()
+        if rule.search(line)
+    ]
+    # The Admin link follows Django admin's own rule (is_staff), not a Taskboard role.
+    assert [entry.split(":")[0] for entry in found] == ["templates/_base.html"], found
 
 
 def test_permission_lookups_are_read_once_per_user(user, django_assert_num_queries):
@@ -206,7 +294,7 @@ def test_is_staff_still_acts_on_everyones_tasks(staff_user, user):
 def test_superuser_has_every_role(django_user_model, user):
     root = django_user_model.objects.create_superuser("root", password="root-secret-pw")
     task = failed(user)
-    assert permissions.can_view(root, task)
+    assert task in permissions.visible_filter(Task.objects.all(), root)
     assert permissions.can_act(root, task)
     assert permissions.can_launch(root)
     assert permissions.can_view_audit(root)

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import django_filters
 from django import forms
+from django.contrib.auth import get_user_model
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
 from django.db.models import Q, QuerySet, TextField
@@ -68,7 +69,7 @@ class TaskFilter(django_filters.FilterSet):
     finished_from = _datetime_filter("finished_at", "gte", "Finished from")
     finished_to = _datetime_filter("finished_at", "lte", "Finished until")
     # For those who see everyone's tasks (removed for others in __init__).
-    owner = django_filters.CharFilter(field_name="owner__username", label="Owner", max_length=150)
+    owner = django_filters.CharFilter(method="filter_owner", label="Owner", max_length=150)
     queue = django_filters.CharFilter(field_name="queue", label="Queue", max_length=200)
 
     # The filters with an input in the page's search form (templates/tasks/list.html).
@@ -103,6 +104,10 @@ class TaskFilter(django_filters.FilterSet):
         if current and current not in names and len(current) <= 100 and "\x00" not in current:
             names.append(current)
         self.filters["name"].extra["choices"] = [(n, n) for n in sorted(names)]
+
+    def filter_owner(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
+        """Match the owner's login name, the user model's USERNAME_FIELD (a host's may be email)."""
+        return queryset.filter(**{f"owner__{get_user_model().USERNAME_FIELD}": value})
 
     def filter_search(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
         """Match name, id, arguments, result or error; full-text as well on PostgreSQL."""

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import resolve_url
 from django_htmx.http import HttpResponseClientRedirect
 
 
@@ -8,6 +12,8 @@ class HtmxLoginRedirectMiddleware:
     """Turn a redirect to the login page into HX-Redirect for htmx requests.
 
     Otherwise htmx would follow the 302 and swap the login page into a fragment.
+    The login page is the site's settings.LOGIN_URL (a host's own, maybe on another
+    host), as ``login_required`` redirects to it.
     """
 
     def __init__(self, get_response):
@@ -18,7 +24,14 @@ class HtmxLoginRedirectMiddleware:
         if (
             getattr(request, "htmx", False)
             and response.status_code == 302
-            and response["Location"].startswith("/accounts/login/")
+            and _is_login_url(response["Location"])
         ):
             return HttpResponseClientRedirect(response["Location"])
         return response
+
+
+def _is_login_url(location: str) -> bool:
+    """Return whether ``location`` is the login page, whatever its query (?next=...)."""
+    login = urlsplit(resolve_url(settings.LOGIN_URL))
+    target = urlsplit(location)
+    return (target.scheme, target.netloc, target.path) == (login.scheme, login.netloc, login.path)

@@ -298,8 +298,9 @@ TASKBOARD_POLL_MAX_IDS = int(os.environ.get("TASKBOARD_POLL_MAX_IDS", "500"))
 TASKBOARD_POLL_MAX_CARRIED = int(os.environ.get("TASKBOARD_POLL_MAX_CARRIED", "5000"))
 TASKBOARD_LAUNCH_RATE_PER_MINUTE = int(os.environ.get("TASKBOARD_LAUNCH_RATE_PER_MINUTE", "60"))
 TASKBOARD_EXPORT_DIR = Path(os.environ.get("TASKBOARD_EXPORT_DIR", VAR_DIR / "exports"))
-# Roles (docs/operations.md, "Roles"): new users join this group, which may launch.
-# Empty: new users may not launch until an admin gives them tasks.add_task.
+# Roles (docs/operations.md, "Roles"): this site's opt-in, so that its new users may
+# launch: they join this group. A host adding Taskboard leaves it unset (nothing is
+# done to its users' groups). Empty: new users may not launch until an admin allows it.
 TASKBOARD_DEFAULT_GROUP = os.environ.get("TASKBOARD_DEFAULT_GROUP", "Launchers")
 # Bulk actions: selections up to BULK_INLINE_MAX run in the request, larger ones
 # as a background task (taskboard.bulk_action). BULK_MAX caps one selection: a

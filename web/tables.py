@@ -10,6 +10,7 @@ page's rows with that partial.
 from __future__ import annotations
 
 import django_tables2 as tables
+from django.contrib.auth import get_user_model
 from django.db.models import Case, F, IntegerField, QuerySet, Value, When
 
 from tasks.models import Status, Task
@@ -35,7 +36,7 @@ class TaskTable(tables.Table):
     select = tables.Column(empty_values=(), orderable=False, verbose_name="Select")
     status = tables.Column(empty_values=())
     name = tables.Column(verbose_name="Task")
-    owner = tables.Column(accessor="owner__username", verbose_name="Owner")
+    owner = tables.Column(accessor="owner", verbose_name="Owner")
     arguments = tables.Column(empty_values=(), orderable=False)
     created = tables.Column(accessor="created_at", verbose_name="Created")
     runtime = tables.Column(empty_values=(), verbose_name="Runtime")
@@ -56,7 +57,9 @@ class TaskTable(tables.Table):
         return _ordered(queryset, F("name"), is_descending), True
 
     def order_owner(self, queryset, is_descending):
-        return _ordered(queryset, F("owner__username"), is_descending), True
+        # By the login name, the user model's USERNAME_FIELD (a host's may be email).
+        login = f"owner__{get_user_model().USERNAME_FIELD}"
+        return _ordered(queryset, F(login), is_descending), True
 
     def order_created(self, queryset, is_descending):
         return queryset.order_by(

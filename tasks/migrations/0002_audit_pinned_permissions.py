@@ -6,7 +6,8 @@ from django.conf import settings
 from django.db import migrations, models
 
 # Roles as groups (docs/operations.md, "Roles"); tasks/permissions.py reads the
-# permissions, never the group names, except LAUNCHERS as the default group.
+# permissions, never the group names. A frozen copy of tasks/permissions.py's
+# GROUPS: a migration must not import the app's code.
 GROUPS = {
     "Launchers": ["add_task"],
     "Operators": ["add_task", "view_all_tasks", "act_on_all_tasks", "view_auditlog"],
@@ -15,7 +16,11 @@ GROUPS = {
 
 
 def create_groups(apps, schema_editor):
-    """Create the role groups and put every existing user in Launchers (they could launch)."""
+    """Create the role groups; users' groups are left alone (a host's users are its own).
+
+    A site whose existing users should all launch runs
+    `manage.py taskboard_groups --add-users-to-launchers`.
+    """
     from django.contrib.auth.management import create_permissions
 
     # Permissions are normally created after migrate; the groups need them now.
@@ -25,14 +30,11 @@ def create_groups(apps, schema_editor):
     app_config.models_module = None
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
-    User = apps.get_model(*settings.AUTH_USER_MODEL.split("."))
     for name, codenames in GROUPS.items():
         group, _ = Group.objects.get_or_create(name=name)
         group.permissions.add(
             *Permission.objects.filter(content_type__app_label="tasks", codename__in=codenames)
         )
-    launchers = Group.objects.get(name="Launchers")
-    launchers.user_set.add(*User.objects.all())
 
 
 def add_task_ids_index(apps, schema_editor):

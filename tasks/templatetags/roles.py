@@ -36,4 +36,4 @@ def can_view_audit(user) -> bool:
 @register.filter
 def can_select(user) -> bool:
     """Return whether ``user`` may act on any task at all (rows get a checkbox)."""
-    return permissions.can_act_on_all(user) or permissions.can_launch(user)
+    return permissions.can_select(user)

@@ -18,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from tasks import selectors, tokens
+from tasks import permissions, selectors, tokens
 from tasks.live import Badge, badges_for
 from tasks.models import Task
 from web.filters import TaskFilter
@@ -155,7 +155,7 @@ def task_list(request: HttpRequest) -> JsonResponse:
     more = len(tasks) > limit
     tasks = tasks[:limit]
     badges, live = badges_for(tasks)
-    staff = request.user.is_staff
+    staff = permissions.can_view_all(request.user)
     next_cursor = selectors.encode_cursor(tasks[-1]) if more else None
     next_url = None
     if next_cursor:
@@ -181,5 +181,7 @@ def task_detail(request: HttpRequest, task_id: str) -> JsonResponse:
         raise Http404 from None
     task = selectors.task_get(user=request.user, task_id=pk)
     badges, live = badges_for([task])
-    data = task_json(task, badges[str(task.pk)], staff=request.user.is_staff, full=True)
+    data = task_json(
+        task, badges[str(task.pk)], staff=permissions.can_view_all(request.user), full=True
+    )
     return JsonResponse({**data, "live_available": live})

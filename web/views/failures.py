@@ -36,7 +36,7 @@ def failure_list(request: HttpRequest) -> HttpResponse:
         "days": days,
         "windows": failures.WINDOW_DAYS,
         "can_view_all": permissions.can_view_all(request.user),
-        "can_act": failures.may_act(request.user),
+        "can_act": permissions.can_act_on_failure_groups(request.user),
     }
     return render(request, "tasks/failures.html", context)
 
@@ -51,7 +51,7 @@ def failure_act(request: HtmxHttpRequest, action: str) -> HttpResponse:
     """
     if action not in ACTIONS:
         raise Http404("No such action.")
-    if not failures.may_act(request.user):
+    if not permissions.can_act_on_failure_groups(request.user):
         raise PermissionDenied("You may not retry or delete failure groups.")
     days = failures.parse_days(request.POST.get("days"))
     back = _list_url(days)

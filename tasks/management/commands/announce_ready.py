@@ -39,7 +39,8 @@ class Command(BaseCommand):
             time.sleep(0.5)
         else:
             username, password = demo_credentials()
-            user = get_user_model().objects.filter(username=username).first()
+            User = get_user_model()
+            user = User.objects.filter(**{User.USERNAME_FIELD: username}).first()
             # The password only while it is still the demo one.
             known = user is not None and user.check_password(password)
             account = f"{username} / {password}" if known else username

@@ -12,7 +12,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         username, password = demo_credentials()
         User = get_user_model()
-        user, created = User.objects.get_or_create(username=username)
+        user, created = User.objects.get_or_create(**{User.USERNAME_FIELD: username})
         if created:
             user.is_staff = True
             user.is_superuser = True

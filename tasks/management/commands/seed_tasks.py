@@ -111,13 +111,14 @@ class Command(BaseCommand):
     def _owners(self) -> list:
         """Return the bench user (staff, first) and the other owners, creating them."""
         User = get_user_model()
+        login = User.USERNAME_FIELD
         bench, created = User.objects.get_or_create(
-            username=BENCH_USER, defaults={"is_staff": True}
+            **{login: BENCH_USER}, defaults={"is_staff": True}
         )
         if created or not bench.check_password(BENCH_PASSWORD):
             bench.set_password(BENCH_PASSWORD)
             bench.save()
-        others = [User.objects.get_or_create(username=name)[0] for name in OTHER_OWNERS]
+        others = [User.objects.get_or_create(**{login: name})[0] for name in OTHER_OWNERS]
         return [bench, *others]
 
     def _in_flight(self, bench, wanted: int, rng: random.Random) -> list[uuid.UUID]:
