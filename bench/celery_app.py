@@ -1,6 +1,6 @@
 """The bench's worker app: the product's Celery app, tracking switchable for the overhead run.
 
-`BENCH_TRACKING=0` disconnects the tasks.signals handlers in this worker only, to
+`BENCH_TRACKING=0` disconnects the tasks.worker.signals handlers in this worker only, to
 measure what tracking costs; the product never reads this variable.
 """
 
@@ -42,9 +42,9 @@ if os.environ.get("BENCH_TRACKING", "1") == "0":
     from celery import signals as celery_signals
     from celery.utils.dispatch import Signal
 
-    from tasks import signals as tracking
+    from tasks.worker import signals as tracking
 
-    # Every function of tasks.signals off every Celery signal, whatever their names.
+    # Every function of tasks.worker.signals off every Celery signal, whatever their names.
     handlers = [
         f for f in vars(tracking).values() if getattr(f, "__module__", "") == tracking.__name__
     ]

@@ -82,9 +82,9 @@ def launch_rate(user, count: int, rounds: int = 2) -> dict:
     from django.conf import settings
 
     from tasks import services
-    from tasks import signals as tracking
     from tasks.models import Task
     from tasks.tasks import quick
+    from tasks.worker import signals as tracking
 
     queue = f"bench-launch-{uuid.uuid4().hex[:6]}"
     conf = current_app.conf
@@ -158,9 +158,9 @@ def worker_rate(
     from celery import signals as celery_signals
 
     from bench import procs
-    from tasks import signals as tracking_signals
     from tasks.models import TERMINAL, Task
     from tasks.tasks import quick
+    from tasks.worker import signals as tracking_signals
 
     queue = f"bench-noop-{uuid.uuid4().hex[:6]}"
     ids = []

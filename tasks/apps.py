@@ -16,7 +16,8 @@ class TasksConfig(AppConfig):
         from django.conf import settings
         from django.db.models.signals import post_save
 
-        from tasks import services, signals, tasks  # noqa: F401
+        from tasks import services, tasks  # noqa: F401
+        from tasks.worker import signals  # noqa: F401
 
         # A site that sets TASKBOARD_DEFAULT_GROUP puts its new users there (the
         # standalone site: Launchers); without it nothing is done (docs/operations.md).

@@ -13,8 +13,8 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from tasks.models import TERMINAL, Task
-from tasks.progress import report_progress
+from tasks.models import Task
+from tasks.worker.progress import report_progress
 
 PURGE_BATCH = 1000
 EXPORT_COLUMNS = (
@@ -162,17 +162,3 @@ def purge_batches(queryset: QuerySet[Task]) -> Iterator[PurgedBatch]:
         for _, status in rows:
             counts[status] = counts.get(status, 0) + 1
         yield PurgedBatch(ids=ids, counts=counts)
-
-
-def purge(*, days: int, exclude=None) -> dict:
-    """Delete finished, unpinned tasks older than ``days``, in batches; return how many went."""
-    cutoff = timezone.now() - timedelta(days=days)
-    old = Task.objects.filter(status__in=TERMINAL, created_at__lt=cutoff)
-    if exclude:
-        old = old.exclude(pk=exclude)
-    total = old.count()
-    deleted = 0
-    for batch in purge_batches(old):
-        deleted += len(batch.ids)
-        report_progress(deleted, total, f"deleted {deleted} of {total}")
-    return {"deleted": deleted, "older_than_days": days}

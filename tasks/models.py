@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from tasks.permissions import visible_filter
 from tasks.status import IN_FLIGHT, TERMINAL, Status
 
 # Short names for the states, kept for the many writers and readers that compare a
@@ -38,8 +39,6 @@ class TaskQuerySet(models.QuerySet):
 
     def visible_to(self, user) -> TaskQuerySet:
         """Return the tasks this user may see: all with view_all_tasks (or staff), else own."""
-        from tasks.permissions import visible_filter
-
         return visible_filter(self, user)
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from django import forms
 
+from tasks import permissions
+
 
 class UnknownTask(LookupError):
     """No launchable task is registered under that name."""
@@ -23,8 +25,6 @@ class Launchable:
 
     def allowed_for(self, user) -> bool:
         """Return whether ``user`` may launch this task (tasks/permissions.py)."""
-        from tasks import permissions
-
         return permissions.can_launch_entry(user, self)
 
 

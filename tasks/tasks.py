@@ -8,8 +8,11 @@ from celery import Task, shared_task
 from celery.exceptions import Ignore
 
 from tasks import forms, maintenance
-from tasks.progress import release_run, report_progress
 from tasks.registry import launchable
+from tasks.services import bulk_run, purge_older_than, retention_purge
+from tasks.services import reconcile as run
+from tasks.worker.lease import release_run
+from tasks.worker.progress import report_progress
 
 
 class FlakyError(Exception):
@@ -108,8 +111,6 @@ def export_csv(self, status: str = "", name: str = "", days: int = 30) -> dict:
 # Idempotent (deleting what is already gone is a no-op): run again if its worker dies.
 @shared_task(bind=True, base=RedeliverableTask, name="taskboard.purge")
 def purge(self, days: int = 90) -> dict:
-    from tasks.services import purge_older_than
-
     return purge_older_than(days=days, job_id=self.request.id)
 
 
@@ -118,20 +119,14 @@ def purge(self, days: int = 90) -> dict:
 # Redeliverable: a rerun resumes after the last finished batch.
 @shared_task(bind=True, base=RedeliverableTask, name="taskboard.bulk_action")
 def bulk_action(self, bulk_id: str) -> dict:
-    from tasks.services import bulk_run
-
     return bulk_run(bulk_id=bulk_id)
 
 
 @shared_task(name="taskboard.retention")
 def retention() -> dict:
-    from tasks.services import retention_purge
-
     return retention_purge()
 
 
 @shared_task(name="taskboard.reconcile", ignore_result=True)
 def reconcile() -> dict:
-    from tasks.services import reconcile as run
-
     return run()

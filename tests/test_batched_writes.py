@@ -13,10 +13,11 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from tasks import services, states
-from tasks import signals as tracking
 from tasks.models import Task
 from tasks.tasks import quick
-from tasks.tracking import BatchedWrites
+from tasks.worker import signals as tracking
+from tasks.worker import tracking as writes
+from tasks.worker.batching import BatchedWrites
 from tests.conftest import WorkerProcess, wait_for, worker_env
 from tests.test_tracking import _start
 
@@ -213,7 +214,7 @@ def test_failed_flush_is_retried(monkeypatch):
             raise OperationalError("server closed the connection unexpectedly")
         real(**kwargs)
 
-    monkeypatch.setattr(services, "track_succeeded_many", flaky)
+    monkeypatch.setattr(writes, "track_succeeded_many", flaky)
     tracking._write_completions([_done(one.pk), _done(two.pk)])
     assert calls == [2, 2]
     assert set(Task.objects.values_list("status", flat=True)) == {"completed"}

@@ -12,6 +12,7 @@ from django.test import Client
 
 from tasks import services
 from tasks.models import AuditLog, BulkAction, Task
+from tasks.services import bulk as bulk_service
 from tests.conftest import wait_for
 
 # No broker in these tests: revoke broadcasts are recorded (tests/conftest.py).
@@ -483,7 +484,7 @@ def test_large_set_runs_as_a_background_task_row(alice, user, settings):
 
 
 def test_background_run_acts_in_batches_and_resumes(user, monkeypatch):
-    monkeypatch.setattr(services, "BULK_BATCH", 2)
+    monkeypatch.setattr(bulk_service, "BULK_BATCH", 2)
     tasks = [failed(user) for _ in range(5)]
     bulk = BulkAction.objects.create(
         actor=user,

@@ -9,8 +9,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from tasks import services
 from tasks.models import Task
+from tasks.services import launch as launch_service
 
 HX = {"HTTP_HX_REQUEST": "true"}
 # What static/js/actions.js adds when the page has the task table.
@@ -326,7 +326,7 @@ def test_launch_broker_down_is_503_and_leaves_no_row(client, user, monkeypatch):
         raise ConnectionError("broker down")
 
     # The send itself fails (no message leaves): the row must not stay behind.
-    monkeypatch.setattr(services, "_send", broken_send)
+    monkeypatch.setattr(launch_service, "_send", broken_send)
     client.force_login(user)
     response = client.post("/launch/taskboard.quick/", {"x": "1", "y": "2"}, **HX_ROWS)
     assert response.status_code == 503

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from tasks import maintenance, services
 from tasks.models import AuditLog, Task
+from tasks.services import retention as retention_service
 
 pytestmark = pytest.mark.django_db
 
@@ -138,7 +139,7 @@ def test_retention_with_nothing_to_delete_writes_nothing(keep):
 
 
 def test_retention_audit_lists_at_most_the_cap_of_ids(keep, monkeypatch):
-    monkeypatch.setattr(services, "AUDIT_MAX_IDS", 2)
+    monkeypatch.setattr(retention_service, "AUDIT_MAX_IDS", 2)
     for _ in range(3):
         aged("completed", 40)
     services.retention_purge()

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from tasks import progress, services
-from tasks import signals as tracking
+from tasks.worker import lease
+from tasks.worker import signals as tracking
+from tasks.worker import tracking as writes
 
 
 def _stub(monkeypatch, *, finished, claimed=True):
     """Make task_finished answer ``finished`` in turn and record lease calls."""
     answers = iter(finished)
     calls = []
-    monkeypatch.setattr(services, "task_finished", lambda *, task_id: next(answers))
-    monkeypatch.setattr(progress, "claim_run", lambda task: calls.append("claim") or claimed)
-    monkeypatch.setattr(progress, "release_run", lambda task: calls.append("release"))
+    monkeypatch.setattr(writes, "task_finished", lambda *, task_id: next(answers))
+    monkeypatch.setattr(lease, "claim_run", lambda task: calls.append("claim") or claimed)
+    monkeypatch.setattr(lease, "release_run", lambda task: calls.append("release"))
     return calls
 
 

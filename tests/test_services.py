@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 
 from tasks import registry, services
 from tasks.models import Task
+from tasks.services import launch as launch_service
 
 
 @pytest.mark.django_db
@@ -56,7 +57,7 @@ def test_launch_unavailable_broker_leaves_no_row(
     def broken_send(task):
         raise ConnectionError("broker down")
 
-    monkeypatch.setattr(services, "_send", broken_send)
+    monkeypatch.setattr(launch_service, "_send", broken_send)
     with (
         pytest.raises(services.LaunchUnavailable),
         django_capture_on_commit_callbacks(execute=True),
@@ -208,7 +209,7 @@ def test_launch_outside_a_transaction_is_one_insert_committed_before_the_send(us
         # The row is committed (autocommit, no open transaction) when the message goes.
         sends.append((task.pk, connection.get_autocommit(), connection.in_atomic_block))
 
-    monkeypatch.setattr(services, "_send", send)
+    monkeypatch.setattr(launch_service, "_send", send)
     commits = []
     real_commit = connection.commit
     monkeypatch.setattr(connection, "commit", lambda: commits.append(1) or real_commit())
@@ -227,7 +228,7 @@ def test_launch_inside_a_transaction_sends_after_its_commit(user, monkeypatch):
     from django.db import transaction
 
     sends = []
-    monkeypatch.setattr(services, "_send", lambda task: sends.append(task.pk))
+    monkeypatch.setattr(launch_service, "_send", lambda task: sends.append(task.pk))
     with transaction.atomic():
         task = services.task_launch(
             user=user, name="taskboard.quick", params={"x": 1, "y": 2}, check_rate=False
@@ -249,10 +250,10 @@ def test_concurrent_launches_by_one_user_admit_exactly_the_limit(user, settings,
         pytest.skip("the row lock is PostgreSQL's; SQLite runs one writer at a time")
     settings.TASKBOARD_LAUNCH_RATE_PER_MINUTE = 5
     launches = 12
-    monkeypatch.setattr(services, "_send", lambda task: None)
+    monkeypatch.setattr(launch_service, "_send", lambda task: None)
     state = {"inserting": 0, "done": 0}
     guard = threading.Lock()
-    create = services._create_and_send
+    create = launch_service._create_and_send
 
     def blocked_on_a_lock() -> int:
         with connection.cursor() as cursor:
@@ -273,7 +274,7 @@ def test_concurrent_launches_by_one_user_admit_exactly_the_limit(user, settings,
             state["inserting"] -= 1
         return create(**fields)
 
-    monkeypatch.setattr(services, "_create_and_send", held_insert)
+    monkeypatch.setattr(launch_service, "_create_and_send", held_insert)
     start = threading.Barrier(launches)
     outcomes: list[str] = []
 

@@ -11,10 +11,10 @@ from celery import signals as celery_signals
 from django.db import connection
 
 from tasks import services
-from tasks import signals as tracking
 from tasks.models import Task
 from tasks.tasks import quick
-from tasks.tracking import BatchedWrites, HeldStarts
+from tasks.worker import signals as tracking
+from tasks.worker.batching import BatchedWrites, HeldStarts
 from tests.conftest import wait_for
 
 

@@ -1,9 +1,10 @@
 """Celery signal handlers that keep the Task table in step with what the workers do.
 
-Each handler is thin: it extracts the fields and calls a tracking service. A
-handler never raises into Celery; a database that is briefly unreachable is
-retried, and the reconciler converges whatever is still left. A task's start may
-be held back and its "completed" write batched with others (tasks/tracking.py).
+Each handler is thin: it extracts the fields and calls a tracking write
+(tasks/worker/tracking.py). A handler never raises into Celery; a database that is
+briefly unreachable is retried, and the reconciler converges whatever is still left.
+A task's start may be held back and its "completed" write batched with others
+(tasks/worker/batching.py).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
 from django.utils import timezone
 
-from tasks import progress, services
-from tasks.tracking import BatchedWrites, HeldStarts
+from tasks.worker import lease, tracking
+from tasks.worker.batching import BatchedWrites, HeldStarts
 
 logger = logging.getLogger(__name__)
 
@@ -65,25 +66,25 @@ def _what(kwargs: dict) -> str:
 def _write_held_start(start: dict) -> None:
     # The writing thread's own connection may have idled for hours: check it first.
     close_old_connections()
-    _write(services.track_started, **start)
+    _write(tracking.track_started, **start)
 
 
 # Starts held back so that a short task writes start and end in one UPDATE
-# (tasks/tracking.py); 0 writes each start at once.
+# (tasks/worker/batching.py); 0 writes each start at once.
 held_starts = HeldStarts(settings.TASKBOARD_RUNNING_WRITE_DELAY, _write_held_start)
 
 
-def _write_completions(batch: list[services.Completion]) -> None:
+def _write_completions(batch: list[tracking.Completion]) -> None:
     close_old_connections()  # as for a held start
-    if _write(services.track_succeeded_many, completions=batch) is None and len(batch) > 1:
+    if _write(tracking.track_succeeded_many, completions=batch) is None and len(batch) > 1:
         # Refused for another reason than an outage: one bad row must not cost the
         # others their write.
         for done in batch:
-            _write(services.track_succeeded_many, completions=[done])
+            _write(tracking.track_succeeded_many, completions=[done])
 
 
 # "Completed" writes queued and written together by a thread of each pool process
-# (tasks/tracking.py); 0 writes each at once.
+# (tasks/worker/batching.py); 0 writes each at once.
 batched = BatchedWrites(settings.TASKBOARD_TRACKING_BATCH_INTERVAL, _write_completions)
 
 
@@ -96,7 +97,7 @@ def _flush_start(task_id) -> None:
     """Write the held start of ``task_id`` now, before a write that does not merge it."""
     start = _take_start(task_id)
     if start is not None:
-        _write(services.track_started, **start)
+        _write(tracking.track_started, **start)
 
 
 def _flush(task_id) -> None:
@@ -108,7 +109,7 @@ def _flush(task_id) -> None:
 @signals.after_task_publish.connect
 def on_published(sender=None, headers=None, body=None, routing_key=None, **_):
     headers = headers or {}
-    if headers.get(services.TRACKED_HEADER) or "id" not in headers:
+    if headers.get(tracking.TRACKED_HEADER) or "id" not in headers:
         return
     if not _tracked(headers.get("task")):
         return
@@ -116,7 +117,7 @@ def on_published(sender=None, headers=None, body=None, routing_key=None, **_):
         (body[0], body[1]) if isinstance(body, list | tuple) and len(body) >= 2 else ([], {})
     )
     _write(
-        services.track_published,
+        tracking.track_published,
         task_id=headers["id"],
         name=headers.get("task") or str(sender),
         args=args,
@@ -127,7 +128,7 @@ def on_published(sender=None, headers=None, body=None, routing_key=None, **_):
 
 def _finished(task_id) -> bool:
     try:
-        return services.task_finished(task_id=task_id)
+        return tracking.task_finished(task_id=task_id)
     except (OperationalError, InterfaceError):
         return False  # unknown: the lease still keeps two live runs apart
 
@@ -137,7 +138,7 @@ def _duplicate_run(task, task_id) -> bool:
     if _finished(task_id):
         return True
     try:
-        if not progress.claim_run(task):
+        if not lease.claim_run(task):
             return True
     except Exception as exc:  # result backend down: run it (at least once)
         logger.warning("could not take the run lease of %s: %s", task_id, exc)
@@ -145,7 +146,7 @@ def _duplicate_run(task, task_id) -> bool:
     # The claim may have waited for a live run that then finished: a run gives up
     # its lease only after its row is terminal, so look again now that we hold it.
     if _finished(task_id):
-        progress.release_run(task)
+        lease.release_run(task)
         return True
     return False
 
@@ -178,7 +179,7 @@ def on_prerun(sender=None, task_id=None, task=None, args=None, kwargs=None, **_)
     if held_starts.delay > 0:
         held_starts.hold(task_id, start)
     else:
-        _write(services.track_started, **start)
+        _write(tracking.track_started, **start)
 
 
 @signals.task_postrun.connect
@@ -208,9 +209,9 @@ def on_success(sender=None, result=None, **_):
     task_id = sender.request.id
     start = _take_start(task_id)
     if _batchable(sender):
-        batched.put(task_id, services.completion(task_id=task_id, result=result, start=start))
+        batched.put(task_id, tracking.completion(task_id=task_id, result=result, start=start))
     else:
-        _write(services.track_succeeded, task_id=task_id, result=result, start=start)
+        _write(tracking.track_succeeded, task_id=task_id, result=result, start=start)
 
 
 @signals.task_failure.connect
@@ -220,7 +221,7 @@ def on_failure(sender=None, task_id=None, exception=None, einfo=None, **_):
         return
     batched.flush(task_id)
     _write(
-        services.track_failed,
+        tracking.track_failed,
         task_id=task_id,
         exception=exception,
         traceback=getattr(einfo, "traceback", "") or "",
@@ -234,20 +235,20 @@ def on_unknown(sender=None, name=None, id=None, **_):  # noqa: A002 - Celery's k
     # rejects the message for good and stores NotRegistered, so the row says so now
     # instead of staying pending until the reconciler gives up on it.
     if _tracked(name):
-        _write(services.track_failed, task_id=id, exception=NotRegistered(name), traceback="")
+        _write(tracking.track_failed, task_id=id, exception=NotRegistered(name), traceback="")
 
 
 @signals.task_revoked.connect
 def on_revoked(sender=None, request=None, terminated=False, expired=False, **_):
     reason = "Expired" if expired else "Terminated" if terminated else "Revoked"
     _flush(request.id)
-    _write(services.track_revoked, task_id=request.id, reason=reason)
+    _write(tracking.track_revoked, task_id=request.id, reason=reason)
 
 
 @signals.task_retry.connect
 def on_retry(sender=None, request=None, reason=None, **_):
     _flush(request.id)
-    _write(services.track_retrying, task_id=request.id, reason=str(reason))
+    _write(tracking.track_retrying, task_id=request.id, reason=str(reason))
 
 
 @signals.worker_process_shutdown.connect

@@ -1,0 +1,1 @@
+"""The worker side of tracking: signal handlers, their writes, batching, lease, reconciler."""
