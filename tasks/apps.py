@@ -26,3 +26,9 @@ class TasksConfig(AppConfig):
             sender=settings.AUTH_USER_MODEL,
             dispatch_uid="taskboard-default-group",
         )
+
+        # A task registered before Django's apps were loaded could not have its
+        # result template looked up then: refuse a missing one now (tasks/registry.py).
+        from tasks.registry import check_result_templates
+
+        check_result_templates()

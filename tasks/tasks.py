@@ -45,7 +45,12 @@ class RedeliverableTask(Task):
         release_run(self)
 
 
-@launchable(form=forms.QuickForm, title="Add two numbers", description="Returns x + y at once.")
+@launchable(
+    form=forms.QuickForm,
+    title="Add two numbers",
+    description="Returns x + y at once.",
+    result_template="partials/result_quick.html",
+)
 @shared_task(name="taskboard.quick")
 def quick(x: int = 2, y: int = 3) -> int:
     return x + y

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 
 from django.conf import settings
@@ -11,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -26,6 +28,8 @@ from tasks.templatetags.task_table import duration
 from web.views import HtmxHttpRequest, see_other
 from web.views.launch import ROWS_HEADER, new_row
 
+logger = logging.getLogger(__name__)
+
 
 def _pretty(value) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
@@ -37,6 +41,29 @@ def _result_file(task: Task) -> str | None:
         # The path on disk comes from the task id only; the stored name is a label.
         return os.path.basename(task.result["file"]) or None
     return None
+
+
+def _drawn_result(
+    request: HtmxHttpRequest, task: Task, entry: registry.Launchable | None
+) -> tuple[str, bool]:
+    """Return the result drawn by the task's result template ("" for the JSON view), and
+    whether that template failed.
+
+    The one place that decides how a result is drawn, for the page and its htmx
+    refresh alike. A truncated result is a preview, not what the template expects.
+    A template that raises must not take the page with it: the JSON is shown instead.
+    """
+    if entry is None or not entry.result_template or task.result is None or task.result_truncated:
+        return "", False
+    context = {"task": task, "result": task.result}
+    try:
+        # Autoescaped like any template; the request brings ``user`` and ``request``.
+        return render_to_string(entry.result_template, context, request=request), False
+    except Exception:
+        logger.exception(
+            "Result template %s of %s failed for task %s", entry.result_template, task.name, task.pk
+        )
+        return "", True
 
 
 def _stamp(task: Task, badge: Badge, live: bool) -> str:
@@ -67,6 +94,7 @@ def _detail_context(
     if not task.started_at and not task.is_terminal:
         waiting_for = now - task.created_at
     result_file = _result_file(task)
+    result_html, result_template_failed = _drawn_result(request, task, entry)
     result_preview = ""
     if task.result_truncated and isinstance(task.result, dict):
         result_preview = str(task.result.get("preview", ""))
@@ -93,6 +121,8 @@ def _detail_context(
         else _pretty(task.kwargs),
         "result_json": "" if task.result is None or result_preview else _pretty(task.result),
         "result_preview": result_preview,
+        "result_html": result_html,
+        "result_template_failed": result_template_failed,
         "result_file": result_file,
         # "CSV", from the file's extension: a short button label beside the full name.
         "result_kind": (os.path.splitext(result_file or "")[1][1:].upper() or "file"),
