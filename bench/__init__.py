@@ -1,1 +1,1 @@
-"""The benchmark suite of issue 5: `python -m bench` (see docs/performance.md)."""
+"""The benchmark suite: `python -m bench` (see docs/performance.md)."""

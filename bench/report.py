@@ -70,7 +70,7 @@ def plan_uses_index(plan: str) -> bool:
 
 
 def targets(results: dict) -> list[tuple[str, str, str, bool | None]]:
-    """Return (target, wanted, measured, met) for each target of issue 5."""
+    """Return (target, wanted, measured, met) for each target in docs/performance.md."""
     rows = []
     c = 4
     floor = _at(results, "floor (bare 204)", c)

@@ -252,7 +252,7 @@ CELERY_RESULT_EXPIRES = int(os.environ.get("CELERY_RESULT_EXPIRES", str(24 * 360
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Celery's Django fixup closes every database connection before and after each task
 # unless this is set: each task then paid a new PostgreSQL connection for its tracking
-# writes (issue 5, docs/performance.md). Keep them: the fixup still recycles them every
+# writes (docs/performance.md). Keep them: the fixup still recycles them every
 # CELERY_DB_REUSE_MAX tasks, and the tracking writes close and retry a broken one.
 CELERY_DB_REUSE_MAX = int(os.environ.get("CELERY_DB_REUSE_MAX", "1000"))
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -312,7 +312,7 @@ TASKBOARD_BULK_MAX = int(os.environ.get("TASKBOARD_BULK_MAX", "10000"))
 TASKBOARD_KEEP_COMPLETED_DAYS = int(os.environ.get("TASKBOARD_KEEP_COMPLETED_DAYS", "30"))
 TASKBOARD_KEEP_FAILED_DAYS = int(os.environ.get("TASKBOARD_KEEP_FAILED_DAYS", "90"))
 TASKBOARD_RETENTION_INTERVAL = int(os.environ.get("TASKBOARD_RETENTION_INTERVAL", "3600"))
-# /ops/ (issue 6): seconds each broker call may take, the page's refresh period,
+# /ops/: seconds each broker call may take, the page's refresh period,
 # extra queues to measure besides the default one and those the workers consume,
 # and the age from which a pending task is flagged.
 TASKBOARD_OPS_TIMEOUT = float(os.environ.get("TASKBOARD_OPS_TIMEOUT", "1"))

@@ -1,4 +1,4 @@
-// Launch dialog, task actions and the traceback copy button (see DESIGN.md §6-7).
+// Launch dialog, task actions and the traceback copy button (see docs/architecture.md).
 // Everything here is an enhancement: without it, links and forms do full-page requests.
 (function () {
   "use strict";
