@@ -243,7 +243,7 @@ class PollRow(NamedTuple):
 
 
 def poll_rows(*, user, ids: Iterable) -> list[PollRow]:
-    """Return the rows among ``ids`` that ``user`` may see, in one query (docs/architecture.md, the poll).
+    """Return the rows among ``ids`` that ``user`` may see, in one query (see docs/architecture.md).
 
     The owner's name is read only for users who see the owner column.
     """

@@ -1,4 +1,4 @@
-"""The read-only JSON API: /api/tasks/ and /api/tasks/<id>/ (issue 6).
+"""The read-only JSON API: /api/tasks/ and /api/tasks/<id>/ (docs/operations.md).
 
 Same visibility and filters as the table (tasks.selectors, web.filters.TaskFilter).
 Authenticated by the session or by ``Authorization: Bearer <key>`` (tasks.tokens).

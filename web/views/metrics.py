@@ -1,4 +1,4 @@
-"""Prometheus /metrics: staff sessions, or the bearer token Prometheus is given (issue 6)."""
+"""Prometheus /metrics: staff sessions, or the bearer token Prometheus is given."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The operators' page: workers, queues and stale pending tasks (issue 6)."""
+"""The operators' page: workers, queues and stale pending tasks."""
 
 from __future__ import annotations
 

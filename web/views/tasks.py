@@ -1,4 +1,4 @@
-"""The task table and the poll fragment that keeps its in-flight rows live (DESIGN.md §5)."""
+"""The task table and the poll fragment that keeps its in-flight rows live."""
 
 from __future__ import annotations
 
