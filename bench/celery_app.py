@@ -42,7 +42,7 @@ if os.environ.get("BENCH_TRACKING", "1") == "0":
     from celery import signals as celery_signals
     from celery.utils.dispatch import Signal
 
-    from tasks.worker import signals as tracking
+    from taskboard.worker import signals as tracking
 
     # Every function of tasks.worker.signals off every Celery signal, whatever their names.
     handlers = [

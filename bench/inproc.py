@@ -81,10 +81,10 @@ def launch_rate(user, count: int, rounds: int = 2) -> dict:
     from celery import signals as celery_signals
     from django.conf import settings
 
-    from tasks import services
-    from tasks.models import Task
+    from taskboard import services
+    from taskboard.models import Task
+    from taskboard.worker import signals as tracking
     from tasks.tasks import quick
-    from tasks.worker import signals as tracking
 
     queue = f"bench-launch-{uuid.uuid4().hex[:6]}"
     conf = current_app.conf
@@ -96,9 +96,7 @@ def launch_rate(user, count: int, rounds: int = 2) -> dict:
         for _ in range(rounds):
             started = time.perf_counter()
             for i in range(count):
-                task = services.task_launch(
-                    user=user, name="taskboard.quick", params={"x": i, "y": 1}
-                )
+                task = services.task_launch(user=user, name="demo.quick", params={"x": i, "y": 1})
                 created.append(task.pk)
             timings["task_launch"] += time.perf_counter() - started
 
@@ -119,7 +117,7 @@ def launch_rate(user, count: int, rounds: int = 2) -> dict:
                 started = time.perf_counter()
                 for i in range(count):
                     task = services.task_launch(
-                        user=user, name="taskboard.quick", params={"x": i, "y": 1}
+                        user=user, name="demo.quick", params={"x": i, "y": 1}
                     )
                     created.append(task.pk)
                 timings["task_launch_async"] += time.perf_counter() - started
@@ -158,9 +156,9 @@ def worker_rate(
     from celery import signals as celery_signals
 
     from bench import procs
-    from tasks.models import TERMINAL, Task
+    from taskboard.models import TERMINAL, Task
+    from taskboard.worker import signals as tracking_signals
     from tasks.tasks import quick
-    from tasks.worker import signals as tracking_signals
 
     queue = f"bench-noop-{uuid.uuid4().hex[:6]}"
     ids = []
@@ -211,8 +209,8 @@ def propagation(base: str, cookie: str, user, runs: int, chromium_args: list[str
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
-    from tasks import services
-    from tasks.models import Task
+    from taskboard import services
+    from taskboard.models import Task
 
     samples, ids = [], []
     missed = 0
@@ -228,7 +226,7 @@ def propagation(base: str, cookie: str, user, runs: int, chromium_args: list[str
         page.set_default_timeout(20_000)
         for _ in range(runs):
             task = services.task_launch(
-                user=user, name="taskboard.long", params={"seconds": 3, "steps": 1}
+                user=user, name="demo.long", params={"seconds": 3, "steps": 1}
             )
             ids.append(task.pk)
             # A random phase between the page's poll timer and the task's finish, as for

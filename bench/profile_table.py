@@ -56,7 +56,7 @@ urlpatterns = [
 
 
 def _forget_drawn_rows() -> None:
-    from tasks.templatetags import task_table
+    from taskboard.templatetags import taskboard_table as task_table
 
     if hasattr(task_table, "_DRAWN_ROWS"):  # older commits draw every row
         task_table._DRAWN_ROWS.clear()

@@ -36,7 +36,7 @@ def page_plans(prof: dict) -> list[dict]:
     return [
         p
         for p in prof["plans"]
-        if "tasks_task" in p["sql"] and " LIMIT " in p["sql"] and "COUNT(" not in p["sql"]
+        if "taskboard_task" in p["sql"] and " LIMIT " in p["sql"] and "COUNT(" not in p["sql"]
     ]
 
 
@@ -54,7 +54,7 @@ def rows_scanned(plan: dict) -> int:
     total, in_scan = 0, False
     for line in plan["plan"].splitlines():
         if "(cost=" in line:  # a plan node
-            in_scan = " on tasks_task" in line and "Scan" in line
+            in_scan = " on taskboard_task" in line and "Scan" in line
             found = re.search(r"actual time=\S+ rows=(\d+) loops=(\d+)", line)
             if in_scan and found:
                 total += int(found.group(1)) * int(found.group(2))
@@ -64,7 +64,7 @@ def rows_scanned(plan: dict) -> int:
 
 
 def plan_uses_index(plan: str) -> bool:
-    return "Seq Scan on tasks_task" not in plan and (
+    return "Seq Scan on taskboard_task" not in plan and (
         "Index Scan" in plan or "Index Only Scan" in plan
     )
 
@@ -433,7 +433,7 @@ def generated(results: dict, images: list[str]) -> str:
     launches = results.get("launches")
     if launches:
         lines.append(
-            f"- {launches['launches']:,} launches as real POSTs to `/launch/taskboard.quick/` "
+            f"- {launches['launches']:,} launches as real POSTs to `/launch/demo.quick/` "
             f"({launches['statuses']}) in {launches['seconds']:.0f} s; web workers' RSS (KiB) and "
             "Redis subscriptions along the way: "
             + "; ".join(
@@ -444,7 +444,7 @@ def generated(results: dict, images: list[str]) -> str:
     worker = results.get("worker")
     if worker:
         lines.append(
-            "- Worker (prefork, 2 processes) no-op `taskboard.quick` tasks/s: "
+            "- Worker (prefork, 2 processes) no-op `demo.quick` tasks/s: "
             + ", ".join(
                 f"tracking {'on' if w['tracking'] else 'off'}"
                 f"{' (' + w['variant'] + ')' if w.get('variant') else ''} {w['per_second']:.0f}"

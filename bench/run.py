@@ -190,9 +190,9 @@ def deep_page_path(page: int = 1000) -> str:
     The newest-first table pages by (created_at, id) cursor ("Older →"); the cursor
     of page 1,000 is the last row of page 999 (found once here, with an OFFSET).
     """
-    from tasks.models import FAILED, Task
-    from tasks.selectors import encode_cursor
-    from web.tables import PER_PAGE
+    from taskboard.models import FAILED, Task
+    from taskboard.selectors import encode_cursor
+    from taskboard.tables import PER_PAGE
 
     failed = Task.objects.filter(status=FAILED).order_by("-created_at", "-id")
     last_of_previous = failed[(page - 1) * PER_PAGE - 1]
@@ -273,10 +273,10 @@ def launches(base: str, args: argparse.Namespace, app: procs.Proc) -> dict:
     session.login(LAUNCHER, LAUNCHER_PASSWORD)
     csrf = session.cookie("csrftoken") if any(c.name == "csrftoken" for c in session.jar) else ""
     if not csrf:
-        session.request("/launch/taskboard.quick/")
+        session.request("/launch/demo.quick/")
         csrf = session.cookie("csrftoken")
     cookie = session.cookie_header()
-    path = "/launch/taskboard.quick/"
+    path = "/launch/demo.quick/"
     samples = []
     warm = min(200, args.launches)
     statuses = post_many(base, path, {"x": 2, "y": 3}, cookie, csrf, warm)
@@ -394,7 +394,7 @@ def main(argv: list[str] | None = None) -> None:
     from django.contrib.auth import get_user_model
 
     from bench import inproc
-    from tasks.models import Task
+    from taskboard.models import Task
 
     User = get_user_model()
     bench_user = User.objects.get(username=BENCH_USER)
@@ -405,7 +405,7 @@ def main(argv: list[str] | None = None) -> None:
 
     # A launcher, not an operator: may launch, sees only its own tasks.
     launcher.user_permissions.add(
-        *Permission.objects.filter(content_type__app_label="tasks", codename="add_task")
+        *Permission.objects.filter(content_type__app_label="taskboard", codename="add_task")
     )
 
     running: list[procs.Proc] = []

@@ -1,10 +1,8 @@
-"""Parameter forms of the built-in launchable tasks."""
+"""Parameter forms of the demo tasks."""
 
 from __future__ import annotations
 
 from django import forms
-
-from tasks.models import Status
 
 
 class QuickForm(forms.Form):
@@ -30,21 +28,4 @@ class FailForm(forms.Form):
 class FlakyForm(forms.Form):
     failures = forms.IntegerField(
         initial=2, min_value=0, max_value=5, help_text="How many attempts fail before one succeeds."
-    )
-
-
-class ExportForm(forms.Form):
-    status = forms.ChoiceField(choices=[("", "Any status"), *Status.choices], required=False)
-    name = forms.CharField(max_length=100, required=False, help_text="Only tasks with this name.")
-    days = forms.IntegerField(
-        initial=30, min_value=1, max_value=3650, help_text="Tasks created in the last N days."
-    )
-
-
-class PurgeForm(forms.Form):
-    days = forms.IntegerField(
-        initial=90,
-        min_value=1,
-        max_value=36500,
-        help_text="Delete finished tasks older than this many days.",
     )

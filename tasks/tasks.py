@@ -1,48 +1,37 @@
-"""Celery tasks: thin wrappers that call domain functions. The built-ins exercise every path."""
+"""The standalone site's demo tasks, written against Taskboard's public API only.
+
+They are what a host project's own tasks look like: a Celery task, decorated with
+``@launchable`` and a form, reporting progress with ``report_progress``.
+"""
 
 from __future__ import annotations
 
 import time
 
-from celery import Task, shared_task
-from celery.exceptions import Ignore
+from celery import shared_task
 
-from tasks import forms, maintenance
-from tasks.registry import launchable
-from tasks.services import bulk_run, purge_older_than, retention_purge
-from tasks.services import reconcile as run
-from tasks.worker.lease import release_run
-from tasks.worker.progress import report_progress
+from taskboard import launchable, report_progress
+from tasks import forms
 
 
 class FlakyError(Exception):
     """The failure the flaky task raises before it succeeds."""
 
 
-class RedeliverableTask(Task):
-    """Base for idempotent tasks: run again if their worker dies, never twice at once.
+class DemoFailure(RuntimeError):
+    """The error the failing demo task raises."""
 
-    The message is acknowledged only after the task finished (``acks_late``) and
-    put back when the pool process dies (``reject_on_worker_lost``), so a lost
-    run is run again. A copy of the message delivered while the first run is
-    still alive (Redis redelivers unacked messages after the visibility timeout)
-    is dropped: the ``task_prerun`` handler takes a run lease first and marks
-    the copy, and ``before_start`` ignores it. See docs/operations.md.
-    """
 
-    acks_late = True
-    reject_on_worker_lost = True
-    exclusive_run = True
+def _parse(message: str) -> None:
+    raise DemoFailure(message or "Something went wrong on purpose")
 
-    def before_start(self, task_id, args, kwargs) -> None:
-        if getattr(self.request, "duplicate_run", False):
-            raise Ignore()
 
-    def on_retry(self, exc, task_id, args, kwargs, einfo) -> None:
-        release_run(self)
-
-    def after_return(self, status, retval, task_id, args, kwargs, einfo) -> None:
-        release_run(self)
+def raise_failure(message: str) -> None:
+    """Fail a couple of frames deep, so the traceback shows a real stack."""
+    try:
+        _parse(message)
+    except DemoFailure as exc:
+        raise DemoFailure(f"{exc} (while running the demo)") from exc
 
 
 @launchable(
@@ -51,7 +40,7 @@ class RedeliverableTask(Task):
     description="Returns x + y at once.",
     result_template="partials/result_quick.html",
 )
-@shared_task(name="taskboard.quick")
+@shared_task(name="demo.quick")
 def quick(x: int = 2, y: int = 3) -> int:
     return x + y
 
@@ -61,7 +50,7 @@ def quick(x: int = 2, y: int = 3) -> int:
     title="Long job with progress",
     description="Runs for the given seconds and reports progress; can be cancelled while running.",
 )
-@shared_task(bind=True, name="taskboard.long")
+@shared_task(bind=True, name="demo.long")
 def long_job(self, seconds: int = 10, steps: int = 10) -> dict:
     steps = max(1, steps)
     for step in range(steps):
@@ -76,9 +65,9 @@ def long_job(self, seconds: int = 10, steps: int = 10) -> dict:
     title="Always fails",
     description="Raises an error with a real traceback, to see failures and retry them.",
 )
-@shared_task(name="taskboard.fail")
+@shared_task(name="demo.fail")
 def fail(message: str = "Something went wrong on purpose") -> None:
-    maintenance.raise_failure(message)
+    raise_failure(message)
 
 
 @launchable(
@@ -86,7 +75,7 @@ def fail(message: str = "Something went wrong on purpose") -> None:
     title="Flaky (retries, then succeeds)",
     description="Fails the given number of attempts, retrying with backoff, then succeeds.",
 )
-@shared_task(bind=True, name="taskboard.flaky", max_retries=5)
+@shared_task(bind=True, name="demo.flaky", max_retries=5)
 def flaky(self, failures: int = 2) -> dict:
     if self.request.retries < failures:
         raise self.retry(
@@ -94,44 +83,3 @@ def flaky(self, failures: int = 2) -> dict:
             countdown=0.5 * 2**self.request.retries,
         )
     return {"attempts": self.request.retries + 1}
-
-
-@launchable(
-    form=forms.ExportForm,
-    title="Export task history (CSV)",
-    description="Writes the tasks you can see, filtered, to a CSV file you can download.",
-)
-# Idempotent (it rewrites the same file): run again if its worker dies.
-@shared_task(bind=True, base=RedeliverableTask, name="taskboard.export_csv")
-def export_csv(self, status: str = "", name: str = "", days: int = 30) -> dict:
-    return maintenance.export_csv(task_id=self.request.id, status=status, name=name, days=days)
-
-
-@launchable(
-    form=forms.PurgeForm,
-    title="Purge old records",
-    description="Deletes finished task records older than N days, in batches.",
-    staff_only=True,
-)
-# Idempotent (deleting what is already gone is a no-op): run again if its worker dies.
-@shared_task(bind=True, base=RedeliverableTask, name="taskboard.purge")
-def purge(self, days: int = 90) -> dict:
-    return purge_older_than(days=days, job_id=self.request.id)
-
-
-# Large bulk actions (more than TASKBOARD_BULK_INLINE_MAX rows) run here, with their
-# own row and progress; the actor's permissions are checked again for each batch.
-# Redeliverable: a rerun resumes after the last finished batch.
-@shared_task(bind=True, base=RedeliverableTask, name="taskboard.bulk_action")
-def bulk_action(self, bulk_id: str) -> dict:
-    return bulk_run(bulk_id=bulk_id)
-
-
-@shared_task(name="taskboard.retention")
-def retention() -> dict:
-    return retention_purge()
-
-
-@shared_task(name="taskboard.reconcile", ignore_result=True)
-def reconcile() -> dict:
-    return run()

@@ -14,14 +14,14 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tasks.models import ApiToken, Task
-from tasks.tokens import hash_key, token_create
+from taskboard.models import ApiToken, Task
+from taskboard.tokens import hash_key, token_create
 
 pytestmark = pytest.mark.django_db
 
 
 def make(owner, n: int = 1, **fields) -> list[Task]:
-    return [Task.objects.create(name="taskboard.quick", owner=owner, **fields) for _ in range(n)]
+    return [Task.objects.create(name="demo.quick", owner=owner, **fields) for _ in range(n)]
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -105,7 +105,7 @@ def test_api_owner_hidden_from_non_staff(client, user, key):
 def test_api_item_fields(client, user, key):
     parent = make(user, status="failed")[0]
     task = Task.objects.create(
-        name="taskboard.quick",
+        name="demo.quick",
         owner=user,
         status="completed",
         args=[1],
@@ -119,7 +119,7 @@ def test_api_item_fields(client, user, key):
     item = client.get(f"/api/tasks/{task.pk}/", headers=bearer(key)).json()
     assert item["id"] == str(task.pk)
     assert item["url"] == f"/api/tasks/{task.pk}/"
-    assert (item["name"], item["status"], item["result"]) == ("taskboard.quick", "completed", 42)
+    assert (item["name"], item["status"], item["result"]) == ("demo.quick", "completed", 42)
     assert (item["args"], item["kwargs"]) == ([1], {"x": 2})
     assert item["retry_of"] == str(parent.pk)
     assert item["attempts"] == 1

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from tasks import selectors, services
-from tasks.models import AuditLog, BulkAction, Task
+from taskboard import selectors, services
+from taskboard.models import AuditLog, BulkAction, Task
 
 # No broker in these tests: revoke broadcasts are recorded (tests/conftest.py).
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("revokes")]
@@ -22,7 +22,7 @@ def sam(staff_user) -> Client:
 
 
 def failed(owner, **fields) -> Task:
-    return Task.objects.create(name="taskboard.fail", status="failed", owner=owner, **fields)
+    return Task.objects.create(name="demo.fail", status="failed", owner=owner, **fields)
 
 
 # --- written by every action -------------------------------------------------------------
@@ -44,14 +44,14 @@ def test_single_retry_is_audited_with_the_new_run(alice, user):
 
 def test_retry_with_changes_is_audited(alice, user):
     task = failed(user, kwargs={"message": "a"})
-    alice.post(f"/launch/taskboard.fail/?retry_of={task.pk}", {"message": "b"})
+    alice.post(f"/launch/demo.fail/?retry_of={task.pk}", {"message": "b"})
     entry = AuditLog.objects.get()
     assert entry.action == "retry"
     assert "changed arguments" in entry.note
 
 
 def test_single_cancel_is_audited(alice, user):
-    task = Task.objects.create(name="taskboard.long", status="pending", owner=user)
+    task = Task.objects.create(name="demo.long", status="pending", owner=user)
     alice.post(f"/tasks/{task.pk}/cancel/")
     entry = AuditLog.objects.get()
     assert (entry.actor, entry.action, entry.task_ids) == (user, "cancel", [str(task.pk)])
@@ -64,7 +64,7 @@ def test_refused_cancel_writes_nothing(alice, user):
 
 
 def test_staff_cancel_of_anothers_task_names_the_staff_member(sam, staff_user, user):
-    task = Task.objects.create(name="taskboard.long", status="pending", owner=user)
+    task = Task.objects.create(name="demo.long", status="pending", owner=user)
     sam.post(f"/tasks/{task.pk}/cancel/")
     assert AuditLog.objects.get().actor == staff_user
 

@@ -12,12 +12,12 @@ from celery import signals as celery_signals
 from django.db import OperationalError
 from django.utils import timezone
 
-from tasks import services, states
-from tasks.models import Task
+from taskboard import services, states
+from taskboard.models import Task
+from taskboard.worker import signals as tracking
+from taskboard.worker import tracking as writes
+from taskboard.worker.batching import BatchedWrites
 from tasks.tasks import quick
-from tasks.worker import signals as tracking
-from tasks.worker import tracking as writes
-from tasks.worker.batching import BatchedWrites
 from tests.conftest import WorkerProcess, wait_for, worker_env
 from tests.test_tracking import _start
 
@@ -116,7 +116,7 @@ def test_failing_batch_keeps_the_thread_alive():
 
 @pytest.mark.django_db
 def test_two_tasks_in_one_update(django_assert_num_queries):
-    one, two = (Task.objects.create(name="taskboard.quick", status="running") for _ in range(2))
+    one, two = (Task.objects.create(name="demo.quick", status="running") for _ in range(2))
     # SAVEPOINT, the UPDATE, RELEASE (a transaction of its own outside the test's)
     with django_assert_num_queries(3):
         services.track_succeeded_many(completions=[_done(one.pk, 1), _done(two.pk, {"b": 2})])
@@ -132,7 +132,7 @@ def test_two_tasks_in_one_update(django_assert_num_queries):
 
 @pytest.mark.django_db
 def test_start_and_end_in_one_batch(django_assert_num_queries):
-    task = Task.objects.create(name="taskboard.quick")
+    task = Task.objects.create(name="demo.quick")
     start = _start(task.pk, retries=1)
     done = _done(task.pk, start=start)
     with django_assert_num_queries(3):
@@ -145,8 +145,8 @@ def test_start_and_end_in_one_batch(django_assert_num_queries):
 
 @pytest.mark.django_db
 def test_batch_with_and_without_start_is_one_update_each(django_assert_num_queries):
-    running = Task.objects.create(name="taskboard.long", status="running", worker="w0")
-    short = Task.objects.create(name="taskboard.quick")
+    running = Task.objects.create(name="demo.long", status="running", worker="w0")
+    short = Task.objects.create(name="demo.quick")
     with django_assert_num_queries(4):
         services.track_succeeded_many(
             completions=[_done(running.pk), _done(short.pk, start=_start(short.pk))]
@@ -158,9 +158,9 @@ def test_batch_with_and_without_start_is_one_update_each(django_assert_num_queri
 
 @pytest.mark.django_db
 def test_batch_never_regresses_a_stronger_state():
-    cancelled = Task.objects.create(name="taskboard.quick", status="cancelled")
-    failed = Task.objects.create(name="taskboard.quick", status="failed", error_type="Lost")
-    moving = Task.objects.create(name="taskboard.quick", status="running")
+    cancelled = Task.objects.create(name="demo.quick", status="cancelled")
+    failed = Task.objects.create(name="demo.quick", status="failed", error_type="Lost")
+    moving = Task.objects.create(name="demo.quick", status="running")
     services.track_succeeded_many(
         completions=[
             _done(cancelled.pk, start=_start(cancelled.pk)),
@@ -205,7 +205,7 @@ def test_transition_many_moves_only_from_allowed_states():
 @pytest.mark.django_db(transaction=True)
 def test_failed_flush_is_retried(monkeypatch):
     monkeypatch.setattr(tracking, "DB_RETRY_DELAYS", (0, 0))
-    one, two = (Task.objects.create(name="taskboard.quick", status="running") for _ in range(2))
+    one, two = (Task.objects.create(name="demo.quick", status="running") for _ in range(2))
     real, calls = services.track_succeeded_many, []
 
     def flaky(**kwargs):
@@ -222,7 +222,7 @@ def test_failed_flush_is_retried(monkeypatch):
 
 @pytest.mark.django_db(transaction=True)
 def test_batch_refused_for_one_row_writes_the_others():
-    good = Task.objects.create(name="taskboard.quick", status="running")
+    good = Task.objects.create(name="demo.quick", status="running")
     bad = services.Completion("not-a-task-id", {"result": 1})
     tracking._write_completions([_done(good.pk), bad])
     assert Task.objects.get(pk=good.pk).status == "completed"
@@ -261,7 +261,7 @@ def _succeed(task=quick, result=3):
 # test's transaction.
 @pytest.mark.django_db(transaction=True)
 def test_task_end_is_queued_and_written_at_shutdown(queued, django_assert_num_queries):
-    one, two = (Task.objects.create(name="taskboard.quick") for _ in range(2))
+    one, two = (Task.objects.create(name="demo.quick") for _ in range(2))
     with django_assert_num_queries(0):
         _run_signals(quick, one.pk, _succeed(result=1))
         _run_signals(quick, two.pk, _succeed(result=2))
@@ -280,7 +280,7 @@ def test_task_end_is_queued_and_written_at_shutdown(queued, django_assert_num_qu
 
 @pytest.mark.django_db(transaction=True)
 def test_later_write_of_a_queued_row_comes_after_it(queued):
-    task = Task.objects.create(name="taskboard.quick")
+    task = Task.objects.create(name="demo.quick")
 
     def revoke():
         celery_signals.task_revoked.send(sender=quick, request=quick.request, terminated=True)
@@ -298,7 +298,7 @@ def test_later_write_of_a_queued_row_comes_after_it(queued):
 def test_end_is_written_at_once_when_it_cannot_wait(queued, monkeypatch, attribute):
     monkeypatch.setattr(quick, attribute, True, raising=False)
     monkeypatch.setattr(tracking, "_duplicate_run", lambda task, task_id: False)
-    task = Task.objects.create(name="taskboard.quick")
+    task = Task.objects.create(name="demo.quick")
     _run_signals(quick, task.pk, _succeed())
     assert Task.objects.get(pk=task.pk).status == "completed"
     assert queued.pending() == 0
@@ -307,7 +307,7 @@ def test_end_is_written_at_once_when_it_cannot_wait(queued, monkeypatch, attribu
 @pytest.mark.django_db
 def test_cancel_of_pending_row_whose_end_is_queued_does_not_cancel_it(staff_user, revokes):
     # Finished in the result backend, its "completed" write still in a worker's queue.
-    task = Task.objects.create(name="taskboard.quick", owner=staff_user)
+    task = Task.objects.create(name="demo.quick", owner=staff_user)
     current_app.backend.store_result(str(task.pk), 3, "SUCCESS")
     try:
         cancelled = services.task_cancel(task=task, user=staff_user)

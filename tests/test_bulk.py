@@ -10,9 +10,9 @@ from celery import current_app
 from django.contrib.auth.models import Group
 from django.test import Client
 
-from tasks import services
-from tasks.models import AuditLog, BulkAction, Task
-from tasks.services import bulk as bulk_service
+from taskboard import services
+from taskboard.models import AuditLog, BulkAction, Task
+from taskboard.services import bulk as bulk_service
 from tests.conftest import wait_for
 
 # No broker in these tests: revoke broadcasts are recorded (tests/conftest.py).
@@ -20,11 +20,11 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("revokes")]
 
 
 def failed(owner, **fields) -> Task:
-    return Task.objects.create(name="taskboard.fail", status="failed", owner=owner, **fields)
+    return Task.objects.create(name="demo.fail", status="failed", owner=owner, **fields)
 
 
 def pending(owner) -> Task:
-    return Task.objects.create(name="taskboard.long", status="pending", owner=owner)
+    return Task.objects.create(name="demo.long", status="pending", owner=owner)
 
 
 def prepare(client: Client, action: str, ids=(), query: str = "", **extra) -> BulkAction:
@@ -96,7 +96,7 @@ def test_prepare_delete_leaves_out_pinned_tasks(alice, user):
 
 def test_prepare_all_matching_uses_the_filter_of_the_query_string(alice, user):
     wanted = failed(user)
-    Task.objects.create(name="taskboard.quick", status="completed", owner=user)
+    Task.objects.create(name="demo.quick", status="completed", owner=user)
     bulk = prepare(alice, "delete", query="?status=failed", all="1")
     assert bulk.task_ids == [str(wanted.pk)]
     assert "status=failed" in bulk.description
@@ -172,7 +172,7 @@ def test_prepare_all_matching_never_counts_the_whole_history(alice, user, settin
 def test_prepare_with_1500_ticked_ids_in_one_field_freezes_them(alice, user):
     # Over DATA_UPLOAD_MAX_NUMBER_FIELDS (1,000) as separate fields; the page sends one.
     tasks = Task.objects.bulk_create(
-        Task(name="taskboard.fail", status="failed", owner=user) for _ in range(1500)
+        Task(name="demo.fail", status="failed", owner=user) for _ in range(1500)
     )
     ids = ",".join(str(t.pk) for t in tasks)
     response = alice.post("/tasks/bulk/", {"action": "delete", "ids": ids, "next": "/tasks/"})
@@ -331,7 +331,7 @@ def test_bulk_retry_is_not_refused_by_the_launch_rate_limit(alice, user, setting
     tasks = [failed(user) for _ in range(3)]
     Task.objects.filter(pk__in=[t.pk for t in tasks]).update(created_at="2020-01-01T00:00Z")
     for _ in range(3):
-        Task.objects.create(name="taskboard.quick", status="completed", owner=user)
+        Task.objects.create(name="demo.quick", status="completed", owner=user)
     bulk = prepare(alice, "retry", [t.pk for t in tasks])
     alice.post(f"/tasks/bulk/{bulk.pk}/")
     bulk.refresh_from_db()
@@ -349,7 +349,7 @@ def test_operator_bulk_retry_leaves_their_launch_rate_limit_untouched(
     client.post(f"/tasks/bulk/{bulk.pk}/")
     assert Task.objects.filter(retry_of__isnull=False, owner=staff_user).count() == 5
     # The five retries are the bulk action's, not launches of the operator's own.
-    response = client.post("/launch/taskboard.quick/", {"x": 1, "y": 2})
+    response = client.post("/launch/demo.quick/", {"x": 1, "y": 2})
     assert response.status_code in (302, 303)
     assert Task.objects.filter(owner=staff_user, retry_of__isnull=True).count() == 1
 
@@ -509,7 +509,7 @@ def test_background_run_of_unconfirmed_selection_is_refused(user):
 
 
 def test_bulk_action_task_is_registered_but_not_launchable():
-    from tasks import registry
+    from taskboard import registry
 
     assert "taskboard.bulk_action" in current_app.tasks
     with pytest.raises(registry.UnknownTask):
@@ -531,9 +531,7 @@ def test_operators_group_member_acts_on_others_in_bulk(client, django_user_model
 def test_large_bulk_retry_runs_on_the_worker_with_progress_row(celery_worker, user, settings):
     settings.TASKBOARD_BULK_INLINE_MAX = 2
     tasks = [
-        Task.objects.create(
-            name="taskboard.quick", status="failed", owner=user, kwargs={"x": 1, "y": 2}
-        )
+        Task.objects.create(name="demo.quick", status="failed", owner=user, kwargs={"x": 1, "y": 2})
         for _ in range(3)
     ]
     bulk = services.bulk_prepare(user=user, action="retry", queryset=Task.objects.all(), selected=3)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group
 
-from tasks.models import Task
+from taskboard.models import Task
 
 pytestmark = pytest.mark.django_db
 
@@ -13,7 +13,7 @@ TABS_REFRESH = {"HX-Request": "true", "HX-Target": "status-tabs"}
 
 
 def failed(owner) -> Task:
-    return Task.objects.create(name="taskboard.fail", status="failed", owner=owner)
+    return Task.objects.create(name="demo.fail", status="failed", owner=owner)
 
 
 def test_bulk_count_sits_in_its_own_element(alice, user):

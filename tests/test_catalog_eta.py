@@ -11,13 +11,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tasks import selectors
-from tasks.models import CANCELLED, COMPLETED, FAILED, RUNNING, Task
+from taskboard import selectors
+from taskboard.models import CANCELLED, COMPLETED, FAILED, RUNNING, Task
 
 pytestmark = pytest.mark.django_db
 
 
-def finished(owner, name="taskboard.long", status=COMPLETED, *, took: float, ago: float = 60):
+def finished(owner, name="demo.long", status=COMPLETED, *, took: float, ago: float = 60):
     end = timezone.now() - timedelta(seconds=ago)
     start = end - timedelta(seconds=took)
     return Task.objects.create(
@@ -25,7 +25,7 @@ def finished(owner, name="taskboard.long", status=COMPLETED, *, took: float, ago
     )
 
 
-def running(owner, name="taskboard.long", *, for_seconds: float) -> Task:
+def running(owner, name="demo.long", *, for_seconds: float) -> Task:
     start = timezone.now() - timedelta(seconds=for_seconds)
     return Task.objects.create(
         name=name, status=RUNNING, owner=owner, created_at=start, started_at=start
@@ -40,13 +40,13 @@ def test_launch_stats_average_run_time_of_completed_runs(user):
     finished(user, took=4)
     finished(user, status=FAILED, took=100)  # failures and cancellations are left out
     finished(user, status=CANCELLED, took=100)
-    stats = selectors.launch_stats(user=user, names=["taskboard.long"])["taskboard.long"]
+    stats = selectors.launch_stats(user=user, names=["demo.long"])["demo.long"]
     assert stats.avg_run == timedelta(seconds=3)
 
 
 def test_launch_stats_average_run_time_none_without_completed_runs(user):
     finished(user, status=FAILED, took=5)
-    stats = selectors.launch_stats(user=user, names=["taskboard.long"])["taskboard.long"]
+    stats = selectors.launch_stats(user=user, names=["demo.long"])["demo.long"]
     assert stats.avg_run is None
 
 
@@ -58,15 +58,15 @@ def test_catalog_shows_average_run_time(alice, user):
 
 def test_average_run_times_per_name_in_one_query(user, django_assert_num_queries):
     finished(user, took=10)
-    finished(user, "taskboard.quick", took=1)
+    finished(user, "demo.quick", took=1)
     selectors.average_run_times(user=user, names=["x"])  # permissions read once, then cached
     with django_assert_num_queries(1):
         averages = selectors.average_run_times(
-            user=user, names=["taskboard.long", "taskboard.quick", "taskboard.fail"]
+            user=user, names=["demo.long", "demo.quick", "demo.fail"]
         )
     assert averages == {
-        "taskboard.long": timedelta(seconds=10),
-        "taskboard.quick": timedelta(seconds=1),
+        "demo.long": timedelta(seconds=10),
+        "demo.quick": timedelta(seconds=1),
     }
 
 
@@ -74,13 +74,13 @@ def test_average_run_times_use_only_the_latest_runs(user):
     finished(user, took=100, ago=3000)  # older than the window of two runs
     finished(user, took=2, ago=200)
     finished(user, took=4, ago=100)
-    averages = selectors.average_run_times(user=user, names=["taskboard.long"], runs=2)
-    assert averages == {"taskboard.long": timedelta(seconds=3)}
+    averages = selectors.average_run_times(user=user, names=["demo.long"], runs=2)
+    assert averages == {"demo.long": timedelta(seconds=3)}
 
 
 def test_average_run_times_only_visible_runs(user, other_user):
     finished(other_user, took=10)
-    assert selectors.average_run_times(user=user, names=["taskboard.long"]) == {}
+    assert selectors.average_run_times(user=user, names=["demo.long"]) == {}
 
 
 # --- ETA on the running rows ------------------------------------------------------

@@ -9,8 +9,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from tasks import charts
-from tasks.models import COMPLETED, FAILED, RUNNING, Task
+from taskboard import charts
+from taskboard.models import COMPLETED, FAILED, RUNNING, Task
 
 HX = {"HX-Request": "true"}
 
@@ -36,18 +36,18 @@ def known(user):
     for i, (wait, took) in enumerate([(1, 2), (2, 4), (3, 6), (4, 8)]):
         run(
             user,
-            "taskboard.quick",
+            "demo.quick",
             COMPLETED,
             finished_ago=60 * i + 65,
             wait=wait,
             took=took,
             now=now,
         )
-    run(user, "taskboard.fail", FAILED, finished_ago=65, wait=10, took=1, now=now)
-    run(user, "taskboard.fail", COMPLETED, finished_ago=125, wait=20, took=3, now=now)
+    run(user, "demo.fail", FAILED, finished_ago=65, wait=10, took=1, now=now)
+    run(user, "demo.fail", COMPLETED, finished_ago=125, wait=20, took=3, now=now)
     # Finished two hours ago: outside the hour, inside the day.
-    run(user, "taskboard.quick", FAILED, finished_ago=7200, wait=1, took=1, now=now)
-    Task.objects.create(name="taskboard.long", status=RUNNING, owner=user)
+    run(user, "demo.quick", FAILED, finished_ago=7200, wait=1, took=1, now=now)
+    Task.objects.create(name="demo.long", status=RUNNING, owner=user)
     return user
 
 
@@ -99,7 +99,7 @@ def test_throughput_has_one_bucket_per_minute(known):
 
 @pytest.mark.django_db
 def test_throughput_puts_each_task_in_its_minute(known):
-    failed = Task.objects.get(status=FAILED, name="taskboard.fail")
+    failed = Task.objects.get(status=FAILED, name="demo.fail")
     buckets = charts.throughput(user=known, range_name="hour")
     by_start = {b.start: b for b in buckets}
     minute = failed.finished_at.replace(second=0, microsecond=0)
@@ -135,7 +135,7 @@ def by_name(times):
 
 
 def assert_known_times(times):
-    quick, fail = by_name(times)["taskboard.quick"], by_name(times)["taskboard.fail"]
+    quick, fail = by_name(times)["demo.quick"], by_name(times)["demo.fail"]
     assert (quick.finished, quick.failed) == (4, 0)
     assert quick.wait_p50 == pytest.approx(2.5)
     assert quick.wait_p95 == pytest.approx(3.85)
@@ -164,8 +164,8 @@ def test_name_times_python_fallback_matches(known):
 @pytest.mark.django_db
 def test_name_times_biggest_name_first(known):
     assert [t.name for t in charts.name_times(user=known, range_name="hour")] == [
-        "taskboard.quick",
-        "taskboard.fail",
+        "demo.quick",
+        "demo.fail",
     ]
 
 
@@ -241,7 +241,7 @@ def test_charts_page_escapes_task_names(alice, user):
 
 @pytest.mark.parametrize("range_name", ["hour", "day", "week"])
 def test_chart_time_labels_fit_inside_the_chart(range_name):
-    from web.views.charts import TICK_CHAR, WIDTH, throughput_chart
+    from taskboard.views.charts import TICK_CHAR, WIDTH, throughput_chart
 
     span, _, step = charts.RANGES[range_name]
     start = timezone.now() - span

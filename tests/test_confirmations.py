@@ -7,28 +7,28 @@ import re
 import pytest
 from django.utils import timezone
 
-from tasks.models import AuditLog, Task
-from tasks.tokens import token_create
+from taskboard.models import AuditLog, Task
+from taskboard.tokens import token_create
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def pending(user):
-    return Task.objects.create(name="taskboard.long", status="pending", owner=user)
+    return Task.objects.create(name="demo.long", status="pending", owner=user)
 
 
 @pytest.fixture
 def running(user):
     return Task.objects.create(
-        name="taskboard.long", status="running", owner=user, started_at=timezone.now()
+        name="demo.long", status="running", owner=user, started_at=timezone.now()
     )
 
 
 @pytest.fixture
 def failed(user):
     return Task.objects.create(
-        name="taskboard.fail",
+        name="demo.fail",
         status="failed",
         owner=user,
         kwargs={"message": "boom"},
@@ -48,7 +48,7 @@ def test_cancel_get_asks_and_writes_nothing(alice, pending, revokes):
     response = alice.get(f"/tasks/{pending.pk}/cancel/")
     body = response.content.decode()
     assert response.status_code == 200
-    assert f"Really cancel taskboard.long <code>{str(pending.pk)[:8]}</code>?" in body
+    assert f"Really cancel demo.long <code>{str(pending.pk)[:8]}</code>?" in body
     form = post_form(body)
     assert f'action="/tasks/{pending.pk}/cancel/"' in form
     assert "csrfmiddlewaretoken" in form and ">Cancel task</button>" in form
@@ -91,7 +91,7 @@ def test_retry_get_asks_and_launches_nothing(alice, failed):
     response = alice.get(f"/tasks/{failed.pk}/retry/")
     body = response.content.decode()
     assert response.status_code == 200
-    assert f"Really retry taskboard.fail <code>{str(failed.pk)[:8]}</code>?" in body
+    assert f"Really retry demo.fail <code>{str(failed.pk)[:8]}</code>?" in body
     assert f'action="/tasks/{failed.pk}/retry/"' in post_form(body)
     assert Task.objects.count() == 1 and not AuditLog.objects.exists()
 
@@ -114,7 +114,7 @@ def test_retry_get_of_an_unfinished_task_explains(alice, pending):
 
 
 def test_confirm_pages_of_someone_elses_task_are_404(alice, other_user):
-    task = Task.objects.create(name="taskboard.long", status="pending", owner=other_user)
+    task = Task.objects.create(name="demo.long", status="pending", owner=other_user)
     assert alice.get(f"/tasks/{task.pk}/cancel/").status_code == 404
     assert alice.get(f"/tasks/{task.pk}/retry/").status_code == 404
 
@@ -159,7 +159,7 @@ def test_task_page_buttons_lead_to_the_confirmation_pages(alice, running, failed
 
 def test_tokens_revoke_asks_in_the_dialog_not_a_prompt(alice, user):
     token, _ = token_create(user=user, name="CI")
-    body = alice.get("/accounts/tokens/").content.decode()
+    body = alice.get("/tokens/").content.decode()
     assert "hx-confirm" not in body
-    assert f'<form method="get" action="/accounts/tokens/{token.pk}/revoke/"' in body
+    assert f'<form method="get" action="/tokens/{token.pk}/revoke/"' in body
     assert 'data-confirm="Revoke “CI”' in body

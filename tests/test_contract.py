@@ -7,9 +7,9 @@ import inspect
 import pytest
 from django.core.management import call_command
 
-from tasks.models import Task
-from tasks.selectors import completed_tasks, failed_tasks, pending_tasks, running_tasks
-from tasks.status import Status
+from taskboard.models import Task
+from taskboard.selectors import completed_tasks, failed_tasks, pending_tasks, running_tasks
+from taskboard.status import Status
 
 
 def test_name_field_is_charfield_100():
@@ -44,7 +44,7 @@ def test_status_choices_are_the_one_vocabulary():
 @pytest.mark.django_db
 def test_the_vocabulary_changes_no_migration():
     # Exits non-zero if the model's state differs from the migrations'.
-    call_command("makemigrations", "tasks", check=True, dry_run=True, verbosity=0)
+    call_command("makemigrations", "taskboard", check=True, dry_run=True, verbosity=0)
 
 
 def test_model_defines_get_status_display_itself():

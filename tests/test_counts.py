@@ -19,8 +19,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from bench.inproc import redis_round_trips
-from tasks import selectors
-from tasks.models import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, Task
+from taskboard import selectors
+from taskboard.models import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, Task
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
@@ -34,7 +34,7 @@ def history(owner, count: int, *, statuses=(COMPLETED, FAILED, CANCELLED)) -> li
     return Task.objects.bulk_create(
         [
             Task(
-                name="taskboard.quick",
+                name="demo.quick",
                 status=statuses[i % len(statuses)],
                 owner=owner,
                 created_at=now - timedelta(minutes=i + 10),
@@ -60,10 +60,7 @@ def staff(client, staff_user):
 def in_flight(staff_user):
     """Twenty running rows of the staff user with live PROGRESS meta in the real Redis."""
     tasks = Task.objects.bulk_create(
-        [
-            Task(name="taskboard.long", status=RUNNING, owner=staff_user, version=2)
-            for _ in range(20)
-        ]
+        [Task(name="demo.long", status=RUNNING, owner=staff_user, version=2) for _ in range(20)]
     )
     for i, task in enumerate(tasks):
         current_app.backend.store_result(
@@ -109,7 +106,9 @@ def page_query(queries) -> str:
     pages = [
         q["sql"]
         for q in queries.captured_queries
-        if 'FROM "tasks_task"' in q["sql"] and " LIMIT " in q["sql"] and "COUNT(" not in q["sql"]
+        if 'FROM "taskboard_task"' in q["sql"]
+        and " LIMIT " in q["sql"]
+        and "COUNT(" not in q["sql"]
     ]
     assert len(pages) == 1, pages
     return pages[0]
@@ -173,7 +172,7 @@ def test_status_tab_page_reads_an_index_in_order(staff, staff_user, user, status
         staff.get(f"/tasks/?status={status}" if status else "/tasks/", headers=HTMX)
     plan = explain(page_query(queries))
     # An index that already holds the order: no full scan, and no sort of the matches.
-    assert "Seq Scan on tasks_task" not in plan
+    assert "Seq Scan on taskboard_task" not in plan
     assert "Sort" not in plan
 
 
@@ -185,7 +184,7 @@ def test_own_tasks_page_reads_an_index_in_order(client, user, other_user):
     with CaptureQueriesContext(connection) as queries:
         client.get("/tasks/?status=failed", headers=HTMX)
     plan = explain(page_query(queries))
-    assert "Seq Scan on tasks_task" not in plan
+    assert "Seq Scan on taskboard_task" not in plan
     assert "Sort" not in plan
 
 

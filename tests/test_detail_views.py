@@ -9,8 +9,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from tasks.maintenance import export_path
-from tasks.models import Task
+from taskboard.maintenance import export_path
+from taskboard.models import Task
 from tests.conftest import wait_for
 
 HX = {"HTTP_HX_REQUEST": "true"}
@@ -25,7 +25,7 @@ def client_in(client, user):
 @pytest.fixture
 def failed(user):
     return Task.objects.create(
-        name="taskboard.fail",
+        name="demo.fail",
         status="failed",
         owner=user,
         kwargs={"message": "boom"},
@@ -43,7 +43,7 @@ def failed(user):
 
 @pytest.fixture
 def pending(user):
-    return Task.objects.create(name="taskboard.long", status="pending", owner=user)
+    return Task.objects.create(name="demo.long", status="pending", owner=user)
 
 
 # --- detail -------------------------------------------------------------------
@@ -88,7 +88,7 @@ def test_detail_shows_pretty_arguments(client_in, failed):
 @pytest.mark.django_db
 def test_detail_shows_pretty_result(client_in, user):
     task = Task.objects.create(
-        name="taskboard.long", status="completed", owner=user, result={"seconds": 1, "steps": 2}
+        name="demo.long", status="completed", owner=user, result={"seconds": 1, "steps": 2}
     )
     body = client_in.get(f"/tasks/{task.pk}/").content.decode()
     assert "{\n  &quot;seconds&quot;: 1,\n  &quot;steps&quot;: 2\n}" in body
@@ -97,7 +97,7 @@ def test_detail_shows_pretty_result(client_in, user):
 @pytest.mark.django_db
 def test_detail_flags_a_truncated_result(client_in, user):
     task = Task.objects.create(
-        name="taskboard.quick",
+        name="demo.quick",
         status="completed",
         owner=user,
         result={"truncated": True, "preview": '{"big": "aaaa'},
@@ -110,8 +110,8 @@ def test_detail_flags_a_truncated_result(client_in, user):
 
 @pytest.mark.django_db
 def test_detail_links_the_retry_chain_both_ways(client_in, user, failed):
-    retry = Task.objects.create(name="taskboard.fail", status="failed", owner=user, retry_of=failed)
-    newer = Task.objects.create(name="taskboard.fail", status="pending", owner=user, retry_of=retry)
+    retry = Task.objects.create(name="demo.fail", status="failed", owner=user, retry_of=failed)
+    newer = Task.objects.create(name="demo.fail", status="pending", owner=user, retry_of=retry)
     body = client_in.get(f"/tasks/{retry.pk}/").content.decode()
     assert f'href="/tasks/{failed.pk}/"' in body
     assert f'href="/tasks/{newer.pk}/"' in body
@@ -119,7 +119,7 @@ def test_detail_links_the_retry_chain_both_ways(client_in, user, failed):
 
 @pytest.mark.django_db
 def test_detail_queries_stay_few(client_in, user, failed, django_assert_max_num_queries):
-    retry = Task.objects.create(name="taskboard.fail", status="failed", owner=user, retry_of=failed)
+    retry = Task.objects.create(name="demo.fail", status="failed", owner=user, retry_of=failed)
     # Session, user, the user's permissions (direct, through groups), the task, one per
     # earlier run in the chain, its retries, its audit entries, and how many retries it
     # has in all (the Retry form carries it, so that a double submit launches once).
@@ -162,7 +162,7 @@ def test_detail_poll_changed_answers_the_fragment(client_in, pending):
 
 @pytest.mark.django_db
 def test_detail_of_someone_elses_task_is_404(client_in, other_user):
-    task = Task.objects.create(name="taskboard.quick", status="completed", owner=other_user)
+    task = Task.objects.create(name="demo.quick", status="completed", owner=other_user)
     assert client_in.get(f"/tasks/{task.pk}/").status_code == 404
 
 
@@ -191,7 +191,7 @@ def test_detail_terminal_task_offers_retry_not_cancel(client_in, failed):
     body = client_in.get(f"/tasks/{failed.pk}/").content.decode()
     assert 'data-key="r"' in body
     assert 'data-key="c"' not in body
-    assert f'href="/launch/taskboard.fail/?retry_of={failed.pk}"' in body
+    assert f'href="/launch/demo.fail/?retry_of={failed.pk}"' in body
 
 
 @pytest.mark.django_db
@@ -233,7 +233,7 @@ def test_retry_of_in_flight_task_is_409(client_in, pending):
 
 @pytest.mark.django_db
 def test_retry_of_someone_elses_task_is_404(client_in, other_user):
-    task = Task.objects.create(name="taskboard.fail", status="failed", owner=other_user)
+    task = Task.objects.create(name="demo.fail", status="failed", owner=other_user)
     assert client_in.post(f"/tasks/{task.pk}/retry/").status_code == 404
     assert Task.objects.count() == 1
 
@@ -255,7 +255,7 @@ def test_retry_without_csrf_token_is_403(user, failed):
 @pytest.mark.django_db
 def test_retry_with_invalid_old_arguments_is_409(client_in, user):
     task = Task.objects.create(
-        name="taskboard.long", status="failed", owner=user, kwargs={"seconds": -1}
+        name="demo.long", status="failed", owner=user, kwargs={"seconds": -1}
     )
     response = client_in.post(f"/tasks/{task.pk}/retry/")
     assert response.status_code == 409
@@ -287,7 +287,7 @@ def test_cancel_htmx_answers_the_updated_fragment(client_in, pending, revokes):
 
 @pytest.mark.django_db
 def test_cancel_running_task_asks_it_to_stop(client_in, user, revokes):
-    task = Task.objects.create(name="taskboard.long", status="running", owner=user)
+    task = Task.objects.create(name="demo.long", status="running", owner=user)
     body = client_in.post(f"/tasks/{task.pk}/cancel/", **HX).content.decode()
     task.refresh_from_db()
     assert task.status == "running"
@@ -317,7 +317,7 @@ def test_cancel_ignores_an_offsite_next(client_in, pending, revokes):
 
 @pytest.mark.django_db
 def test_cancel_of_someone_elses_task_is_404(client_in, other_user, revokes):
-    task = Task.objects.create(name="taskboard.long", status="pending", owner=other_user)
+    task = Task.objects.create(name="demo.long", status="pending", owner=other_user)
     assert client_in.post(f"/tasks/{task.pk}/cancel/").status_code == 404
     task.refresh_from_db()
     assert task.status == "pending"
@@ -488,7 +488,7 @@ def _row_in(task_id, *statuses: str) -> Task | None:
 def test_cancel_running_task_through_the_view_reaches_cancelled(celery_worker, user):
     client = Client()
     client.force_login(user)
-    client.post("/launch/taskboard.long/", {"seconds": "60", "steps": "60"})
+    client.post("/launch/demo.long/", {"seconds": "60", "steps": "60"})
     task = Task.objects.get()
     wait_for(lambda: _row_in(task.pk, "running"), message="the long task to start")
     response = client.post(f"/tasks/{task.pk}/cancel/", **HX)
@@ -505,7 +505,7 @@ def test_cancel_running_task_through_the_view_reaches_cancelled(celery_worker, u
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_csv_export_through_the_worker_downloads_from_the_view(celery_worker, user):
-    Task.objects.create(name="taskboard.quick", status="completed", owner=user)
+    Task.objects.create(name="demo.quick", status="completed", owner=user)
     client = Client()
     client.force_login(user)
     client.post("/launch/taskboard.export_csv/", {"status": "completed", "name": "", "days": "30"})
@@ -524,7 +524,7 @@ def test_csv_export_through_the_worker_downloads_from_the_view(celery_worker, us
         assert response.status_code == 200
         assert response["Content-Disposition"] == f'attachment; filename="{name}"'
         assert content.splitlines()[0].startswith("id,name,status")
-        assert "taskboard.quick" in content
+        assert "demo.quick" in content
     finally:
         os.remove(export_path(task.pk))
 
@@ -549,7 +549,7 @@ def test_retry_double_submitted_with_htmx_redirects_to_the_first_run(client_in, 
 
 @pytest.mark.django_db
 def test_retry_of_an_already_retried_task_from_its_page_runs_again(client_in, user, failed):
-    Task.objects.create(name="taskboard.fail", status="failed", owner=user, retry_of=failed)
+    Task.objects.create(name="demo.fail", status="failed", owner=user, retry_of=failed)
     body = client_in.get(f"/tasks/{failed.pk}/").content.decode()
     assert '<input type="hidden" name="retries" value="1">' in body
     client_in.post(f"/tasks/{failed.pk}/retry/", {"retries": "1"})

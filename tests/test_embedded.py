@@ -21,10 +21,10 @@ pytestmark = pytest.mark.slow
 LAUNCH_AND_WAIT = """
 import time
 from django.contrib.auth.models import User
-from tasks.services import task_launch
-from tasks.models import Task
+from taskboard.services import task_launch
+from taskboard.models import Task
 user, _ = User.objects.get_or_create(username="embedded")
-task = task_launch(user=user, name="taskboard.quick", params={"x": 20, "y": 22})
+task = task_launch(user=user, name="demo.quick", params={"x": 20, "y": 22})
 for _ in range(150):
     row = Task.objects.get(pk=task.pk)
     if row.is_terminal:
@@ -78,7 +78,7 @@ def test_embedded_worker_runs_a_task_end_to_end(tmp_path):
 
 SNAPSHOT = """
 from django.contrib.auth.models import User
-from tasks import ops
+from taskboard import ops
 staff, _ = User.objects.get_or_create(username="ops", is_staff=True)
 snap = ops.snapshot(user=staff)
 print("WORKERS", *[worker.name for worker in snap.workers], snap.error)

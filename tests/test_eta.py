@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tasks.eta import time_left
-from tasks.templatetags.operators import eta
+from taskboard.eta import time_left
+from taskboard.templatetags.taskboard_operators import eta
 
 START = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tasks import maintenance
-from tasks.models import Task
+from taskboard import maintenance
+from taskboard.models import Task
 
 pytestmark = pytest.mark.django_db
 
@@ -48,9 +48,9 @@ def test_export_neutralises_formula_cells(user, export_dir, name):
 
 
 def test_export_leaves_ordinary_cells_alone(user, export_dir):
-    Task.objects.create(name="taskboard.quick", status="completed", owner=user, result=-3)
+    Task.objects.create(name="demo.quick", status="completed", owner=user, result=-3)
     _, [row] = run_export(user, status="completed")
-    assert row["name"] == "taskboard.quick"
+    assert row["name"] == "demo.quick"
     assert row["owner"] == "alice"
     # A result of -3 would be a number to a spreadsheet: harmless, but quoted all the same
     # (the result column holds any JSON a task returned).
@@ -68,7 +68,7 @@ def test_export_file_named_after_the_filter_and_the_day(user, export_dir):
 def test_export_has_arguments_result_error_and_duration(user, export_dir):
     start = timezone.now() - timedelta(seconds=90)
     Task.objects.create(
-        name="taskboard.quick",
+        name="demo.quick",
         status="completed",
         owner=user,
         args=[1],
@@ -78,7 +78,7 @@ def test_export_has_arguments_result_error_and_duration(user, export_dir):
         finished_at=start + timedelta(seconds=12.5),
     )
     Task.objects.create(
-        name="taskboard.fail",
+        name="demo.fail",
         status="failed",
         owner=user,
         kwargs={"message": "boom"},
@@ -87,7 +87,7 @@ def test_export_has_arguments_result_error_and_duration(user, export_dir):
     )
     _, rows = run_export(user)
     by_name = {row["name"]: row for row in rows}
-    done, failed = by_name["taskboard.quick"], by_name["taskboard.fail"]
+    done, failed = by_name["demo.quick"], by_name["demo.fail"]
     assert done["arguments"] == '{"args": [1], "kwargs": {"x": 20, "y": 22}}'
     assert done["result"] == '{"sum": 42}'
     assert done["duration_seconds"] == "12.5"

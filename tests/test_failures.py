@@ -11,8 +11,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from tasks.failures import failure_groups, normalise_message, parse_days, search_hint
-from tasks.models import COMPLETED, FAILED, PENDING, AuditLog, BulkAction, Task
+from taskboard.failures import failure_groups, normalise_message, parse_days, search_hint
+from taskboard.models import COMPLETED, FAILED, PENDING, AuditLog, BulkAction, Task
 from tests.conftest import wait_for
 
 HX = {"HX-Request": "true"}
@@ -94,7 +94,7 @@ def test_parse_days_accepts_only_the_windows(raw, days):
 # --- grouping (database) -------------------------------------------------------
 
 
-def fail(owner, message="Timeout after 30s on 'db1'", *, name="taskboard.fail", ago=0, **fields):
+def fail(owner, message="Timeout after 30s on 'db1'", *, name="demo.fail", ago=0, **fields):
     now = timezone.now() - timedelta(minutes=ago)
     fields.setdefault("error_type", "TimeoutError")
     return Task.objects.create(
@@ -114,13 +114,13 @@ def test_failure_groups_group_by_name_type_and_normalised_message(user):
     fail(user, "Timeout after 30s on 'db1'")
     fail(user, "Timeout after 45s on 'db2'")
     fail(user, "Timeout after 30s on 'db1'", error_type="OSError")
-    fail(user, "Timeout after 30s on 'db1'", name="taskboard.flaky")
+    fail(user, "Timeout after 30s on 'db1'", name="demo.flaky")
     report = failure_groups(user=user)
     counts = sorted((g.name, g.error_type, g.count) for g in report.groups)
     assert counts == [
-        ("taskboard.fail", "OSError", 1),
-        ("taskboard.fail", "TimeoutError", 2),
-        ("taskboard.flaky", "TimeoutError", 1),
+        ("demo.fail", "OSError", 1),
+        ("demo.fail", "TimeoutError", 2),
+        ("demo.flaky", "TimeoutError", 1),
     ]
 
 
@@ -154,7 +154,7 @@ def test_failure_groups_sample_traceback_is_the_latest(user):
 @pytest.mark.django_db
 def test_failure_groups_only_failed_tasks(user):
     fail(user)
-    Task.objects.create(name="taskboard.fail", status=COMPLETED, owner=user, error_message="x")
+    Task.objects.create(name="demo.fail", status=COMPLETED, owner=user, error_message="x")
     assert failure_groups(user=user).total == 1
 
 
@@ -242,10 +242,7 @@ def test_failures_page_empty(alice):
 def test_failures_page_links_to_the_filtered_failed_tab(alice, user):
     fail(user, "Timeout after 30s on 'db1'")
     body = html.unescape(alice.get("/tasks/failures/").content.decode())
-    assert (
-        "/tasks/?status=failed&name=taskboard.fail&error_type=TimeoutError&q=Timeout%20after"
-        in body
-    )
+    assert "/tasks/?status=failed&name=demo.fail&error_type=TimeoutError&q=Timeout%20after" in body
 
 
 @pytest.mark.django_db
@@ -253,7 +250,7 @@ def test_failures_group_link_finds_the_group_rows(alice, user):
     mine = fail(user, "Timeout after 30s on 'db1'")
     fail(user, "Other problem", error_type="ValueError")
     response = alice.get(
-        "/tasks/?status=failed&name=taskboard.fail&error_type=TimeoutError&q=Timeout%20after"
+        "/tasks/?status=failed&name=demo.fail&error_type=TimeoutError&q=Timeout%20after"
     )
     ids = re.findall(r'<tr id="task-([0-9a-f-]{36})"', response.content.decode())
     assert ids == [str(mine.pk)]
@@ -339,7 +336,7 @@ def test_failure_act_freezes_the_groups_ids_as_a_bulk_action(alice, user):
     assert bulk.action == "retry"
     assert bulk.actor == user
     assert bulk.confirmed_at is None
-    assert "failure group taskboard.fail TimeoutError" in bulk.description
+    assert "failure group demo.fail TimeoutError" in bulk.description
     # Freezing acts on nothing.
     assert not Task.objects.filter(retry_of__in=tasks).exists()
 
@@ -350,7 +347,7 @@ def test_failure_confirm_page_shows_the_count_and_a_preview(alice, user):
     bulk = frozen(alice, user, "retry")
     body = alice.get(f"/tasks/bulk/{bulk.pk}/?next={LIST}").content.decode()
     assert "Retry these 3 tasks?" in body
-    assert "the failure group taskboard.fail TimeoutError" in body
+    assert "the failure group demo.fail TimeoutError" in body
     for task in tasks:
         assert str(task.pk) in body
     assert f'<a href="{html.escape(LIST)}">Failures</a>' in body
@@ -499,7 +496,7 @@ def test_failure_large_group_becomes_a_background_bulk_job(alice, user, settings
 @pytest.mark.django_db(transaction=True)
 def test_failure_large_group_retry_runs_on_the_worker(celery_worker, alice, user, settings):
     settings.TASKBOARD_BULK_INLINE_MAX = 2
-    tasks = [fail(user, name="taskboard.quick", kwargs={"x": 1, "y": 2}) for _ in range(3)]
+    tasks = [fail(user, name="demo.quick", kwargs={"x": 1, "y": 2}) for _ in range(3)]
     bulk = frozen(alice, user, "retry")
     confirm(alice, bulk)
     bulk.refresh_from_db()
@@ -527,7 +524,7 @@ def test_failure_retry_writes_one_audit_entry_with_the_ids(alice, user):
     (entry,) = AuditLog.objects.filter(action=AuditLog.BULK_RETRY)
     assert entry.actor == user
     assert sorted(entry.task_ids) == sorted(str(t.pk) for t in tasks)
-    assert "failure group taskboard.fail" in entry.note
+    assert "failure group demo.fail" in entry.note
     assert str(bulk.pk) in entry.note
 
 

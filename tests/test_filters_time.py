@@ -12,8 +12,8 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tasks.models import COMPLETED, FAILED, Task
-from web.filters import TaskFilter
+from taskboard.filters import TaskFilter
+from taskboard.models import COMPLETED, FAILED, Task
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +22,7 @@ HX = {"HX-Request": "true"}
 
 def make(owner, *, ago_minutes: float = 0, finished_ago: float | None = None, **fields) -> Task:
     created = timezone.now() - timedelta(minutes=ago_minutes)
-    fields.setdefault("name", "taskboard.quick")
+    fields.setdefault("name", "demo.quick")
     fields.setdefault("status", COMPLETED)
     if finished_ago is not None:
         fields["finished_at"] = timezone.now() - timedelta(minutes=finished_ago)
@@ -57,11 +57,9 @@ def test_created_last_7_days(alice, user):
 def test_created_today_starts_at_local_midnight(alice, user):
     midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
     today = Task.objects.create(
-        owner=user, name="taskboard.quick", created_at=midnight + timedelta(seconds=1)
+        owner=user, name="demo.quick", created_at=midnight + timedelta(seconds=1)
     )
-    Task.objects.create(
-        owner=user, name="taskboard.quick", created_at=midnight - timedelta(seconds=1)
-    )
+    Task.objects.create(owner=user, name="demo.quick", created_at=midnight - timedelta(seconds=1))
     assert ids(alice.get("/tasks/?created=today")) == {str(today.pk)}
 
 

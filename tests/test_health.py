@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from web.views import health
+from taskboard.views import health
 
 
 @pytest.mark.django_db

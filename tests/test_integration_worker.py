@@ -14,10 +14,10 @@ from celery import current_app
 from celery.result import AsyncResult
 from django.utils import timezone
 
-from tasks import services
-from tasks.live import badges_for
-from tasks.maintenance import export_path
-from tasks.models import Task
+from taskboard import services
+from taskboard.live import badges_for
+from taskboard.maintenance import export_path
+from taskboard.models import Task
 from tasks.tasks import quick
 from tests.conftest import wait_for
 
@@ -35,7 +35,7 @@ def finished(task_id, timeout: float = 30) -> Task:
 
 
 def test_quick_task_completes_with_result_and_timings(celery_worker, user):
-    task = services.task_launch(user=user, name="taskboard.quick", params={"x": 2, "y": 40})
+    task = services.task_launch(user=user, name="demo.quick", params={"x": 2, "y": 40})
     row = finished(task.pk)
     assert row.status == "completed"
     assert row.result == 42
@@ -49,7 +49,7 @@ def test_quick_task_completes_with_result_and_timings(celery_worker, user):
 
 
 def test_failing_task_records_error_and_traceback(celery_worker, user):
-    task = services.task_launch(user=user, name="taskboard.fail", params={"message": "boom"})
+    task = services.task_launch(user=user, name="demo.fail", params={"message": "boom"})
     row = finished(task.pk)
     assert row.status == "failed"
     assert row.error_type == "DemoFailure"
@@ -60,7 +60,7 @@ def test_failing_task_records_error_and_traceback(celery_worker, user):
 
 
 def test_flaky_task_retries_then_completes(celery_worker, user):
-    task = services.task_launch(user=user, name="taskboard.flaky", params={"failures": 2})
+    task = services.task_launch(user=user, name="demo.flaky", params={"failures": 2})
     row = finished(task.pk)
     assert row.status == "completed"
     assert row.result == {"attempts": 3}
@@ -69,7 +69,7 @@ def test_flaky_task_retries_then_completes(celery_worker, user):
 
 
 def test_flaky_badge_never_names_an_attempt_that_has_not_started(celery_worker, user):
-    task = services.task_launch(user=user, name="taskboard.flaky", params={"failures": 3})
+    task = services.task_launch(user=user, name="demo.flaky", params={"failures": 3})
     named: list[tuple[int, int]] = []
 
     def watch():
@@ -87,7 +87,7 @@ def test_flaky_badge_never_names_an_attempt_that_has_not_started(celery_worker, 
 
 
 def test_long_task_reports_progress_through_asyncresult(celery_worker, user):
-    task = services.task_launch(user=user, name="taskboard.long", params={"seconds": 4, "steps": 8})
+    task = services.task_launch(user=user, name="demo.long", params={"seconds": 4, "steps": 8})
     result = AsyncResult(str(task.pk), app=current_app)
     seen = wait_for(
         lambda: result.state == "PROGRESS" and result.info.get("current", 0) > 0 and result.info,
@@ -107,7 +107,7 @@ def test_long_task_reports_progress_through_asyncresult(celery_worker, user):
 def test_plain_delay_outside_the_registry_gets_a_row(celery_worker):
     async_result = quick.delay(5, 6)
     row = finished(async_result.id)
-    assert row.name == "taskboard.quick"
+    assert row.name == "demo.quick"
     assert row.owner is None
     assert row.args == [5, 6]
     assert row.result == 11
@@ -118,7 +118,7 @@ def test_task_whose_send_was_not_seen_is_created_by_prerun(celery_worker):
     # a process that does not load Django: the worker's prerun creates the row.
     task_id = "6f1d2c1e-0000-4000-8000-000000000001"
     current_app.send_task(
-        "taskboard.quick",
+        "demo.quick",
         args=[1, 1],
         task_id=task_id,
         headers={services.TRACKED_HEADER: True},
@@ -156,9 +156,7 @@ def test_purge_deletes_only_old_finished_rows(celery_worker, staff_user):
 
 
 def test_cancel_running_task_stops_it_cooperatively(celery_worker, user):
-    task = services.task_launch(
-        user=user, name="taskboard.long", params={"seconds": 30, "steps": 60}
-    )
+    task = services.task_launch(user=user, name="demo.long", params={"seconds": 30, "steps": 60})
     wait_for(
         lambda: Task.objects.get(pk=task.pk).status == "running", timeout=20, message="running"
     )
@@ -171,10 +169,10 @@ def test_cancel_running_task_stops_it_cooperatively(celery_worker, user):
 def test_cancel_pending_task_never_runs(celery_worker, user):
     # Queue behind two long tasks so that this one is still pending when cancelled.
     blockers = [
-        services.task_launch(user=user, name="taskboard.long", params={"seconds": 3, "steps": 3})
+        services.task_launch(user=user, name="demo.long", params={"seconds": 3, "steps": 3})
         for _ in range(2)
     ]
-    task = services.task_launch(user=user, name="taskboard.quick", params={"x": 1, "y": 1})
+    task = services.task_launch(user=user, name="demo.quick", params={"x": 1, "y": 1})
     assert services.task_cancel(task=Task.objects.get(pk=task.pk)) is True
     for blocker in blockers:
         finished(blocker.pk)
@@ -190,7 +188,7 @@ def test_cancel_pending_task_never_runs(celery_worker, user):
 
 
 def test_retry_creates_a_linked_row_that_runs(celery_worker, user):
-    task = services.task_launch(user=user, name="taskboard.fail", params={"message": "again"})
+    task = services.task_launch(user=user, name="demo.fail", params={"message": "again"})
     failed = finished(task.pk)
     retried = services.task_retry(user=user, task=failed)
     assert retried.retry_of_id == failed.pk

@@ -7,8 +7,8 @@ import re
 import pytest
 from django.conf import settings
 
-from tasks.keymap import KEYS, keys_for, readme_line
-from tasks.models import Task
+from taskboard.keymap import KEYS, keys_for, readme_line
+from taskboard.models import Task
 
 README = settings.BASE_DIR / "README.md"
 
@@ -46,14 +46,14 @@ def test_overlay_on_the_task_list_lists_every_key(alice):
 
 @pytest.mark.django_db
 def test_overlay_on_a_task_page_lists_only_its_keys(alice, user):
-    task = Task.objects.create(name="taskboard.long", status="pending", owner=user)
+    task = Task.objects.create(name="demo.long", status="pending", owner=user)
     body = alice.get(f"/tasks/{task.pk}/").content.decode()
     assert overlay_keys(body) == ["Esc", "n", "r", "c", "?"]
     assert overlay_keys(body) == names(keys_for("task_detail", True))
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("path", ["/launch/", "/accounts/tokens/", "/tasks/failures/"])
+@pytest.mark.parametrize("path", ["/launch/", "/tokens/", "/tasks/failures/"])
 def test_overlay_elsewhere_lists_esc_n_and_help(alice, path):
     body = alice.get(path).content.decode()
     assert overlay_keys(body) == ["Esc", "n", "?"]
@@ -67,13 +67,13 @@ def test_overlay_on_the_login_page_has_no_launch_key(client):
 
 @pytest.mark.django_db
 def test_every_page_has_the_launch_link_that_n_follows(alice):
-    body = alice.get("/accounts/tokens/").content.decode()
+    body = alice.get("/tokens/").content.decode()
     assert re.search(r'<a href="/launch/"[^>]*data-key="n"', body)
 
 
 @pytest.mark.django_db
 def test_task_page_cancel_button_answers_c_not_x(alice, user):
-    task = Task.objects.create(name="taskboard.long", status="pending", owner=user)
+    task = Task.objects.create(name="demo.long", status="pending", owner=user)
     body = alice.get(f"/tasks/{task.pk}/").content.decode()
     assert 'data-key="c" aria-keyshortcuts="c">Cancel <kbd>c</kbd>' in body
     assert 'data-key="x"' not in body

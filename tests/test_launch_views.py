@@ -9,8 +9,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from tasks.models import Task
-from tasks.services import launch as launch_service
+from taskboard.models import Task
+from taskboard.services import launch as launch_service
 
 HX = {"HTTP_HX_REQUEST": "true"}
 # What static/js/actions.js adds when the page has the task table.
@@ -33,7 +33,7 @@ def test_catalog_full_page_lists_tasks(client_in):
     body = response.content.decode()
     assert "<html" in body
     assert "Add two numbers" in body
-    assert 'href="/launch/taskboard.long/"' in body
+    assert 'href="/launch/demo.long/"' in body
     assert response["Vary"].count("HX-Request") == 1
 
 
@@ -55,16 +55,16 @@ def test_catalog_fragment_is_the_picker_with_first_form(client_in):
     assert response.status_code == 200
     assert "<html" not in body
     assert 'class="picker"' in body
-    assert 'hx-get="/launch/taskboard.quick/"' in body
+    assert 'hx-get="/launch/demo.quick/"' in body
     assert 'id="launch-form"' in body
-    assert 'hx-post="/launch/taskboard.quick/"' in body  # "Add two numbers" sorts first
+    assert 'hx-post="/launch/demo.quick/"' in body  # "Add two numbers" sorts first
 
 
 @pytest.mark.django_db
 def test_catalog_stats_show_success_rate_and_last_run(client_in, user, other_user):
     for status in ("completed", "completed", "completed", "failed", "cancelled"):
-        Task.objects.create(name="taskboard.quick", status=status, owner=user)
-    Task.objects.create(name="taskboard.quick", status="failed", owner=other_user)
+        Task.objects.create(name="demo.quick", status=status, owner=user)
+    Task.objects.create(name="demo.quick", status="failed", owner=other_user)
     body = client_in.get("/launch/").content.decode()
     assert "5 runs" in body
     assert "75% of 4 finished succeeded" in body  # cancelled runs are left out of the rate
@@ -76,7 +76,7 @@ def test_catalog_stats_show_success_rate_and_last_run(client_in, user, other_use
 @pytest.mark.django_db
 def test_catalog_stats_ignore_runs_older_than_the_window(client_in, user):
     Task.objects.create(
-        name="taskboard.fail",
+        name="demo.fail",
         status="failed",
         owner=user,
         created_at=timezone.now() - timedelta(days=40),
@@ -87,7 +87,7 @@ def test_catalog_stats_ignore_runs_older_than_the_window(client_in, user):
 
 @pytest.mark.django_db
 def test_catalog_stats_take_one_query(client_in, user, django_assert_num_queries):
-    for name in ("taskboard.quick", "taskboard.fail", "taskboard.long"):
+    for name in ("demo.quick", "demo.fail", "demo.long"):
         Task.objects.create(name=name, status="completed", owner=user)
     # Session, user, the user's permissions (Django's ModelBackend: direct, then through
     # groups), then one grouped query for every task's stats.
@@ -114,7 +114,7 @@ def test_catalog_anonymous_htmx_gets_hx_redirect(client):
 
 @pytest.mark.django_db
 def test_form_full_page(client_in):
-    response = client_in.get("/launch/taskboard.long/")
+    response = client_in.get("/launch/demo.long/")
     body = response.content.decode()
     assert response.status_code == 200
     assert "<html" in body
@@ -126,11 +126,11 @@ def test_form_full_page(client_in):
 
 @pytest.mark.django_db
 def test_form_fragment_posts_with_htmx(client_in):
-    response = client_in.get("/launch/taskboard.long/", **HX)
+    response = client_in.get("/launch/demo.long/", **HX)
     body = response.content.decode()
     assert "<html" not in body
     assert 'id="launch-form-pane"' in body
-    assert 'hx-post="/launch/taskboard.long/"' in body
+    assert 'hx-post="/launch/demo.long/"' in body
 
 
 @pytest.mark.django_db
@@ -155,9 +155,9 @@ def test_form_staff_only_task_opens_for_staff(client, staff_user):
 @pytest.mark.django_db
 def test_form_prefilled_from_retry_of(client_in, user):
     old = Task.objects.create(
-        name="taskboard.long", status="failed", owner=user, kwargs={"seconds": 7, "steps": 3}
+        name="demo.long", status="failed", owner=user, kwargs={"seconds": 7, "steps": 3}
     )
-    body = client_in.get(f"/launch/taskboard.long/?retry_of={old.pk}").content.decode()
+    body = client_in.get(f"/launch/demo.long/?retry_of={old.pk}").content.decode()
     assert 'value="7"' in body
     assert 'value="3"' in body
     assert f'name="retry_of" value="{old.pk}"' in body
@@ -165,19 +165,19 @@ def test_form_prefilled_from_retry_of(client_in, user):
 
 @pytest.mark.django_db
 def test_form_retry_of_someone_elses_task_is_404(client_in, other_user):
-    old = Task.objects.create(name="taskboard.long", status="failed", owner=other_user)
-    assert client_in.get(f"/launch/taskboard.long/?retry_of={old.pk}").status_code == 404
+    old = Task.objects.create(name="demo.long", status="failed", owner=other_user)
+    assert client_in.get(f"/launch/demo.long/?retry_of={old.pk}").status_code == 404
 
 
 @pytest.mark.django_db
 def test_form_retry_of_malformed_id_is_404(client_in):
-    assert client_in.get("/launch/taskboard.long/?retry_of=not-a-uuid").status_code == 404
+    assert client_in.get("/launch/demo.long/?retry_of=not-a-uuid").status_code == 404
 
 
 @pytest.mark.django_db
 def test_form_retry_of_another_task_name_is_404(client_in, user):
-    old = Task.objects.create(name="taskboard.fail", status="failed", owner=user)
-    assert client_in.get(f"/launch/taskboard.long/?retry_of={old.pk}").status_code == 404
+    old = Task.objects.create(name="demo.fail", status="failed", owner=user)
+    assert client_in.get(f"/launch/demo.long/?retry_of={old.pk}").status_code == 404
 
 
 # --- launch -------------------------------------------------------------------
@@ -186,7 +186,7 @@ def test_form_retry_of_another_task_name_is_404(client_in, user):
 @pytest.mark.django_db
 def test_launch_post_redirects_to_the_new_task(client_in, user, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        response = client_in.post("/launch/taskboard.quick/", {"x": "4", "y": "5"})
+        response = client_in.post("/launch/demo.quick/", {"x": "4", "y": "5"})
     task = Task.objects.get()
     assert response.status_code == 303
     assert response["Location"] == f"/tasks/{task.pk}/"
@@ -198,13 +198,13 @@ def test_launch_post_redirects_to_the_new_task(client_in, user, django_capture_o
 
 @pytest.mark.django_db
 def test_launch_post_sets_a_success_message(client_in):
-    response = client_in.post("/launch/taskboard.quick/", {"x": "1", "y": "1"}, follow=True)
+    response = client_in.post("/launch/demo.quick/", {"x": "1", "y": "1"}, follow=True)
     assert "Launched “Add two numbers”." in response.content.decode()
 
 
 @pytest.mark.django_db
 def test_launch_invalid_full_page_keeps_values_and_creates_nothing(client_in):
-    response = client_in.post("/launch/taskboard.long/", {"seconds": "-3", "steps": "17"})
+    response = client_in.post("/launch/demo.long/", {"seconds": "-3", "steps": "17"})
     body = response.content.decode()
     assert response.status_code == 200
     assert "<html" in body
@@ -217,7 +217,7 @@ def test_launch_invalid_full_page_keeps_values_and_creates_nothing(client_in):
 
 @pytest.mark.django_db
 def test_launch_invalid_htmx_is_422_fragment_retargeted(client_in):
-    response = client_in.post("/launch/taskboard.long/", {"seconds": "x", "steps": "2"}, **HX_ROWS)
+    response = client_in.post("/launch/demo.long/", {"seconds": "x", "steps": "2"}, **HX_ROWS)
     body = response.content.decode()
     assert response.status_code == 422
     assert "<html" not in body
@@ -230,7 +230,7 @@ def test_launch_invalid_htmx_is_422_fragment_retargeted(client_in):
 
 @pytest.mark.django_db
 def test_launch_htmx_on_dashboard_answers_the_new_row(client_in):
-    response = client_in.post("/launch/taskboard.quick/", {"x": "1", "y": "2"}, **HX_ROWS)
+    response = client_in.post("/launch/demo.quick/", {"x": "1", "y": "2"}, **HX_ROWS)
     task = Task.objects.get()
     body = response.content.decode()
     assert response.status_code == 200
@@ -250,21 +250,21 @@ def test_launch_htmx_on_dashboard_answers_the_new_row(client_in):
 
 @pytest.mark.django_db
 def test_launch_htmx_elsewhere_redirects_to_the_new_task(client_in):
-    response = client_in.post("/launch/taskboard.quick/", {"x": "1", "y": "2"}, **HX)
+    response = client_in.post("/launch/demo.quick/", {"x": "1", "y": "2"}, **HX)
     task = Task.objects.get()
     assert response["HX-Redirect"] == f"/tasks/{task.pk}/"
 
 
 @pytest.mark.django_db
 def test_launch_htmx_elsewhere_shows_the_message_on_the_tasks_page(client_in):
-    response = client_in.post("/launch/taskboard.quick/", {"x": "1", "y": "2"}, **HX)
+    response = client_in.post("/launch/demo.quick/", {"x": "1", "y": "2"}, **HX)
     body = client_in.get(response["HX-Redirect"]).content.decode()
     assert "Launched “Add two numbers”." in body
 
 
 @pytest.mark.django_db
 def test_launch_form_page_links_back_to_the_task_list(client_in):
-    body = client_in.get("/launch/taskboard.quick/").content.decode()
+    body = client_in.get("/launch/demo.quick/").content.decode()
     assert '<a href="/tasks/">Back to the task list</a>' in body
     assert "Back to all tasks" not in body
 
@@ -272,9 +272,9 @@ def test_launch_form_page_links_back_to_the_task_list(client_in):
 @pytest.mark.django_db
 def test_launch_with_retry_of_links_the_new_row(client_in, user):
     old = Task.objects.create(
-        name="taskboard.long", status="failed", owner=user, kwargs={"seconds": 7, "steps": 3}
+        name="demo.long", status="failed", owner=user, kwargs={"seconds": 7, "steps": 3}
     )
-    client_in.post("/launch/taskboard.long/", {"seconds": "2", "steps": "2", "retry_of": old.pk})
+    client_in.post("/launch/demo.long/", {"seconds": "2", "steps": "2", "retry_of": old.pk})
     new = Task.objects.exclude(pk=old.pk).get()
     assert new.retry_of == old
     assert new.kwargs == {"seconds": 2, "steps": 2}
@@ -282,9 +282,9 @@ def test_launch_with_retry_of_links_the_new_row(client_in, user):
 
 @pytest.mark.django_db
 def test_launch_with_retry_of_unfinished_task_is_409(client_in, user):
-    old = Task.objects.create(name="taskboard.long", status="running", owner=user)
+    old = Task.objects.create(name="demo.long", status="running", owner=user)
     response = client_in.post(
-        "/launch/taskboard.long/", {"seconds": "2", "steps": "2", "retry_of": old.pk}
+        "/launch/demo.long/", {"seconds": "2", "steps": "2", "retry_of": old.pk}
     )
     assert response.status_code == 409
     assert "Only a finished task can be retried." in response.content.decode()
@@ -295,7 +295,7 @@ def test_launch_with_retry_of_unfinished_task_is_409(client_in, user):
 def test_launch_without_csrf_token_is_403(user):
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
-    response = client.post("/launch/taskboard.quick/", {"x": "1", "y": "2"})
+    response = client.post("/launch/demo.quick/", {"x": "1", "y": "2"})
     assert response.status_code == 403
     assert Task.objects.count() == 0
 
@@ -304,17 +304,17 @@ def test_launch_without_csrf_token_is_403(user):
 def test_launch_with_csrf_token_passes(user):
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
-    page = client.get("/launch/taskboard.quick/")
+    page = client.get("/launch/demo.quick/")
     token = page.context["csrf_token"]
     response = client.post(
-        "/launch/taskboard.quick/", {"x": "1", "y": "2", "csrfmiddlewaretoken": token}
+        "/launch/demo.quick/", {"x": "1", "y": "2", "csrfmiddlewaretoken": token}
     )
     assert response.status_code == 303
 
 
 @pytest.mark.django_db
 def test_launch_anonymous_post_redirects_to_login(client):
-    response = client.post("/launch/taskboard.quick/", {"x": "1", "y": "2"})
+    response = client.post("/launch/demo.quick/", {"x": "1", "y": "2"})
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
     assert Task.objects.count() == 0
@@ -328,7 +328,7 @@ def test_launch_broker_down_is_503_and_leaves_no_row(client, user, monkeypatch):
     # The send itself fails (no message leaves): the row must not stay behind.
     monkeypatch.setattr(launch_service, "_send", broken_send)
     client.force_login(user)
-    response = client.post("/launch/taskboard.quick/", {"x": "1", "y": "2"}, **HX_ROWS)
+    response = client.post("/launch/demo.quick/", {"x": "1", "y": "2"}, **HX_ROWS)
     assert response.status_code == 503
     assert "nothing was launched" in response.content.decode()
     assert response["HX-Retarget"] == "#launch-form-pane"
@@ -340,8 +340,8 @@ def test_launch_broker_down_is_503_and_leaves_no_row(client, user, monkeypatch):
 @pytest.mark.django_db
 def test_launch_over_the_rate_limit_is_429_and_creates_nothing(client_in, user, settings):
     settings.TASKBOARD_LAUNCH_RATE_PER_MINUTE = 1
-    Task.objects.create(name="taskboard.quick", status="completed", owner=user)
-    response = client_in.post("/launch/taskboard.quick/", {"x": "1", "y": "2"}, **HX_ROWS)
+    Task.objects.create(name="demo.quick", status="completed", owner=user)
+    response = client_in.post("/launch/demo.quick/", {"x": "1", "y": "2"}, **HX_ROWS)
     assert response.status_code == 429
     assert "wait a moment" in response.content.decode()
     assert response["HX-Retarget"] == "#launch-form-pane"
@@ -351,7 +351,7 @@ def test_launch_over_the_rate_limit_is_429_and_creates_nothing(client_in, user, 
 @pytest.mark.django_db
 def test_catalog_rate_leaves_cancelled_runs_out_and_counts_them_beside_it(client_in, user):
     for status in ("completed", "cancelled", "cancelled", "cancelled"):
-        Task.objects.create(name="taskboard.quick", status=status, owner=user)
+        Task.objects.create(name="demo.quick", status=status, owner=user)
     body = client_in.get("/launch/").content.decode()
     assert "4 runs" in body
     assert "100% of 1 finished succeeded" in body

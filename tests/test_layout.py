@@ -1,4 +1,4 @@
-"""The layout of tasks/: no import circle among its modules, none hidden in a function."""
+"""The layout of taskboard/: no import circle among its modules, none hidden in a function."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from pathlib import Path
 
 from celery import signals as celery_signals
 
-import tasks
-from tasks.worker import signals as handlers
+import taskboard
+from taskboard.worker import signals as handlers
 
-ROOT = Path(tasks.__file__).resolve().parent
+ROOT = Path(taskboard.__file__).resolve().parent
 
 
 def _module_name(path: Path) -> str:
-    parts = ("tasks", *path.relative_to(ROOT).with_suffix("").parts)
+    parts = ("taskboard", *path.relative_to(ROOT).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -34,7 +34,7 @@ def _imported(node: ast.AST, modules: dict[str, Path]) -> set[str]:
     if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
         found = set()
         for alias in node.names:
-            # ``from tasks import services`` imports the module tasks.services.
+            # ``from taskboard import services`` imports the module tasks.services.
             name = f"{node.module}.{alias.name}"
             found.add(name if name in modules else node.module)
         return found & set(modules)
@@ -78,8 +78,8 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_the_graph_sees_the_edges():
     graph = _graph(in_functions=True)
-    assert "tasks.worker.tracking" in graph["tasks.worker.signals"]
-    assert "tasks.services" in graph["tasks.tasks"]
+    assert "taskboard.worker.tracking" in graph["taskboard.worker.signals"]
+    assert "taskboard.services" in graph["taskboard.tasks"]
 
 
 def test_no_import_circle_among_the_tasks_modules():
@@ -91,8 +91,8 @@ def test_the_worker_side_does_not_import_the_services():
     # The services call the worker side (a cancel flag, the tracked header), not back.
     graph = _graph(in_functions=True)
     for name, targets in graph.items():
-        if name.startswith("tasks.worker"):
-            assert not {t for t in targets if t.startswith("tasks.services")}, name
+        if name.startswith("taskboard.worker"):
+            assert not {t for t in targets if t.startswith("taskboard.services")}, name
 
 
 def test_no_tasks_import_inside_a_function_but_app_ready():
@@ -100,7 +100,7 @@ def test_no_tasks_import_inside_a_function_but_app_ready():
     hidden = []
     for name, path in modules.items():
         for node in ast.walk(ast.parse(path.read_text())):
-            in_ready = name == "tasks.apps" and getattr(node, "name", "") == "ready"
+            in_ready = name == "taskboard.apps" and getattr(node, "name", "") == "ready"
             if isinstance(node, ast.FunctionDef) and not in_ready:
                 hidden += [
                     f"{name}.{node.name}" for inner in ast.walk(node) if _imported(inner, modules)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.live import Badge, badge
+from taskboard.live import Badge, badge
 
 
 def meta(status, result=None):

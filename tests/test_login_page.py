@@ -77,7 +77,7 @@ def test_login_with_the_demo_account_works(client, django_user_model):
 def test_every_page_links_a_favicon_that_answers(client, user, signed_in):
     if signed_in:
         client.force_login(user)
-    page = client.get(reverse("task_list" if signed_in else "login"))
+    page = client.get(reverse("taskboard:task_list" if signed_in else "login"))
     assert page.status_code == 200
     match = ICON.search(page.content.decode())
     assert match, "the page links no favicon"

@@ -10,8 +10,8 @@ from celery import current_app
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from tasks import metrics
-from tasks.models import Task
+from taskboard import metrics
+from taskboard.models import Task
 from tests.conftest import QUEUE
 
 TOKEN = "prometheus-scrape-token-0123456789"

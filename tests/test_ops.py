@@ -11,8 +11,8 @@ import pytest
 from celery import current_app
 from django.utils import timezone
 
-from tasks import ops, services
-from tasks.models import Task
+from taskboard import ops, services
+from taskboard.models import Task
 from tests.conftest import QUEUE, wait_for
 
 
@@ -188,11 +188,9 @@ def test_ops_htmx_gets_snapshot_fragment(staff_client, dead_broker):
 def test_ops_flags_pending_older_than_threshold(staff_client, dead_broker, settings, user):
     settings.TASKBOARD_PENDING_WARN_AFTER = 300
     old = timezone.now() - timedelta(seconds=600)
-    stale = [
-        Task.objects.create(name="taskboard.quick", owner=user, created_at=old) for _ in range(3)
-    ]
-    Task.objects.create(name="taskboard.quick", owner=user)  # pending, but fresh
-    Task.objects.create(name="taskboard.quick", status="completed", created_at=old)
+    stale = [Task.objects.create(name="demo.quick", owner=user, created_at=old) for _ in range(3)]
+    Task.objects.create(name="demo.quick", owner=user)  # pending, but fresh
+    Task.objects.create(name="demo.quick", status="completed", created_at=old)
     response = staff_client.get("/ops/snapshot/")
     assert "3 tasks pending for more than 300 s." in response.text
     assert 'href="/tasks/?status=pending&amp;sort=created"' in response.text
@@ -202,29 +200,27 @@ def test_ops_flags_pending_older_than_threshold(staff_client, dead_broker, setti
 
 @pytest.mark.django_db
 def test_ops_no_stale_pending_says_so(staff_client, dead_broker):
-    Task.objects.create(name="taskboard.quick")
+    Task.objects.create(name="demo.quick")
     response = staff_client.get("/ops/snapshot/")
     assert "No task has been pending for more than" in response.text
 
 
 @pytest.mark.django_db
 def test_stale_pending_count_is_capped(user):
-    from tasks import selectors
+    from taskboard import selectors
 
     old = timezone.now() - timedelta(hours=1)
-    Task.objects.bulk_create(
-        Task(name="taskboard.quick", owner=user, created_at=old) for _ in range(4)
-    )
+    Task.objects.bulk_create(Task(name="demo.quick", owner=user, created_at=old) for _ in range(4))
     stale = selectors.stale_pending(user=user, older_than=60, cap=3)
     assert (stale.count, stale.capped) == (3, True)
 
 
 @pytest.mark.django_db
 def test_stale_pending_only_visible_tasks(user, other_user):
-    from tasks import selectors
+    from taskboard import selectors
 
     old = timezone.now() - timedelta(hours=1)
-    Task.objects.create(name="taskboard.quick", owner=other_user, created_at=old)
+    Task.objects.create(name="demo.quick", owner=other_user, created_at=old)
     assert selectors.stale_pending(user=user, older_than=60).count == 0
 
 
@@ -249,12 +245,12 @@ def test_ops_lists_real_worker_pool_and_queue(celery_worker, client, staff_user)
 @pytest.mark.django_db(transaction=True)
 def test_ops_links_active_task_to_its_row(celery_worker, client, staff_user):
     task = services.task_launch(
-        user=staff_user, name="taskboard.long", params={"seconds": 4, "steps": 4}
+        user=staff_user, name="demo.long", params={"seconds": 4, "steps": 4}
     )
     wait_for(lambda: Task.objects.get(pk=task.pk).status == "running", message="running")
     client.force_login(staff_user)
     response = client.get("/ops/snapshot/", headers={"HX-Request": "true"})
-    assert f'<a href="/tasks/{task.pk}/">taskboard.long</a>' in response.text
+    assert f'<a href="/tasks/{task.pk}/">demo.long</a>' in response.text
 
 
 @pytest.mark.integration

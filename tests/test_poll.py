@@ -13,8 +13,8 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from tasks import live
-from tasks.models import Task
+from taskboard import live
+from taskboard.models import Task
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +22,7 @@ STATUS_URL = "/tasks/status/"
 
 
 def make_task(owner, status="running", **fields) -> Task:
-    return Task.objects.create(name="taskboard.long", status=status, owner=owner, **fields)
+    return Task.objects.create(name="demo.long", status=status, owner=owner, **fields)
 
 
 def ids_param(*pairs) -> str:
@@ -213,7 +213,7 @@ def test_poll_reads_at_most_the_cap_in_one_query(alice, user, settings):
     tasks = [make_task(user, version=2) for _ in range(5)]
     with CaptureQueriesContext(connection) as queries:
         alice.post(STATUS_URL, {"ids": ids_param(*((t, "1.r") for t in tasks))})
-    (read,) = [q["sql"] for q in queries.captured_queries if "tasks_task" in q["sql"]]
+    (read,) = [q["sql"] for q in queries.captured_queries if "taskboard_task" in q["sql"]]
     assert sum(str(t.pk).replace("-", "") in read.replace("-", "") for t in tasks) == 2
 
 
@@ -271,7 +271,7 @@ def test_poll_never_writes(alice, user):
     task_writes = [
         q["sql"]
         for q in queries.captured_queries
-        if "tasks_task" in q["sql"] and not q["sql"].lstrip().upper().startswith("SELECT")
+        if "taskboard_task" in q["sql"] and not q["sql"].lstrip().upper().startswith("SELECT")
     ]
     assert task_writes == []
 
@@ -279,7 +279,7 @@ def test_poll_never_writes(alice, user):
 @pytest.mark.parametrize("rows", [5, 50])
 def test_poll_query_count_is_constant(alice, user, django_assert_num_queries, rows):
     tasks = Task.objects.bulk_create(
-        [Task(name="taskboard.long", status="running", owner=user) for _ in range(rows)]
+        [Task(name="demo.long", status="running", owner=user) for _ in range(rows)]
     )
     ids = ids_param(*((t, "0.r") for t in tasks))
     # session, user, the user's permissions (direct, through groups), the polled rows
@@ -385,7 +385,7 @@ def test_poll_reads_live_state_in_one_redis_round_trip(alice, user, progress, mo
         return real(*args, **options)
 
     tasks = Task.objects.bulk_create(
-        [Task(name="taskboard.long", status="running", owner=user) for _ in range(rows)]
+        [Task(name="demo.long", status="running", owner=user) for _ in range(rows)]
     )
     progress(tasks[0].pk, 1, 4)
     monkeypatch.setattr(client, "execute_command", spy)

@@ -17,7 +17,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from tasks.models import Task
+from taskboard.models import Task
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -94,7 +94,7 @@ def poll_as_htmx_sends_it(browser: Browser, element: str, csrf: dict, extra: lis
 def in_flight(user, rows: int) -> list[Task]:
     # Version 2 while the page shows 1: every polled row has changed, and is answered.
     return Task.objects.bulk_create(
-        [Task(name="taskboard.long", status="running", owner=user, version=2) for _ in range(rows)]
+        [Task(name="demo.long", status="running", owner=user, version=2) for _ in range(rows)]
     )
 
 

@@ -14,9 +14,9 @@ from celery.exceptions import NotRegistered
 from celery.utils.serialization import get_pickleable_exception
 from django.utils import timezone
 
-from tasks import services, states
-from tasks.live import live_metas
-from tasks.models import Task
+from taskboard import services, states
+from taskboard.live import live_metas
+from taskboard.models import Task
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -37,7 +37,7 @@ def unimportable_failure(message: str) -> Exception:
 def stale_running(**fields) -> Task:
     started = timezone.now() - timedelta(days=1)
     return Task.objects.create(
-        name="taskboard.long", status="running", started_at=started, created_at=started, **fields
+        name="demo.long", status="running", started_at=started, created_at=started, **fields
     )
 
 

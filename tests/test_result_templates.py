@@ -11,8 +11,8 @@ from django import forms
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
-from tasks import registry
-from tasks.models import Task
+from taskboard import registry
+from taskboard.models import Task
 
 HX = {"HTTP_HX_REQUEST": "true"}
 
@@ -58,7 +58,7 @@ def _completed(user, name: str, result, **fields) -> Task:
 
 @pytest.mark.django_db
 def test_quick_task_draws_its_sum_instead_of_the_json(client_in, user):
-    task = _completed(user, "taskboard.quick", 5, kwargs={"x": 2, "y": 3})
+    task = _completed(user, "demo.quick", 5, kwargs={"x": 2, "y": 3})
     body = client_in.get(f"/tasks/{task.pk}/").content.decode()
     assert 'class="kv result-sum"' in body
     assert "2 + 3 = <strong>5</strong>" in body
@@ -67,7 +67,7 @@ def test_quick_task_draws_its_sum_instead_of_the_json(client_in, user):
 
 @pytest.mark.django_db
 def test_task_without_a_result_template_shows_the_json(client_in, user):
-    task = _completed(user, "taskboard.long", {"seconds": 1, "steps": 2})
+    task = _completed(user, "demo.long", {"seconds": 1, "steps": 2})
     body = client_in.get(f"/tasks/{task.pk}/").content.decode()
     assert "&quot;seconds&quot;: 1" in body
     assert '<pre class="json">' in body
@@ -129,7 +129,7 @@ def test_result_template_that_raises_falls_back_to_the_json(
 
 @pytest.mark.django_db
 def test_htmx_detail_refresh_carries_the_drawn_result(client_in, user):
-    task = _completed(user, "taskboard.quick", 9, kwargs={"x": 4, "y": 5})
+    task = _completed(user, "demo.quick", 9, kwargs={"x": 4, "y": 5})
     response = client_in.get(f"/tasks/{task.pk}/", **HX)
     body = response.content.decode()
     assert "<html" not in body
@@ -142,7 +142,7 @@ def test_truncated_result_keeps_the_preview(client_in, user):
     # A truncated result is a preview, not the task's result: its template never sees it.
     task = _completed(
         user,
-        "taskboard.quick",
+        "demo.quick",
         {"preview": "12345…"},
         kwargs={"x": 1, "y": 2},
         result_truncated=True,

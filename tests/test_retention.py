@@ -11,9 +11,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tasks import maintenance, services
-from tasks.models import AuditLog, Task
-from tasks.services import retention as retention_service
+from taskboard import maintenance, services
+from taskboard.models import AuditLog, Task
+from taskboard.services import retention as retention_service
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,7 @@ def keep(settings):
 
 def aged(status: str, days: int, **fields) -> Task:
     return Task.objects.create(
-        name="taskboard.quick",
+        name="demo.quick",
         status=status,
         created_at=timezone.now() - timedelta(days=days),
         **fields,
@@ -106,7 +106,7 @@ def test_retention_deletes_in_batches(keep, monkeypatch):
     with CaptureQueriesContext(connection) as queries:
         services.retention_purge()
     deletes = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("DELETE")]
-    task_deletes = [sql for sql in deletes if 'FROM "tasks_task"' in sql]
+    task_deletes = [sql for sql in deletes if 'FROM "taskboard_task"' in sql]
     assert len(task_deletes) == 3
     assert not Task.objects.exists()
 

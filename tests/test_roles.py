@@ -6,8 +6,8 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from django.test import Client
 
-from tasks import permissions
-from tasks.models import AuditLog, BulkAction, Task
+from taskboard import permissions
+from taskboard.models import AuditLog, BulkAction, Task
 
 # No broker in these tests: revoke broadcasts are recorded (tests/conftest.py).
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("revokes")]
@@ -45,11 +45,11 @@ def viewer(django_user_model, user):
 
 
 def failed(owner) -> Task:
-    return Task.objects.create(name="taskboard.fail", status="failed", owner=owner)
+    return Task.objects.create(name="demo.fail", status="failed", owner=owner)
 
 
 def pending(owner) -> Task:
-    return Task.objects.create(name="taskboard.long", status="pending", owner=owner)
+    return Task.objects.create(name="demo.long", status="pending", owner=owner)
 
 
 # --- the groups and the default role -------------------------------------------------
@@ -85,14 +85,14 @@ def test_new_user_without_default_group_may_not_launch(settings, django_user_mod
     settings.TASKBOARD_DEFAULT_GROUP = ""
     newcomer = django_user_model.objects.create_user("nina", password="nina-secret-pw")
     assert not permissions.can_launch(newcomer)
-    assert login(newcomer).post("/launch/taskboard.quick/", {"x": 1, "y": 2}).status_code == 403
+    assert login(newcomer).post("/launch/demo.quick/", {"x": 1, "y": 2}).status_code == 403
 
 
 def test_default_group_is_created_when_missing(settings, django_user_model):
     settings.TASKBOARD_DEFAULT_GROUP = "Launchers"
     Group.objects.filter(name="Launchers").delete()
     newcomer = django_user_model.objects.create_user("nick", password="nick-secret-pw")
-    assert newcomer.has_perm("tasks.add_task")
+    assert newcomer.has_perm("taskboard.add_task")
 
 
 def group_perms() -> dict[str, set[str]]:
@@ -144,8 +144,8 @@ def test_migration_leaves_existing_users_groups_alone(viewer):
     from django.db import connection
     from django.db.migrations.loader import MigrationLoader
 
-    migration = importlib.import_module("tasks.migrations.0002_audit_pinned_permissions")
-    state = MigrationLoader(connection).project_state(("tasks", "0002_audit_pinned_permissions"))
+    migration = importlib.import_module("taskboard.migrations.0002_roles_and_audit_index")
+    state = MigrationLoader(connection).project_state(("taskboard", "0002_roles_and_audit_index"))
     migration.create_groups(state.apps, None)
     assert not viewer.groups.exists()
 
@@ -159,7 +159,7 @@ def test_every_role_rule_is_in_tasks_permissions():
     rule = re.compile(r"\.is_staff\b|\.is_superuser\b|\.has_perm\(")
     found = [
         f"{path.relative_to(root)}: {line.strip()}"
-        for package in ("tasks", "web", "templates")
+        for package in ("taskboard", "tasks", "web", "templates")
         for path in sorted((root / package).rglob("*"))
         if path.suffix in {".py", ".html"}
         and "migrations" not in path.parts
@@ -169,7 +169,7 @@ def test_every_role_rule_is_in_tasks_permissions():
         if rule.search(line)
     ]
     # The Admin link follows Django admin's own rule (is_staff), not a Taskboard role.
-    assert [entry.split(":")[0] for entry in found] == ["templates/_base.html"], found
+    assert [entry.split(":")[0] for entry in found] == ["templates/taskboard/base.html"], found
 
 
 def test_permission_lookups_are_read_once_per_user(user, django_assert_num_queries):
@@ -186,14 +186,14 @@ def test_permission_lookups_are_read_once_per_user(user, django_assert_num_queri
 
 def test_user_out_of_launchers_gets_403_on_launch(viewer):
     client = login(viewer)
-    assert client.get("/launch/taskboard.quick/").status_code == 403
-    assert client.post("/launch/taskboard.quick/", {"x": 1, "y": 2}).status_code == 403
+    assert client.get("/launch/demo.quick/").status_code == 403
+    assert client.post("/launch/demo.quick/", {"x": 1, "y": 2}).status_code == 403
     assert not Task.objects.exists()
 
 
 def test_catalog_lists_nothing_to_a_user_who_may_not_launch(viewer):
     body = login(viewer).get("/launch/").content.decode()
-    assert "/launch/taskboard.quick/" not in body
+    assert "/launch/demo.quick/" not in body
 
 
 def test_operator_group_may_launch_staff_only_tasks(operator):
@@ -363,7 +363,7 @@ def test_bulk_confirm_of_another_users_selection_is_404(user, other_user):
 
 
 def test_bulk_run_rechecks_the_actors_permissions(user, other_user):
-    from tasks import services
+    from taskboard import services
 
     theirs = failed(other_user)
     # Frozen by someone who could, run after they lost the right: nothing happens.

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tasks.worker import lease
-from tasks.worker import signals as tracking
-from tasks.worker import tracking as writes
+from taskboard.worker import lease
+from taskboard.worker import signals as tracking
+from taskboard.worker import tracking as writes
 
 
 def _stub(monkeypatch, *, finished, claimed=True):

@@ -7,7 +7,7 @@ import io
 import pytest
 from django.core.management import call_command
 
-from tasks.models import TERMINAL, Task
+from taskboard.models import TERMINAL, Task
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

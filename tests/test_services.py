@@ -6,15 +6,15 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 
-from tasks import registry, services
-from tasks.models import Task
-from tasks.services import launch as launch_service
+from taskboard import registry, services
+from taskboard.models import Task
+from taskboard.services import launch as launch_service
 
 
 @pytest.mark.django_db
 def test_launch_creates_pending_row_and_sends_on_commit(user, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        task = services.task_launch(user=user, name="taskboard.quick", params={"x": "4", "y": 5})
+        task = services.task_launch(user=user, name="demo.quick", params={"x": "4", "y": 5})
     assert len(callbacks) == 1
     task.refresh_from_db()
     assert task.status == "pending"
@@ -25,7 +25,7 @@ def test_launch_creates_pending_row_and_sends_on_commit(user, django_capture_on_
 @pytest.mark.django_db
 def test_launch_with_invalid_params_creates_nothing(user):
     with pytest.raises(services.LaunchInvalid) as error:
-        services.task_launch(user=user, name="taskboard.long", params={"seconds": "-3"})
+        services.task_launch(user=user, name="demo.long", params={"seconds": "-3"})
     assert "seconds" in error.value.form.errors
     assert Task.objects.count() == 0
 
@@ -47,7 +47,7 @@ def test_staff_only_task_refused_for_others(user):
 @pytest.mark.django_db
 def test_anonymous_cannot_launch():
     with pytest.raises(PermissionDenied):
-        services.task_launch(user=AnonymousUser(), name="taskboard.quick", params={})
+        services.task_launch(user=AnonymousUser(), name="demo.quick", params={})
 
 
 @pytest.mark.django_db
@@ -62,13 +62,13 @@ def test_launch_unavailable_broker_leaves_no_row(
         pytest.raises(services.LaunchUnavailable),
         django_capture_on_commit_callbacks(execute=True),
     ):
-        services.task_launch(user=user, name="taskboard.quick", params={"x": 1, "y": 2})
+        services.task_launch(user=user, name="demo.quick", params={"x": 1, "y": 2})
     assert Task.objects.count() == 0
 
 
 @pytest.mark.django_db
 def test_retry_of_unfinished_task_refused(user):
-    task = Task.objects.create(name="taskboard.quick", status="running", owner=user)
+    task = Task.objects.create(name="demo.quick", status="running", owner=user)
     with pytest.raises(services.ActionNotAllowed):
         services.task_retry(user=user, task=task)
 
@@ -76,7 +76,7 @@ def test_retry_of_unfinished_task_refused(user):
 @pytest.mark.django_db
 def test_retry_links_the_new_row(user, django_capture_on_commit_callbacks):
     old = Task.objects.create(
-        name="taskboard.quick", status="failed", owner=user, kwargs={"x": 1, "y": 2}
+        name="demo.quick", status="failed", owner=user, kwargs={"x": 1, "y": 2}
     )
     with django_capture_on_commit_callbacks(execute=False):
         new = services.task_retry(user=user, task=old)
@@ -87,7 +87,7 @@ def test_retry_links_the_new_row(user, django_capture_on_commit_callbacks):
 
 @pytest.mark.django_db
 def test_retry_with_edited_params_validates_them(user):
-    old = Task.objects.create(name="taskboard.quick", status="failed", owner=user)
+    old = Task.objects.create(name="demo.quick", status="failed", owner=user)
     with pytest.raises(services.LaunchInvalid):
         services.task_retry(user=user, task=old, params={"x": "not a number"})
     assert Task.objects.count() == 1
@@ -153,7 +153,7 @@ def test_track_published_is_idempotent():
 
 def test_registry_lists_builtins_in_title_order():
     names = [entry.name for entry in registry.all_launchables()]
-    assert {"taskboard.quick", "taskboard.long", "taskboard.fail", "taskboard.flaky"} <= set(names)
+    assert {"demo.quick", "demo.long", "demo.fail", "demo.flaky"} <= set(names)
     titles = [entry.title.lower() for entry in registry.all_launchables()]
     assert titles == sorted(titles)
 
@@ -165,9 +165,9 @@ def test_launch_beyond_the_rate_limit_is_refused(
     settings.TASKBOARD_LAUNCH_RATE_PER_MINUTE = 3
     with django_capture_on_commit_callbacks(execute=False):
         for _ in range(3):
-            services.task_launch(user=user, name="taskboard.quick", params={"x": 1, "y": 1})
+            services.task_launch(user=user, name="demo.quick", params={"x": 1, "y": 1})
     with pytest.raises(services.RateLimited):
-        services.task_launch(user=user, name="taskboard.quick", params={"x": 1, "y": 1})
+        services.task_launch(user=user, name="demo.quick", params={"x": 1, "y": 1})
     assert Task.objects.count() == 3
 
 
@@ -175,8 +175,8 @@ def test_launch_beyond_the_rate_limit_is_refused(
 def test_rate_limit_is_per_user(user, other_user, settings, django_capture_on_commit_callbacks):
     settings.TASKBOARD_LAUNCH_RATE_PER_MINUTE = 1
     with django_capture_on_commit_callbacks(execute=False):
-        services.task_launch(user=user, name="taskboard.quick", params={"x": 1, "y": 1})
-        services.task_launch(user=other_user, name="taskboard.quick", params={"x": 1, "y": 1})
+        services.task_launch(user=user, name="demo.quick", params={"x": 1, "y": 1})
+        services.task_launch(user=other_user, name="demo.quick", params={"x": 1, "y": 1})
     assert Task.objects.count() == 2
 
 
@@ -185,12 +185,13 @@ def test_rate_limit_zero_disables_it(user, settings, django_capture_on_commit_ca
     settings.TASKBOARD_LAUNCH_RATE_PER_MINUTE = 0
     with django_capture_on_commit_callbacks(execute=False):
         for _ in range(5):
-            services.task_launch(user=user, name="taskboard.quick", params={"x": 1, "y": 1})
+            services.task_launch(user=user, name="demo.quick", params={"x": 1, "y": 1})
     assert Task.objects.count() == 5
 
 
 def test_idempotent_builtins_are_redelivered_when_their_worker_dies():
-    from tasks.tasks import export_csv, purge, quick
+    from taskboard.tasks import export_csv, purge
+    from tasks.tasks import quick
 
     for task in (export_csv, purge):
         assert task.acks_late is True
@@ -215,10 +216,10 @@ def test_launch_outside_a_transaction_is_one_insert_committed_before_the_send(us
     monkeypatch.setattr(connection, "commit", lambda: commits.append(1) or real_commit())
     with CaptureQueriesContext(connection) as queries:
         task = services.task_launch(
-            user=user, name="taskboard.quick", params={"x": 1, "y": 2}, check_rate=False
+            user=user, name="demo.quick", params={"x": 1, "y": 2}, check_rate=False
         )
     assert sends == [(task.pk, True, False)]
-    task_statements = [q["sql"].split()[0] for q in queries if '"tasks_task"' in q["sql"]]
+    task_statements = [q["sql"].split()[0] for q in queries if '"taskboard_task"' in q["sql"]]
     assert task_statements == ["INSERT"]
     assert commits == []  # no BEGIN ... COMMIT around it: the INSERT commits by itself
 
@@ -231,7 +232,7 @@ def test_launch_inside_a_transaction_sends_after_its_commit(user, monkeypatch):
     monkeypatch.setattr(launch_service, "_send", lambda task: sends.append(task.pk))
     with transaction.atomic():
         task = services.task_launch(
-            user=user, name="taskboard.quick", params={"x": 1, "y": 2}, check_rate=False
+            user=user, name="demo.quick", params={"x": 1, "y": 2}, check_rate=False
         )
         assert sends == []
     assert sends == [task.pk]
@@ -281,7 +282,7 @@ def test_concurrent_launches_by_one_user_admit_exactly_the_limit(user, settings,
     def launch():
         try:
             start.wait()
-            services.task_launch(user=user, name="taskboard.quick", params={"x": 1, "y": 1})
+            services.task_launch(user=user, name="demo.quick", params={"x": 1, "y": 1})
             outcomes.append("launched")
         except services.RateLimited:
             outcomes.append("refused")
@@ -303,14 +304,14 @@ def test_concurrent_launches_by_one_user_admit_exactly_the_limit(user, settings,
 def test_rows_of_a_bulk_action_do_not_count_against_the_launch_rate_limit(
     user, settings, django_capture_on_commit_callbacks
 ):
-    from tasks.models import BulkAction
+    from taskboard.models import BulkAction
 
     settings.TASKBOARD_LAUNCH_RATE_PER_MINUTE = 2
     bulk = BulkAction.objects.create(actor=user, action="retry")
     for _ in range(3):
-        Task.objects.create(name="taskboard.quick", status="pending", owner=user, bulk=bulk)
+        Task.objects.create(name="demo.quick", status="pending", owner=user, bulk=bulk)
     with django_capture_on_commit_callbacks(execute=False):
         for _ in range(2):
-            services.task_launch(user=user, name="taskboard.quick", params={"x": 1, "y": 1})
+            services.task_launch(user=user, name="demo.quick", params={"x": 1, "y": 1})
         with pytest.raises(services.RateLimited, match="launched or retried 2 tasks"):
-            services.task_launch(user=user, name="taskboard.quick", params={"x": 1, "y": 1})
+            services.task_launch(user=user, name="demo.quick", params={"x": 1, "y": 1})

@@ -7,8 +7,8 @@ import threading
 import pytest
 from django.db import connection
 
-from tasks import states
-from tasks.models import Status, Task
+from taskboard import states
+from taskboard.models import Status, Task
 
 ALL = Status.values
 ALLOWED = {

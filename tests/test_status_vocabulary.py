@@ -7,15 +7,15 @@ import re
 import pytest
 from django.conf import settings
 
-from tasks import live
-from tasks.forms import ExportForm
-from tasks.keymap import KEYS
-from tasks.live import badge
-from tasks.models import Task
-from tasks.status import IN_FLIGHT, TERMINAL, UNKNOWN, UNKNOWN_LABEL, UNKNOWN_RANK, Status
-from web.filters import TaskFilter
+from taskboard import live
+from taskboard.filters import TaskFilter
+from taskboard.forms import ExportForm
+from taskboard.keymap import KEYS
+from taskboard.live import badge
+from taskboard.models import Task
+from taskboard.status import IN_FLIGHT, TERMINAL, UNKNOWN, UNKNOWN_LABEL, UNKNOWN_RANK, Status
 
-KEYS_JS = settings.BASE_DIR / "static" / "js" / "keys.js"
+KEYS_JS = settings.BASE_DIR / "taskboard" / "static" / "taskboard" / "js" / "keys.js"
 
 
 def rendered_tabs(body: str) -> list[tuple[str, str, str]]:

@@ -11,21 +11,21 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from tasks.models import Task
+from taskboard.models import Task
 
 pytestmark = pytest.mark.django_db
 
 HX = {"HX-Request": "true"}
 
 
-def make_task(owner, status="completed", name="taskboard.quick", **fields) -> Task:
+def make_task(owner, status="completed", name="demo.quick", **fields) -> Task:
     return Task.objects.create(name=name, status=status, owner=owner, **fields)
 
 
 def make_tasks(owner, count: int, statuses=("completed",)) -> list[Task]:
     return Task.objects.bulk_create(
         [
-            Task(name="taskboard.quick", status=statuses[i % len(statuses)], owner=owner)
+            Task(name="demo.quick", status=statuses[i % len(statuses)], owner=owner)
             for i in range(count)
         ]
     )
@@ -124,10 +124,10 @@ def test_task_list_status_tab_filters(alice, user, status):
 
 
 def test_task_list_tabs_show_counts_over_other_filters(alice, user):
-    make_task(user, "failed", name="taskboard.fail")
-    make_task(user, "failed", name="taskboard.fail")
-    make_task(user, "completed", name="taskboard.quick")
-    body = alice.get("/tasks/?name=taskboard.fail&status=completed").content.decode()
+    make_task(user, "failed", name="demo.fail")
+    make_task(user, "failed", name="demo.fail")
+    make_task(user, "completed", name="demo.quick")
+    body = alice.get("/tasks/?name=demo.fail&status=completed").content.decode()
     counts = dict(re.findall(r'data-tab="(\w+)".*?<span class="count">(\d+)</span>', body, re.S))
     assert counts == {
         "all": "2",
@@ -145,8 +145,8 @@ def test_task_list_tab_links_keep_other_filters(alice):
 
 
 def test_task_list_search_matches_name(alice, user):
-    hit = make_task(user, name="taskboard.long")
-    make_task(user, name="taskboard.quick")
+    hit = make_task(user, name="demo.long")
+    make_task(user, name="demo.quick")
     assert row_ids(alice.get("/tasks/?q=LONG")) == [str(hit.pk)]
 
 
@@ -175,9 +175,9 @@ def test_task_list_search_matches_error_message(alice, user):
 
 
 def test_task_list_name_filter(alice, user):
-    hit = make_task(user, name="taskboard.fail")
-    make_task(user, name="taskboard.quick")
-    assert row_ids(alice.get("/tasks/?name=taskboard.fail")) == [str(hit.pk)]
+    hit = make_task(user, name="demo.fail")
+    make_task(user, name="demo.quick")
+    assert row_ids(alice.get("/tasks/?name=demo.fail")) == [str(hit.pk)]
 
 
 def test_task_list_name_filter_keeps_unregistered_name(alice, user):
@@ -244,7 +244,7 @@ def test_task_list_unknown_sort_is_ignored(alice, user):
 
 def test_task_list_pages_newest_first_by_cursor(alice, user):
     Task.objects.bulk_create(
-        [Task(name="taskboard.quick", status="completed", owner=user) for _ in range(30)]
+        [Task(name="demo.quick", status="completed", owner=user) for _ in range(30)]
     )
     with CaptureQueriesContext(connection) as queries:
         first = alice.get("/tasks/")
@@ -268,7 +268,7 @@ def test_task_list_bad_cursor_is_ignored_with_a_note(alice, user):
 
 def test_task_list_numbered_pages_still_work_for_other_orders(alice, user):
     Task.objects.bulk_create(
-        [Task(name="taskboard.quick", status="completed", owner=user) for _ in range(30)]
+        [Task(name="demo.quick", status="completed", owner=user) for _ in range(30)]
     )
     first = alice.get("/tasks/?sort=name")
     assert 'rel="next" href="/tasks/?sort=name&amp;page=2"' in first.content.decode()
@@ -343,7 +343,7 @@ def test_task_list_escapes_task_data(alice, user):
 def test_task_list_query_count_is_constant(alice, user, django_assert_num_queries, rows):
     Task.objects.bulk_create(
         [
-            Task(name="taskboard.quick", status=("running", "failed")[i % 2], owner=user)
+            Task(name="demo.quick", status=("running", "failed")[i % 2], owner=user)
             for i in range(rows)
         ]
     )
@@ -358,7 +358,7 @@ def test_task_list_staff_query_count_is_constant(
     client, staff_user, user, django_assert_num_queries, rows
 ):
     Task.objects.bulk_create(
-        [Task(name="taskboard.quick", status="completed", owner=user) for _ in range(rows)]
+        [Task(name="demo.quick", status="completed", owner=user) for _ in range(rows)]
     )
     client.force_login(staff_user)
     with django_assert_num_queries(4):
@@ -405,7 +405,7 @@ def csrf_tokens(body: str) -> set[str]:
 def test_task_list_reused_row_carries_no_other_sessions_csrf_token(
     django_user_model, staff_user, user
 ):
-    task = make_task(user, "failed", name="taskboard.fail", kwargs={"message": "boom"})
+    task = make_task(user, "failed", name="demo.fail", kwargs={"message": "boom"})
     operator = django_user_model.objects.create_user("ops", is_staff=True)
     first, second = Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)
     first.force_login(staff_user)

@@ -10,12 +10,12 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
 
-from tasks.models import ApiToken, Task
-from tasks.tokens import MAX_PER_USER, TooManyTokens, hash_key, token_create
+from taskboard.models import ApiToken, Task
+from taskboard.tokens import MAX_PER_USER, TooManyTokens, hash_key, token_create
 
 pytestmark = pytest.mark.django_db
 
-URL = "/accounts/tokens/"
+URL = "/tokens/"
 KEY = re.compile(r"tb_[\w-]{40,}")
 
 
@@ -34,7 +34,7 @@ def create(client, name: str = "CI", **headers):
 def test_tokens_page_anonymous_redirects_to_login(client):
     response = client.get(URL)
     assert response.status_code == 302
-    assert response["Location"].startswith("/accounts/login/?next=/accounts/tokens/")
+    assert response["Location"].startswith("/accounts/login/?next=/tokens/")
 
 
 def test_tokens_page_lists_only_own_tokens(alice, user, other_user):
@@ -76,8 +76,8 @@ def test_token_create_htmx_answers_the_fragment_with_the_key(alice, user):
 
 
 def test_token_created_on_the_page_works_against_the_api(alice, user, other_user):
-    mine = Task.objects.create(name="taskboard.quick", owner=user)
-    Task.objects.create(name="taskboard.quick", owner=other_user)
+    mine = Task.objects.create(name="demo.quick", owner=user)
+    Task.objects.create(name="demo.quick", owner=other_user)
     [key] = set(KEY.findall(create(alice).content.decode()))
     response = Client().get("/api/tasks/", headers=bearer(key))
     assert response.status_code == 200

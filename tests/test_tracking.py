@@ -10,11 +10,11 @@ from celery import current_app
 from celery import signals as celery_signals
 from django.db import connection
 
-from tasks import services
-from tasks.models import Task
+from taskboard import services
+from taskboard.models import Task
+from taskboard.worker import signals as tracking
+from taskboard.worker.batching import BatchedWrites, HeldStarts
 from tasks.tasks import quick
-from tasks.worker import signals as tracking
-from tasks.worker.batching import BatchedWrites, HeldStarts
 from tests.conftest import wait_for
 
 
@@ -29,7 +29,7 @@ def _start(task_id, **extra) -> dict:
 
     return {
         "task_id": task_id,
-        "name": "taskboard.quick",
+        "name": "demo.quick",
         "args": [1, 2],
         "kwargs": {},
         "worker": "w1@host",
@@ -104,7 +104,7 @@ def test_held_start_failing_write_keeps_thread_alive():
 
 @pytest.mark.django_db
 def test_track_succeeded_with_start_is_one_update(django_assert_num_queries):
-    task = Task.objects.create(name="taskboard.quick")
+    task = Task.objects.create(name="demo.quick")
     start = _start(task.pk)
     with django_assert_num_queries(1):
         services.track_succeeded(task_id=task.pk, result=3, start=start)
@@ -116,7 +116,7 @@ def test_track_succeeded_with_start_is_one_update(django_assert_num_queries):
 
 @pytest.mark.django_db
 def test_track_failed_with_start_records_start_and_error():
-    task = Task.objects.create(name="taskboard.quick")
+    task = Task.objects.create(name="demo.quick")
     start = _start(task.pk, retries=2)
     services.track_failed(task_id=task.pk, exception=ValueError("bad"), traceback="tb", start=start)
     row = Task.objects.get(pk=task.pk)
@@ -139,7 +139,7 @@ def test_track_succeeded_with_start_creates_missing_row():
 
 @pytest.mark.django_db
 def test_track_succeeded_with_start_leaves_cancelled_row():
-    task = Task.objects.create(name="taskboard.quick", status="cancelled")
+    task = Task.objects.create(name="demo.quick", status="cancelled")
     services.track_succeeded(task_id=task.pk, result=3, start=_start(task.pk))
     row = Task.objects.get(pk=task.pk)
     assert (row.status, row.worker, row.version) == ("cancelled", "", task.version)
@@ -164,7 +164,7 @@ def _run_signals(task_id, *outcome) -> None:
 
 @pytest.mark.django_db
 def test_short_task_writes_start_and_end_in_one_query(django_assert_num_queries):
-    task = Task.objects.create(name="taskboard.quick")
+    task = Task.objects.create(name="demo.quick")
     with django_assert_num_queries(1):
         _run_signals(task.pk, lambda: celery_signals.task_success.send(sender=quick, result=3))
     row = Task.objects.get(pk=task.pk)
@@ -175,7 +175,7 @@ def test_short_task_writes_start_and_end_in_one_query(django_assert_num_queries)
 
 @pytest.mark.django_db
 def test_retry_writes_held_start_before_retrying():
-    task = Task.objects.create(name="taskboard.quick")
+    task = Task.objects.create(name="demo.quick")
 
     def retry():
         celery_signals.task_retry.send(sender=quick, request=quick.request, reason="again")
@@ -189,7 +189,7 @@ def test_retry_writes_held_start_before_retrying():
 
 @pytest.mark.django_db
 def test_run_without_outcome_writes_held_start_at_postrun():
-    task = Task.objects.create(name="taskboard.quick")
+    task = Task.objects.create(name="demo.quick")
     _run_signals(task.pk)
     row = Task.objects.get(pk=task.pk)
     assert (row.status, row.worker) == ("running", "w1@host")
@@ -203,7 +203,7 @@ def test_long_task_start_is_written_while_it_runs(monkeypatch):
         connection.close()  # this thread's connection, so the test database can go
 
     monkeypatch.setattr(tracking, "held_starts", HeldStarts(0.05, write_and_close))
-    task = Task.objects.create(name="taskboard.long")
+    task = Task.objects.create(name="demo.long")
     quick.push_request(id=str(task.pk), hostname="w1@host", retries=0, delivery_info={})
     try:
         celery_signals.task_prerun.send(
@@ -227,7 +227,7 @@ def test_long_task_start_is_written_while_it_runs(monkeypatch):
 
 @pytest.mark.django_db
 def test_cancel_of_pending_row_already_started_asks_it_to_stop(staff_user):
-    task = Task.objects.create(name="taskboard.quick", owner=staff_user)
+    task = Task.objects.create(name="demo.quick", owner=staff_user)
     current_app.backend.store_result(str(task.pk), None, "STARTED")
     try:
         cancelled = services.task_cancel(task=task, user=staff_user)

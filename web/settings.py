@@ -54,11 +54,13 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
-    "django_tables2",
-    "django_filters",
-    "template_partials",
     "csp",
     "axes",
+    # Taskboard and the apps it needs (the README's "Add Taskboard to your project").
+    "taskboard",
+    "django_tables2",
+    "template_partials",
+    # The site's own tasks (the demo), written against Taskboard's public API.
     "tasks",
 ]
 
@@ -73,7 +75,6 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "web.middleware.HtmxLoginRedirectMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -207,8 +208,8 @@ else:
 
 if CELERY_RESULT_BACKEND.startswith(("redis://", "rediss://")):
     # Celery's Redis backend minus the pub/sub subscription per sent task, which
-    # web processes never use and which leaks when a send fails (tasks/backends.py).
-    CELERY_RESULT_BACKEND = f"tasks.backends:RedisBackend+{CELERY_RESULT_BACKEND}"
+    # web processes never use and which leaks when a send fails (taskboard/backends.py).
+    CELERY_RESULT_BACKEND = f"taskboard.backends:RedisBackend+{CELERY_RESULT_BACKEND}"
 
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from tasks.models import Task
+from taskboard.models import Task
 from tests.conftest import SCREENSHOTS, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -21,7 +21,7 @@ def failed_rows(user, count: int) -> list[Task]:
     now = timezone.now()
     return [
         Task.objects.create(
-            name="taskboard.quick",
+            name="demo.quick",
             status="failed",
             owner=user,
             kwargs={"x": i, "y": 1},

@@ -14,8 +14,8 @@ from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from tasks import services
-from tasks.models import TERMINAL, Task
+from taskboard import services
+from taskboard.models import TERMINAL, Task
 from tests.browser.confirming import confirm_in_page
 from tests.conftest import SCREENSHOTS, wait_for
 
@@ -44,7 +44,7 @@ def finished_rows(user, *, now=None) -> list[Task]:
     now = now or timezone.now()
     rows = [
         Task(
-            name="taskboard.quick",
+            name="demo.quick",
             status="completed",
             owner=user,
             kwargs={"x": 2, "y": 3},
@@ -63,7 +63,7 @@ def finished_rows(user, *, now=None) -> list[Task]:
             finished_at=now - timedelta(minutes=7) + timedelta(seconds=3, milliseconds=400),
         ),
         Task(
-            name="taskboard.long",
+            name="demo.long",
             status="cancelled",
             owner=user,
             kwargs={"seconds": 60, "steps": 60},
@@ -73,7 +73,7 @@ def finished_rows(user, *, now=None) -> list[Task]:
             finished_at=now - timedelta(minutes=4, seconds=31),
         ),
         Task(
-            name="taskboard.flaky",
+            name="demo.flaky",
             status="failed",
             owner=user,
             kwargs={"failures": 5},
@@ -99,12 +99,12 @@ def test_dashboard_rows_go_live_and_polling_stops(
         "request", lambda request: "/tasks/status/" in request.url and polls.append(request.url)
     )
     finished_rows(user, now=timezone.now() - timedelta(minutes=1))
-    quick = services.task_launch(user=user, name="taskboard.quick", params={"x": 20, "y": 22})
+    quick = services.task_launch(user=user, name="demo.quick", params={"x": 20, "y": 22})
     fail = services.task_launch(
-        user=user, name="taskboard.fail", params={"message": "disk full on /var/data"}
+        user=user, name="demo.fail", params={"message": "disk full on /var/data"}
     )
     # Long enough that a 2 s poll sees the bar at two places at least, on a busy machine too.
-    long = services.task_launch(user=user, name="taskboard.long", params={"seconds": 8, "steps": 8})
+    long = services.task_launch(user=user, name="demo.long", params={"seconds": 8, "steps": 8})
 
     page.goto(f"{live_server.url}/tasks/")
     page.evaluate("window.notReloaded = true")
@@ -148,31 +148,31 @@ def test_dashboard_filter_to_failed_with_the_keyboard_only(authed_page: Page, li
     page = authed_page
     finished_rows(user)
     failed = Task.objects.create(
-        name="taskboard.fail",
+        name="demo.fail",
         status="failed",
         owner=user,
         error_type="DemoFailure",
         error_message="boom",
     )
-    Task.objects.create(name="taskboard.fail", status="completed", owner=user)
+    Task.objects.create(name="demo.fail", status="completed", owner=user)
     page.goto(f"{live_server.url}/tasks/")
 
     page.keyboard.press("/")
     expect(page.locator("#q")).to_be_focused()
-    page.keyboard.type("taskboard.fail")
-    expect(page).to_have_url(f"{live_server.url}/tasks/?q=taskboard.fail")
+    page.keyboard.type("demo.fail")
+    expect(page).to_have_url(f"{live_server.url}/tasks/?q=demo.fail")
     expect(page.locator("#task-rows tr.task-row")).to_have_count(2)
     page.keyboard.press("Escape")
     expect(page.locator("#q")).not_to_be_focused()
     page.keyboard.press("5")
-    expect(page).to_have_url(f"{live_server.url}/tasks/?q=taskboard.fail&status=failed")
+    expect(page).to_have_url(f"{live_server.url}/tasks/?q=demo.fail&status=failed")
     expect(page.locator("#status-tabs .tab.active")).to_have_attribute("data-tab", "failed")
     expect(page.locator("#task-rows tr.task-row")).to_have_count(1)
     page.keyboard.press("j")
     row = page.locator(f"#task-{failed.pk}")
     expect(row).to_be_focused()
     expect(row).to_have_attribute("aria-current", "true")
-    expect(page.locator("#kbd-status")).to_contain_text("taskboard.fail")
+    expect(page.locator("#kbd-status")).to_contain_text("demo.fail")
     page.keyboard.press("Enter")
     expect(page).to_have_url(f"{live_server.url}/tasks/{failed.pk}/")
 
@@ -205,7 +205,7 @@ def test_dashboard_back_button_restores_the_previous_filter(authed_page: Page, l
 
 def test_dashboard_focus_survives_a_live_row_update(authed_page: Page, live_server, user):
     page = authed_page
-    task = Task.objects.create(name="taskboard.long", status="running", owner=user)
+    task = Task.objects.create(name="demo.long", status="running", owner=user)
     page.goto(f"{live_server.url}/tasks/")
     page.keyboard.press("j")
     row = page.locator(f"#task-{task.pk}")
@@ -225,7 +225,7 @@ def test_dashboard_cancel_the_focused_row_with_c(authed_page: Page, live_server,
     page = authed_page
     finished_rows(user)
     # Never sent to a worker: it stays pending until cancelled.
-    pending = Task.objects.create(name="taskboard.long", status="pending", owner=user)
+    pending = Task.objects.create(name="demo.long", status="pending", owner=user)
     page.goto(f"{live_server.url}/tasks/")
     page.keyboard.press("j")
     row = page.locator(f"#task-{pending.pk}")
@@ -254,7 +254,7 @@ def test_dashboard_phone_and_dark_screenshots(authed_page: Page, live_server, us
     page = authed_page
     finished_rows(user)
     running = Task.objects.create(
-        name="taskboard.long",
+        name="demo.long",
         status="running",
         owner=user,
         kwargs={"seconds": 30, "steps": 10},
@@ -333,7 +333,7 @@ def test_page_with_500_rows_in_flight_keeps_polling(page: Page, gunicorn_url, us
     )
     # Version 2 everywhere: a row drawn at version 1 is answered by the next poll.
     tasks = Task.objects.bulk_create(
-        [Task(name="taskboard.long", status="running", owner=user, version=2) for _ in range(500)]
+        [Task(name="demo.long", status="running", owner=user, version=2) for _ in range(500)]
     )
     page.goto(f"{gunicorn_url}/tasks/")
     expect(page.locator("#task-rows tr[data-poll]")).to_have_count(25)

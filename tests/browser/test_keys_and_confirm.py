@@ -9,8 +9,8 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from tasks.models import Task
-from tasks.status import Status
+from taskboard.models import Task
+from taskboard.status import Status
 from tests.browser.confirming import confirm_in_page
 from tests.conftest import SCREENSHOTS, wait_for
 
@@ -48,7 +48,7 @@ def test_cancel_asks_in_the_page_esc_keeps_enter_cancels(
 ):
     page = sized(authed_page, width)
     # Never sent to a worker: it stays pending until cancelled.
-    task = Task.objects.create(name="taskboard.long", status="pending", owner=user)
+    task = Task.objects.create(name="demo.long", status="pending", owner=user)
     page.goto(f"{live_server.url}/tasks/")
     row = page.locator(f"#task-{task.pk}")
     page.keyboard.press("j")
@@ -57,7 +57,7 @@ def test_cancel_asks_in_the_page_esc_keeps_enter_cancels(
     dialog = page.locator("#confirm-dialog")
     expect(dialog).to_be_visible()
     expect(page.locator("#confirm-question")).to_have_text(
-        f"Cancel taskboard.long ({str(task.pk)[:8]})?"
+        f"Cancel demo.long ({str(task.pk)[:8]})?"
     )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"confirm-cancel-{width}.png"))
@@ -89,7 +89,7 @@ def test_retry_on_a_task_page_asks_then_launches(
 ):
     page = sized(authed_page, width)
     failed = Task.objects.create(
-        name="taskboard.fail",
+        name="demo.fail",
         status="failed",
         owner=user,
         kwargs={"message": "boom"},
@@ -128,7 +128,7 @@ def test_task_page_keys_c_cancels_x_does_nothing_n_launches(
     authed_page: Page, live_server, user, native_prompts, width
 ):
     page = sized(authed_page, width)
-    task = Task.objects.create(name="taskboard.long", status="pending", owner=user)
+    task = Task.objects.create(name="demo.long", status="pending", owner=user)
     page.goto(f"{live_server.url}/tasks/{task.pk}/")
     page.keyboard.press("x")
     expect(page.locator("#confirm-dialog")).to_be_hidden()
@@ -151,7 +151,7 @@ def test_task_page_keys_c_cancels_x_does_nothing_n_launches(
 @pytest.mark.parametrize("width", WIDTHS)
 def test_n_on_the_tokens_page_goes_to_launch(authed_page: Page, live_server, width):
     page = sized(authed_page, width)
-    page.goto(f"{live_server.url}/accounts/tokens/")
+    page.goto(f"{live_server.url}/tokens/")
     page.keyboard.press("n")
     expect(page).to_have_url(f"{live_server.url}/launch/", timeout=STEP)
 
@@ -187,16 +187,16 @@ def test_launch_dialog_list_moves_with_arrows_and_jk(authed_page: Page, live_ser
 def test_bulk_count_follows_the_tabs_live(authed_page: Page, live_server, user, width):
     page = sized(authed_page, width)
     for _ in range(2):
-        Task.objects.create(name="taskboard.fail", status="failed", owner=user)
+        Task.objects.create(name="demo.fail", status="failed", owner=user)
     # Never sent to a worker: it moves only when this test moves it.
-    watched = Task.objects.create(name="taskboard.long", status="pending", owner=user)
+    watched = Task.objects.create(name="demo.long", status="pending", owner=user)
     page.goto(f"{live_server.url}/tasks/")
     count = page.locator("#bulk-all-count")
     expect(count).to_have_text("All 3 matching this filter")
     # Rows arrive from elsewhere, then a row on the page finishes: the poll sees the
     # latter, the tabs refresh, and the bulk bar's count with them.
     for _ in range(2):
-        Task.objects.create(name="taskboard.fail", status="failed", owner=user)
+        Task.objects.create(name="demo.fail", status="failed", owner=user)
     Task.objects.filter(pk=watched.pk).update(status="completed", version=watched.version + 1)
     tab_all = page.locator('#status-tabs [data-tab="all"] .count')
     expect(tab_all).to_have_text("5", timeout=STEP)
@@ -209,12 +209,12 @@ def test_launch_from_the_n_dialog_says_it_launched(authed_page: Page, live_serve
     page.goto(f"{live_server.url}/tasks/")
     page.keyboard.press("n")
     dialog = page.locator("#launch-dialog")
-    form = dialog.locator('#launch-form[action="/launch/taskboard.quick/"]')
+    form = dialog.locator('#launch-form[action="/launch/demo.quick/"]')
     expect(form).to_be_visible(timeout=STEP)
     form.get_by_role("button", name="Launch").click()
     expect(dialog).to_be_hidden(timeout=STEP)
     expect(page.locator("#main > .messages")).to_have_text("Launched “Add two numbers”.")
-    task = Task.objects.get(name="taskboard.quick")
+    task = Task.objects.get(name="demo.quick")
     expect(page.locator(f"#task-{task.pk}")).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / f"launched-notice-{width}.png"))
 
@@ -222,7 +222,7 @@ def test_launch_from_the_n_dialog_says_it_launched(authed_page: Page, live_serve
 @pytest.mark.parametrize("width", WIDTHS)
 def test_launch_form_page_back_link_goes_to_the_task_list(authed_page: Page, live_server, width):
     page = sized(authed_page, width)
-    page.goto(f"{live_server.url}/launch/taskboard.quick/")
+    page.goto(f"{live_server.url}/launch/demo.quick/")
     page.get_by_role("link", name="Back to the task list").click()
     expect(page).to_have_url(f"{live_server.url}/tasks/")
 
@@ -233,7 +233,7 @@ def test_without_javascript_retry_asks_on_a_page(browser, live_server, user, wid
     from django.test import Client
 
     failed = Task.objects.create(
-        name="taskboard.fail", status="failed", owner=user, kwargs={"message": "boom"}
+        name="demo.fail", status="failed", owner=user, kwargs={"message": "boom"}
     )
     client = Client()
     client.force_login(user)
@@ -253,7 +253,7 @@ def test_without_javascript_retry_asks_on_a_page(browser, live_server, user, wid
     try:
         page.goto(f"{live_server.url}/tasks/?status=failed")
         page.locator(f"#task-{failed.pk}").get_by_role("button", name="Retry").click()
-        expect(page.locator("h1")).to_contain_text("Really retry taskboard.fail")
+        expect(page.locator("h1")).to_contain_text("Really retry demo.fail")
         page.screenshot(path=str(SCREENSHOTS / f"confirm-page-{width}.png"))
         assert not Task.objects.filter(retry_of=failed).exists()  # asking wrote nothing
         page.get_by_role("link", name="Back").click()

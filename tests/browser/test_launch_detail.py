@@ -11,7 +11,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tasks.models import Task
+from taskboard.models import Task
 from tests.browser.confirming import confirm_in_page
 from tests.conftest import SCREENSHOTS, wait_for
 
@@ -57,19 +57,17 @@ def test_launch_three_from_the_dialog_and_watch_them_finish(
     page.goto(f"{live_server.url}/tasks/")
     page.evaluate("window.notReloaded = true")
 
-    launch_from_dialog(page, "taskboard.quick", {"x": "20", "y": "22"})
-    quick = newest("taskboard.quick")
-    launch_from_dialog(page, "taskboard.fail", {"message": "boom from the browser"})
-    fail = newest("taskboard.fail")
+    launch_from_dialog(page, "demo.quick", {"x": "20", "y": "22"})
+    quick = newest("demo.quick")
+    launch_from_dialog(page, "demo.fail", {"message": "boom from the browser"})
+    fail = newest("demo.fail")
     expect(page.locator("#task-rows tr.task-row").first).to_have_id(f"task-{fail.pk}", timeout=STEP)
     expect(status_of(page, quick)).to_have_attribute("data-status", "completed", timeout=FINAL)
     expect(status_of(page, fail)).to_have_attribute("data-status", "failed", timeout=FINAL)
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    launch_from_dialog(
-        page, "taskboard.long", {"seconds": "4", "steps": "8"}, screenshot="launch.png"
-    )
-    long = newest("taskboard.long")
+    launch_from_dialog(page, "demo.long", {"seconds": "4", "steps": "8"}, screenshot="launch.png")
+    long = newest("demo.long")
     # The newest launch sits at the top of the table, added without a reload.
     expect(page.locator("#task-rows tr.task-row").first).to_have_id(f"task-{long.pk}", timeout=STEP)
     expect(page.locator(f"#task-{long.pk} progress")).to_be_visible(timeout=FINAL)
@@ -81,8 +79,8 @@ def test_retry_a_failure_from_its_detail_page_with_r(authed_page: Page, live_ser
     page = authed_page
     page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(f"{live_server.url}/tasks/")
-    launch_from_dialog(page, "taskboard.fail", {"message": "disk full on /var/data"})
-    failed = newest("taskboard.fail")
+    launch_from_dialog(page, "demo.fail", {"message": "disk full on /var/data"})
+    failed = newest("demo.fail")
     expect(status_of(page, failed)).to_have_attribute("data-status", "failed", timeout=FINAL)
 
     page.locator(f"#task-{failed.pk} [data-row-link]").click()
@@ -103,8 +101,8 @@ def test_retry_a_failure_from_its_detail_page_with_r(authed_page: Page, live_ser
 def test_cancel_a_long_task_with_c(authed_page: Page, live_server, celery_worker):
     page = authed_page
     page.goto(f"{live_server.url}/tasks/")
-    launch_from_dialog(page, "taskboard.long", {"seconds": "60", "steps": "60"})
-    long = newest("taskboard.long")
+    launch_from_dialog(page, "demo.long", {"seconds": "60", "steps": "60"})
+    long = newest("demo.long")
     page.locator(f"#task-{long.pk} [data-row-link]").click()
     detail = page.locator("#task-detail .detail-status .badge")
     expect(detail).to_have_attribute("data-status", "running", timeout=FINAL)
@@ -142,13 +140,13 @@ def test_launch_and_cancel_without_javascript(browser, live_server, user, celery
         page.get_by_role("link", name="Launch Long job with progress").click()
         page.locator('[name="seconds"]').fill("60")
         page.get_by_role("button", name="Launch").click()
-        long = newest("taskboard.long")
+        long = newest("demo.long")
         expect(page).to_have_url(f"{live_server.url}/tasks/{long.pk}/", timeout=STEP)
         expect(page.get_by_text("Launched “Long job with progress”.")).to_be_visible(timeout=STEP)
         page.get_by_role("button", name="Cancel").click()
         # Without JS the button leads to a page that asks; only its form cancels.
         expect(page).to_have_url(re.compile(rf"/tasks/{long.pk}/cancel/"), timeout=STEP)
-        expect(page.locator("h1")).to_contain_text("Really cancel taskboard.long")
+        expect(page.locator("h1")).to_contain_text("Really cancel demo.long")
         page.get_by_role("button", name="Cancel task").click()
         expect(page).to_have_url(f"{live_server.url}/tasks/{long.pk}/", timeout=STEP)
         # Revoked while pending, or stopped at its next progress report if it had started.
@@ -166,8 +164,8 @@ def test_dialog_shows_errors_next_to_fields_and_keeps_values(authed_page: Page, 
     page.goto(f"{live_server.url}/tasks/")
     page.keyboard.press("n")
     dialog = page.locator("#launch-dialog")
-    dialog.locator('.picker-item[href="/launch/taskboard.long/"]').click()
-    form = dialog.locator('#launch-form[action="/launch/taskboard.long/"]')
+    dialog.locator('.picker-item[href="/launch/demo.long/"]').click()
+    form = dialog.locator('#launch-form[action="/launch/demo.long/"]')
     form.locator('[name="seconds"]').fill("5000")
     form.locator('[name="steps"]').fill("7")
     # Let the server refuse it (the browser would stop at max= otherwise).
@@ -183,7 +181,7 @@ def test_dialog_shows_errors_next_to_fields_and_keeps_values(authed_page: Page, 
 
 def test_cancel_of_a_task_that_just_finished_explains_why(authed_page: Page, live_server, user):
     page = authed_page
-    task = Task.objects.create(name="taskboard.long", status="pending", owner=user)
+    task = Task.objects.create(name="demo.long", status="pending", owner=user)
     # Hold the detail poll back so the page still offers Cancel after the task finished.
     page.route("**/?since=*", lambda route: route.abort())
     page.goto(f"{live_server.url}/tasks/{task.pk}/")

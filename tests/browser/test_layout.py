@@ -14,7 +14,7 @@ from django.test import Client
 from django.urls import reverse
 from playwright.sync_api import Browser, Page, expect
 
-from tasks.models import Task
+from taskboard.models import Task
 
 # Pictures for review, not for the README: they never go into docs/screenshots.
 REVIEW = Path(tempfile.gettempdir()) / "taskboard-screenshots" / "review"
@@ -52,7 +52,7 @@ def test_login_form_stacks_labels_over_aligned_fields(
     page.locator("#id_username").fill("demo")
     page.locator("#id_password").fill("demo-taskboard")
     page.locator("#id_password").press("Enter")
-    expect(page).to_have_url(live_server.url + reverse("task_list"))
+    expect(page).to_have_url(live_server.url + reverse("taskboard:task_list"))
 
 
 @pytest.mark.parametrize("width", [1280, 360])
@@ -60,7 +60,7 @@ def test_login_form_stacks_labels_over_aligned_fields(
 def test_chart_axis_labels_lie_inside_the_chart(authed_page: Page, live_server, chart_range, width):
     page = authed_page
     page.set_viewport_size({"width": width, "height": 800})
-    page.goto(f"{live_server.url}{reverse('charts')}?range={chart_range}")
+    page.goto(f"{live_server.url}{reverse('taskboard:charts')}?range={chart_range}")
     svg = box(page, "svg.chart-svg")
     labels = page.locator("svg.chart-svg text.tick:not(.tick-rate)")
     assert labels.count() >= 4
@@ -75,11 +75,11 @@ def test_chart_axis_labels_lie_inside_the_chart(authed_page: Page, live_server, 
 def test_columns_keep_their_place_when_a_row_goes_live(authed_page: Page, live_server, user):
     page = authed_page
     page.set_viewport_size({"width": 1280, "height": 720})
-    Task.objects.create(name="taskboard.quick", status="completed", owner=user, kwargs={"x": 1})
-    task = Task.objects.create(name="taskboard.long", owner=user, kwargs={"seconds": 30})
+    Task.objects.create(name="demo.quick", status="completed", owner=user, kwargs={"x": 1})
+    task = Task.objects.create(name="demo.long", owner=user, kwargs={"seconds": 30})
     row = f"#task-{task.pk}"
     try:
-        page.goto(live_server.url + reverse("task_list"))
+        page.goto(live_server.url + reverse("taskboard:task_list"))
         expect(page.locator(f"{row} .badge")).to_have_text("Pending")
         before = {cell: box(page, f"{row} td.c-{cell}") for cell in ("status", "name", "actions")}
         current_app.backend.store_result(
@@ -98,7 +98,7 @@ def test_columns_keep_their_place_when_a_row_goes_live(authed_page: Page, live_s
 
 def test_copy_buttons_are_hidden_without_javascript(browser: Browser, live_server, user):
     failed = Task.objects.create(
-        name="taskboard.fail",
+        name="demo.fail",
         status="failed",
         owner=user,
         error_type="DemoFailure",
@@ -120,12 +120,12 @@ def test_copy_buttons_are_hidden_without_javascript(browser: Browser, live_serve
     page = context.new_page()
     page.set_default_timeout(STEP)
     try:
-        page.goto(live_server.url + reverse("task_detail", args=[failed.pk]))
+        page.goto(live_server.url + reverse("taskboard:task_detail", args=[failed.pk]))
         expect(page.locator("#traceback")).to_be_visible()
         expect(page.locator("[data-copy]")).to_have_count(1)
         expect(page.locator("[data-copy]")).to_be_hidden()
 
-        page.goto(live_server.url + reverse("token_list"))
+        page.goto(live_server.url + reverse("taskboard:token_list"))
         page.get_by_label("Name").fill("no-script")
         page.get_by_role("button", name="Create token").click()
         expect(page.locator("#new-token-key")).to_be_visible()
@@ -137,7 +137,7 @@ def test_copy_buttons_are_hidden_without_javascript(browser: Browser, live_serve
 
 def test_copy_buttons_show_with_javascript(authed_page: Page, live_server, user):
     failed = Task.objects.create(
-        name="taskboard.fail", status="failed", owner=user, traceback="Traceback: boom"
+        name="demo.fail", status="failed", owner=user, traceback="Traceback: boom"
     )
-    authed_page.goto(live_server.url + reverse("task_detail", args=[failed.pk]))
+    authed_page.goto(live_server.url + reverse("taskboard:task_detail", args=[failed.pk]))
     expect(authed_page.get_by_role("button", name="Copy traceback")).to_be_visible()

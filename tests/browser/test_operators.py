@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from tasks.models import COMPLETED, FAILED, Task
+from taskboard.models import COMPLETED, FAILED, Task
 from tests.conftest import SCREENSHOTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -35,7 +35,7 @@ def seed(user) -> None:
         for _ in range(rng.randint(1, 6)):
             end = now - timedelta(minutes=minute, seconds=rng.randint(0, 59))
             took = rng.uniform(0.2, 3) if minute % 2 else rng.uniform(5, 12)
-            name = "taskboard.quick" if minute % 2 else "taskboard.long"
+            name = "demo.quick" if minute % 2 else "demo.long"
             start = end - timedelta(seconds=took)
             rows.append(
                 Task(
@@ -48,8 +48,8 @@ def seed(user) -> None:
                 )
             )
     failures = [
-        ("taskboard.fail", "TimeoutError", "Timeout after {n}s on 'db{m}'", 18, range(20, 32)),
-        ("taskboard.flaky", "KeyError", "'user_{n}'", 6, range(0, 60)),
+        ("demo.fail", "TimeoutError", "Timeout after {n}s on 'db{m}'", 18, range(20, 32)),
+        ("demo.flaky", "KeyError", "'user_{n}'", 6, range(0, 60)),
         (
             "taskboard.export_csv",
             "OSError",

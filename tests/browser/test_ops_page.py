@@ -10,8 +10,8 @@ from django.test import Client
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from tasks import services
-from tasks.models import Task
+from taskboard import services
+from taskboard.models import Task
 from tests.conftest import SCREENSHOTS, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -32,9 +32,9 @@ def staff_page(page: Page, live_server, staff_user) -> Page:
 
 def test_ops_page_shows_worker_and_active_task(celery_worker, staff_page, live_server, user):
     old = timezone.now() - timedelta(minutes=20)
-    for name in ("taskboard.export_csv", "taskboard.quick"):
+    for name in ("taskboard.export_csv", "demo.quick"):
         Task.objects.create(name=name, owner=user, created_at=old, queue="reports")
-    long = services.task_launch(user=user, name="taskboard.long", params={"seconds": 8, "steps": 8})
+    long = services.task_launch(user=user, name="demo.long", params={"seconds": 8, "steps": 8})
     wait_for(lambda: Task.objects.get(pk=long.pk).status == "running", message="running")
 
     staff_page.goto(f"{live_server.url}/ops/")

@@ -16,8 +16,8 @@ from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect
 
-from tasks import services
-from tasks.models import Task
+from taskboard import services
+from taskboard.models import Task
 
 # Pictures for review, not for the README: they never go into docs/screenshots.
 REVIEW = Path(tempfile.gettempdir()) / "taskboard-screenshots" / "review"
@@ -107,7 +107,7 @@ def seed(owner) -> dict[str, str]:
     made = {}
     for status in ("pending", "running", "completed", "cancelled"):
         made[status] = Task.objects.create(
-            name="taskboard.long",
+            name="demo.long",
             status=status,
             owner=owner,
             kwargs={"seconds": 60, "steps": 60, "label": LONG_WORD},
@@ -119,20 +119,20 @@ def seed(owner) -> dict[str, str]:
         user=owner, action="retry", queryset=Task.objects.filter(pk=failed.pk), selected=1
     )
     return {
-        "tasks": reverse("task_list"),
-        "failed tab": reverse("task_list") + "?status=failed",
-        "detail": reverse("task_detail", args=[failed.pk]),
-        "catalog": reverse("launch_catalog"),
-        "launch form": reverse("launch", args=["taskboard.export_csv"]),
-        "failures": reverse("failure_list"),
-        "charts": reverse("charts"),
-        "charts week": reverse("charts") + "?range=week",
-        "tokens": reverse("token_list"),
-        "bulk confirm": reverse("bulk_confirm", args=[bulk.pk]),
+        "tasks": reverse("taskboard:task_list"),
+        "failed tab": reverse("taskboard:task_list") + "?status=failed",
+        "detail": reverse("taskboard:task_detail", args=[failed.pk]),
+        "catalog": reverse("taskboard:launch_catalog"),
+        "launch form": reverse("taskboard:launch", args=["taskboard.export_csv"]),
+        "failures": reverse("taskboard:failure_list"),
+        "charts": reverse("taskboard:charts"),
+        "charts week": reverse("taskboard:charts") + "?range=week",
+        "tokens": reverse("taskboard:token_list"),
+        "bulk confirm": reverse("taskboard:bulk_confirm", args=[bulk.pk]),
         # Where Retry and Cancel lead without JavaScript.
-        "retry confirm": reverse("task_retry", args=[failed.pk]),
-        "cancel confirm": reverse("task_cancel", args=[made["running"].pk]),
-        "running detail": reverse("task_detail", args=[made["running"].pk]),
+        "retry confirm": reverse("taskboard:task_retry", args=[failed.pk]),
+        "cancel confirm": reverse("taskboard:task_cancel", args=[made["running"].pk]),
+        "running detail": reverse("taskboard:task_detail", args=[made["running"].pk]),
     }
 
 
@@ -172,9 +172,9 @@ def test_every_page_fits_a_phone(browser: Browser, live_server, user, staff_user
     pages = seed(who)
     if role == "staff":
         pages |= {
-            "ops": reverse("ops"),
-            "ops without javascript": reverse("ops_snapshot"),
-            "audit": reverse("audit_list"),
+            "ops": reverse("taskboard:ops"),
+            "ops without javascript": reverse("taskboard:ops_snapshot"),
+            "audit": reverse("taskboard:audit_list"),
         }
     page = logged_in(browser, live_server, who, width)
     shots = width == 360
@@ -186,14 +186,14 @@ def test_every_page_fits_a_phone(browser: Browser, live_server, user, staff_user
             shot = f"phone-{role}-{label.replace(' ', '-')}" if shots else ""
             found += problems_in_both_themes(page, label, shot)
 
-        page.goto(live_server.url + reverse("task_list"))
+        page.goto(live_server.url + reverse("taskboard:task_list"))
         page.locator("[data-launch-open]").first.click()
         expect(page.locator("#launch-dialog #launch-form")).to_be_visible()
         found += problems_in_both_themes(
             page, "launch dialog", f"phone-{role}-launch-dialog" if shots else ""
         )
 
-        page.goto(live_server.url + reverse("token_list"))
+        page.goto(live_server.url + reverse("taskboard:token_list"))
         page.get_by_label("Name").fill("a script with a rather long name for its token")
         page.get_by_label("Name").press("Enter")
         expect(page.locator("#new-token-key")).to_be_visible()

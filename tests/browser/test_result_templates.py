@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from tasks.models import Task
+from taskboard.models import Task
 
 # Pictures for review, not for the README: they never go into docs/screenshots.
 REVIEW = Path(tempfile.gettempdir()) / "taskboard-screenshots" / "review"
@@ -26,7 +26,7 @@ def test_quick_task_page_draws_its_sum_without_overflow(
     page = authed_page
     now = timezone.now()
     task = Task.objects.create(
-        name="taskboard.quick",
+        name="demo.quick",
         status="completed",
         owner=user,
         kwargs={"x": 2, "y": 3},
@@ -37,7 +37,7 @@ def test_quick_task_page_draws_its_sum_without_overflow(
     )
     page.set_viewport_size({"width": width, "height": 900})
     page.emulate_media(color_scheme=scheme)
-    page.goto(live_server.url + reverse("task_detail", args=[task.pk]))
+    page.goto(live_server.url + reverse("taskboard:task_detail", args=[task.pk]))
     drawn = page.locator("#task-detail .result-drawn dl.result-sum")
     expect(drawn).to_be_visible()
     expect(drawn.locator("dd")).to_have_text("2 + 3 = 5")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from tasks.models import ApiToken, Task
-from tasks.tokens import hash_key
+from taskboard.models import ApiToken, Task
+from taskboard.tokens import hash_key
 from tests.browser.confirming import confirm_in_page
 from tests.conftest import SCREENSHOTS
 
@@ -18,7 +18,7 @@ STEP = 15_000  # ms: one server round trip on a busy machine
 def test_create_copy_use_and_revoke_a_token(authed_page: Page, live_server, user):
     page = authed_page
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
-    task = Task.objects.create(name="taskboard.quick", owner=user)
+    task = Task.objects.create(name="demo.quick", owner=user)
     page.goto(f"{live_server.url}/tasks/")
     page.get_by_role("link", name="API tokens").click()
     expect(page.get_by_role("heading", name="API tokens")).to_be_visible()

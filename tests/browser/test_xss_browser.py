@@ -14,7 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from tasks.models import Task
+from taskboard.models import Task
 from tests.security.test_xss import EVIL, IMG, PAYLOADS, SCRIPT
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -25,7 +25,7 @@ import redis
 from celery import current_app
 from kombu import Connection, pools
 
-from tasks.models import Task
+from taskboard.models import Task
 from tests.conftest import CI, MISSING, WorkerProcess, test_database_url, wait_for, worker_env
 
 RABBITMQ_URL = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
@@ -210,7 +210,7 @@ def stack(request, django_db_blocker, tmp_path):
         point_app(
             current_app,
             broker_url=scenario.broker_url,
-            result_backend=f"tasks.backends:RedisBackend+{scenario.result_url}",
+            result_backend=f"taskboard.backends:RedisBackend+{scenario.result_url}",
             task_default_queue=queue,
             broker_transport_options={},
         )

@@ -11,8 +11,8 @@ import time
 
 from celery import shared_task
 
-from tasks.progress import report_progress
-from tasks.tasks import RedeliverableTask
+from taskboard import report_progress
+from taskboard.tasks import RedeliverableTask
 
 
 def runs_key(task_id) -> str:

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from tasks import services
-from tasks.models import IN_FLIGHT, Task
+from taskboard import services
+from taskboard.models import IN_FLIGHT, Task
 from tests.conftest import wait_for
 
 pytestmark = [
@@ -17,7 +17,7 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 BURST = 5000
-SUCCEEDED = re.compile(r"Task taskboard\.quick\[([0-9a-f-]{36})\] succeeded")
+SUCCEEDED = re.compile(r"Task demo\.quick\[([0-9a-f-]{36})\] succeeded")
 
 
 @pytest.mark.usefixtures("unthrottled")
@@ -26,7 +26,7 @@ def test_burst_every_launch_runs_once_and_finishes(stack, user):
     workers = [stack.worker(name, concurrency=2) for name in ("burst-a", "burst-b")]
     started = time.monotonic()
     ids = {
-        str(services.task_launch(user=user, name="taskboard.quick", params={"x": i, "y": 1}).pk)
+        str(services.task_launch(user=user, name="demo.quick", params={"x": i, "y": 1}).pk)
         for i in range(BURST)
     }
     launched = time.monotonic() - started

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tasks import services
-from tasks.models import Task
+from taskboard import services
+from taskboard.models import Task
 from tests.conftest import wait_for
 from tests.reliability.conftest import database_url_via, finished, running
 
@@ -22,7 +22,7 @@ def log_says(worker, text: str, timeout: float = 30) -> None:
 
 def test_database_outage_during_state_write_is_retried(stack, db_proxy, user):
     worker = stack.worker("db-cut", concurrency=1, database_url=database_url_via(db_proxy.port))
-    task = services.task_launch(user=user, name="taskboard.long", params={"seconds": 2, "steps": 2})
+    task = services.task_launch(user=user, name="demo.long", params={"seconds": 2, "steps": 2})
     running(task.pk)
     db_proxy.cut()
     log_says(worker, "database unavailable for track_succeeded")
@@ -37,7 +37,7 @@ def test_database_outage_during_state_write_is_retried(stack, db_proxy, user):
 
 def test_database_outage_beyond_retries_is_reconciled(stack, db_proxy, user, settings):
     worker = stack.worker("db-gone", concurrency=1, database_url=database_url_via(db_proxy.port))
-    task = services.task_launch(user=user, name="taskboard.long", params={"seconds": 1, "steps": 1})
+    task = services.task_launch(user=user, name="demo.long", params={"seconds": 1, "steps": 1})
     running(task.pk)
     db_proxy.cut()
     log_says(worker, "giving up on track_succeeded")

@@ -13,8 +13,8 @@ import uuid
 import pytest
 from celery import current_app
 
-from tasks import services
-from tasks.models import Task
+from taskboard import services
+from taskboard.models import Task
 from tests.conftest import wait_for
 from tests.reliability.conftest import database_url_via, finished, running
 
@@ -38,7 +38,7 @@ def test_lost_failure_write_of_an_unimportable_class_and_a_killed_worker_both_co
     other_queue = f"{stack.queue}-doomed"
     doomed = stack.worker("doomed", concurrency=1, CELERY_TASK_DEFAULT_QUEUE=other_queue)
     long_id = current_app.send_task(
-        "taskboard.long", kwargs={"seconds": 30, "steps": 30}, queue=other_queue
+        "demo.long", kwargs={"seconds": 30, "steps": 30}, queue=other_queue
     ).id
     failing_id = current_app.send_task(
         "probe.fail_remote", kwargs={"seconds": 1.5, "message": "remote broke"}

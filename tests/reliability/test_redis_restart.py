@@ -7,9 +7,9 @@ import time
 import pytest
 from celery import current_app
 
-from tasks import services
-from tasks.live import badges_for
-from tasks.models import Task
+from taskboard import services
+from taskboard.live import badges_for
+from taskboard.models import Task
 from tests.conftest import wait_for
 from tests.reliability.conftest import finished, running
 
@@ -21,7 +21,7 @@ pytestmark = [
 
 
 def quick(user, x: int = 2) -> Task:
-    return services.task_launch(user=user, name="taskboard.quick", params={"x": x, "y": 3})
+    return services.task_launch(user=user, name="demo.quick", params={"x": x, "y": 3})
 
 
 def test_redis_down_web_answers_from_database(stack, user, client):
@@ -36,7 +36,7 @@ def test_redis_down_web_answers_from_database(stack, user, client):
 
 
 def test_redis_down_live_state_reads_unavailable(stack, user):
-    task = services.task_launch(user=user, name="taskboard.quick", params={"x": 1, "y": 1})
+    task = services.task_launch(user=user, name="demo.quick", params={"x": 1, "y": 1})
     stack.redis.kill()
 
     badges, available = badges_for([task])

@@ -7,9 +7,9 @@ import uuid
 import pytest
 from celery import current_app
 
-from tasks import services
-from tasks.live import badge, badges_for, live_metas
-from tasks.models import Task
+from taskboard import services
+from taskboard.live import badge, badges_for, live_metas
+from taskboard.models import Task
 from tests.conftest import wait_for
 from tests.reliability.conftest import finished
 
@@ -24,8 +24,8 @@ pytestmark = [
 def expired(stack, user, settings):
     """A completed and a failed task whose Redis results have expired."""
     stack.worker("expiry", concurrency=1, CELERY_RESULT_EXPIRES="2")
-    ok = services.task_launch(user=user, name="taskboard.quick", params={"x": 2, "y": 3})
-    bad = services.task_launch(user=user, name="taskboard.fail", params={"message": "boom"})
+    ok = services.task_launch(user=user, name="demo.quick", params={"x": 2, "y": 3})
+    bad = services.task_launch(user=user, name="demo.fail", params={"message": "boom"})
     ids = [finished(ok.pk).pk, finished(bad.pk).pk]
     keys = [current_app.backend.get_key_for_task(str(i)) for i in ids]
     wait_for(lambda: stack.results.exists(*keys) == 0, timeout=30, message="results to expire")

@@ -6,8 +6,8 @@ import pytest
 from celery import current_app
 from celery.result import AsyncResult
 
-from tasks import services
-from tasks.live import live_metas
+from taskboard import services
+from taskboard.live import live_metas
 from tests.reliability.conftest import finished, free_port, point_app
 
 pytestmark = [
@@ -27,7 +27,7 @@ def subscriptions(stack) -> int:
 @pytest.mark.usefixtures("unthrottled")
 def test_launches_leave_no_subscriptions(stack, user):
     for i in range(LAUNCHES):
-        services.task_launch(user=user, name="taskboard.quick", params={"x": i, "y": 0})
+        services.task_launch(user=user, name="demo.quick", params={"x": i, "y": 0})
 
     count = subscriptions(stack)
     print(f"\nFIGURE subscriptions after {LAUNCHES} launches: {count}")
@@ -39,14 +39,14 @@ def test_refused_launches_leave_no_subscriptions(stack, user):
     point_app(current_app, broker_url=f"redis://127.0.0.1:{free_port()}/0")
     for _ in range(3):
         with pytest.raises(services.LaunchUnavailable):
-            services.task_launch(user=user, name="taskboard.quick", params={"x": 1, "y": 1})
+            services.task_launch(user=user, name="demo.quick", params={"x": 1, "y": 1})
 
     assert subscriptions(stack) == 0
 
 
 def test_results_are_still_stored_and_read(stack, user):
     stack.worker("results", concurrency=1)
-    task = services.task_launch(user=user, name="taskboard.quick", params={"x": 20, "y": 22})
+    task = services.task_launch(user=user, name="demo.quick", params={"x": 20, "y": 22})
 
     assert finished(task.pk).result == 42
     assert AsyncResult(str(task.pk)).get(timeout=10) == 42

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from tasks import services
-from tasks.models import Task
+from taskboard import services
+from taskboard.models import Task
 from tests.conftest import wait_for
 from tests.reliability.conftest import finished, running
 
@@ -34,9 +34,7 @@ def kill_pool_child(worker) -> None:
 @BOTH_BROKERS
 def test_pool_child_killed_marks_row_worker_lost(stack, user):
     worker = stack.worker("child-kill", concurrency=1)
-    task = services.task_launch(
-        user=user, name="taskboard.long", params={"seconds": 60, "steps": 60}
-    )
+    task = services.task_launch(user=user, name="demo.long", params={"seconds": 60, "steps": 60})
     running(task.pk)
     kill_pool_child(worker)
     killed = time.monotonic()
@@ -84,9 +82,7 @@ def test_worker_killed_plain_task_is_marked_lost_by_reconciler(stack, user, sett
     doomed = stack.worker(
         "doomed-plain", concurrency=1, CELERY_TASK_TIME_LIMIT="6", CELERY_TASK_SOFT_TIME_LIMIT="5"
     )
-    task = services.task_launch(
-        user=user, name="taskboard.long", params={"seconds": 30, "steps": 30}
-    )
+    task = services.task_launch(user=user, name="demo.long", params={"seconds": 30, "steps": 30})
     running(task.pk)
     doomed.kill()
     killed = time.monotonic()

@@ -11,8 +11,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from tasks.maintenance import export_path
-from tasks.models import Task
+from taskboard.maintenance import export_path
+from taskboard.models import Task
 
 # No broker in these tests: revoke broadcasts are recorded (tests/conftest.py).
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("revokes")]
@@ -50,7 +50,7 @@ def finished_export(owner, export_dir) -> Task:
 
 
 def pending(owner) -> Task:
-    return Task.objects.create(name="taskboard.long", status="pending", owner=owner)
+    return Task.objects.create(name="demo.long", status="pending", owner=owner)
 
 
 # --- IDOR: another user's task, and ids nobody has -----------------------------------
@@ -99,8 +99,8 @@ def test_retry_with_changes_of_another_users_task_is_404(alice, other_user, expo
 
 
 def test_poll_drops_another_users_task_silently(alice, user, other_user):
-    mine = Task.objects.create(name="taskboard.long", status="completed", owner=user)
-    theirs = Task.objects.create(name="taskboard.long", status="completed", owner=other_user)
+    mine = Task.objects.create(name="demo.long", status="completed", owner=user)
+    theirs = Task.objects.create(name="demo.long", status="completed", owner=other_user)
     response = alice.get("/tasks/status/", {"ids": f"{mine.pk}:1.r,{theirs.pk}:1.r"})
     body = response.content.decode()
     assert response.status_code == 200
@@ -109,8 +109,8 @@ def test_poll_drops_another_users_task_silently(alice, user, other_user):
 
 
 def test_table_and_search_never_show_another_users_task(alice, other_user):
-    theirs = Task.objects.create(name="taskboard.quick", status="failed", owner=other_user)
-    for params in ({}, {"q": str(theirs.pk)}, {"name": "taskboard.quick"}, {"status": "failed"}):
+    theirs = Task.objects.create(name="demo.quick", status="failed", owner=other_user)
+    for params in ({}, {"q": str(theirs.pk)}, {"name": "demo.quick"}, {"status": "failed"}):
         assert f'id="task-{theirs.pk}"' not in alice.get("/tasks/", params).content.decode()
 
 
@@ -128,7 +128,7 @@ def test_task_sent_from_code_is_visible_to_staff_only(alice, client, staff_user)
         ("post", "/tasks/{id}/retry/"),
         ("post", "/tasks/{id}/cancel/"),
         ("get", "/tasks/{id}/download/"),
-        ("get", "/launch/taskboard.quick/?retry_of={id}"),
+        ("get", "/launch/demo.quick/?retry_of={id}"),
     ],
 )
 def test_random_uuid_is_404(alice, method, path):
@@ -151,7 +151,7 @@ def test_staff_sees_another_users_task(client, staff_user, user, export_dir):
 
 
 def test_staff_polls_another_users_task(client, staff_user, user):
-    task = Task.objects.create(name="taskboard.long", status="completed", owner=user)
+    task = Task.objects.create(name="demo.long", status="completed", owner=user)
     client.force_login(staff_user)
     response = client.get("/tasks/status/", {"ids": f"{task.pk}:1.r"})
     assert f'id="task-{task.pk}"' in response.content.decode()
@@ -191,8 +191,8 @@ ANONYMOUS = [
     ("post", "/tasks/{id}/cancel/"),
     ("get", "/tasks/{id}/download/"),
     ("get", "/launch/"),
-    ("get", "/launch/taskboard.quick/"),
-    ("post", "/launch/taskboard.quick/"),
+    ("get", "/launch/demo.quick/"),
+    ("post", "/launch/demo.quick/"),
 ]
 
 
@@ -235,7 +235,7 @@ def csrf_token_of(client: Client, url: str = "/tasks/") -> str:
 
 
 POSTS = [
-    ("/launch/taskboard.quick/", {"x": "1", "y": "2"}),
+    ("/launch/demo.quick/", {"x": "1", "y": "2"}),
     ("/tasks/{finished}/retry/", {}),
     ("/tasks/{pending}/cancel/", {}),
     ("/accounts/logout/", {}),
@@ -275,7 +275,7 @@ def test_refused_posts_change_nothing(user, targets):
 @pytest.mark.parametrize(
     ("path", "data", "expected"),
     [
-        ("/launch/taskboard.quick/", {"x": "1", "y": "2"}, 303),
+        ("/launch/demo.quick/", {"x": "1", "y": "2"}, 303),
         ("/tasks/{finished}/retry/", {}, 303),
         ("/tasks/{pending}/cancel/", {}, 303),
         ("/accounts/logout/", {}, 302),
@@ -303,7 +303,7 @@ def test_logout_with_the_token_logs_out(user):
     assert client.get("/tasks/").status_code == 302
 
 
-@pytest.mark.parametrize("url", ["/tasks/", "/launch/", "/launch/taskboard.quick/"])
+@pytest.mark.parametrize("url", ["/tasks/", "/launch/", "/launch/demo.quick/"])
 def test_every_page_gives_htmx_the_csrf_token(alice, url):
     assert csrf_token_of(alice, url)
 
@@ -323,7 +323,7 @@ def limit(settings):
 
 
 def launch(client: Client, headers: dict | None = None):
-    return client.post("/launch/taskboard.quick/", {"x": "1", "y": "2"}, headers=headers or {})
+    return client.post("/launch/demo.quick/", {"x": "1", "y": "2"}, headers=headers or {})
 
 
 def test_launches_up_to_the_limit_pass(alice, limit):
@@ -370,7 +370,7 @@ def test_rate_limit_is_per_user(alice, other_user, limit):
 def test_launches_older_than_a_minute_do_not_count(alice, user, limit):
     old = timezone.now() - timedelta(seconds=61)
     for _ in range(limit):
-        Task.objects.create(name="taskboard.quick", status="completed", owner=user, created_at=old)
+        Task.objects.create(name="demo.quick", status="completed", owner=user, created_at=old)
     assert launch(alice).status_code == 303
 
 

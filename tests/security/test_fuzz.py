@@ -24,9 +24,9 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tasks import registry
-from tasks.models import Task
-from web.filters import SEARCH_MAX
+from taskboard import registry
+from taskboard.filters import SEARCH_MAX
+from taskboard.models import Task
 
 pytestmark = pytest.mark.django_db
 
@@ -56,7 +56,7 @@ NASTY = st.one_of(
             "9" * 40,
             "-" + "9" * 40,
             "x" * 100_001,
-            "'; DROP TABLE tasks_task; --",
+            "'; DROP TABLE taskboard_task; --",
             "<script>alert(1)</script>",
             "../../etc/passwd",
             "%00",
@@ -87,11 +87,11 @@ def rows(user, other_user):
     """A few rows of both users, so filters and sorts have something to work on."""
     return [
         Task.objects.create(
-            name="taskboard.quick", status="completed", owner=user, kwargs={"x": 1, "y": 2}
+            name="demo.quick", status="completed", owner=user, kwargs={"x": 1, "y": 2}
         ),
-        Task.objects.create(name="taskboard.fail", status="failed", owner=user),
-        Task.objects.create(name="taskboard.long", status="running", owner=user),
-        Task.objects.create(name="taskboard.quick", status="pending", owner=other_user),
+        Task.objects.create(name="demo.fail", status="failed", owner=user),
+        Task.objects.create(name="demo.long", status="running", owner=user),
+        Task.objects.create(name="demo.quick", status="pending", owner=other_user),
     ]
 
 
@@ -194,7 +194,7 @@ def test_task_list_bad_parameter_is_ignored_with_a_note(alice, rows, params, nam
 
 def test_task_list_valid_parameters_have_no_note(alice, rows):
     response = alice.get(
-        "/tasks/", {"status": "failed", "q": "fail", "name": "taskboard.fail", "sort": "-name"}
+        "/tasks/", {"status": "failed", "q": "fail", "name": "demo.fail", "sort": "-name"}
     )
     assert notice(response) == ""
 
@@ -327,7 +327,7 @@ def test_fuzz_cancel_next_never_leaves_the_site(alice, user, monkeypatch, target
     # Revoke broadcasts need a broker; this test is about the redirect.
     monkeypatch.setattr(current_app.control, "revoke", lambda task_id, **kw: None)
     with rolled_back():
-        task = Task.objects.create(name="taskboard.long", status="pending", owner=user)
+        task = Task.objects.create(name="demo.long", status="pending", owner=user)
         response = alice.post(f"/tasks/{task.pk}/cancel/", {"next": prefix + target})
         assert response.status_code == 303
         assert _is_local(response["Location"])
@@ -350,10 +350,10 @@ LAUNCHABLES = [entry.name for entry in registry.all_launchables()]
 
 def test_fuzz_covers_every_built_in_launchable():
     assert {
-        "taskboard.quick",
-        "taskboard.long",
-        "taskboard.fail",
-        "taskboard.flaky",
+        "demo.quick",
+        "demo.long",
+        "demo.fail",
+        "demo.flaky",
         "taskboard.export_csv",
         "taskboard.purge",
     } <= set(LAUNCHABLES)
@@ -401,20 +401,20 @@ def test_fuzz_launch_unknown_task_name_is_404(alice, name, method):
 def test_fuzz_launch_retry_of_is_404_unless_own_task(alice, rows, retry_of, method):
     with rolled_back():
         data = {"x": "1", "y": "2", "retry_of": retry_of}
-        response = getattr(alice, method)("/launch/taskboard.quick/", data)
+        response = getattr(alice, method)("/launch/demo.quick/", data)
         assert response.status_code == 404
         assert Task.objects.count() == len(rows)
 
 
 def test_launch_nul_in_text_param_is_refused_with_a_message(alice):
-    response = alice.post("/launch/taskboard.fail/", {"message": "a\x00b"})
+    response = alice.post("/launch/demo.fail/", {"message": "a\x00b"})
     assert response.status_code == 200
     assert "Null characters are not allowed." in response.content.decode()
     assert Task.objects.count() == 0
 
 
 def test_launch_out_of_range_number_is_refused_with_a_message(alice):
-    response = alice.post("/launch/taskboard.quick/", {"x": "9" * 40, "y": "1"})
+    response = alice.post("/launch/demo.quick/", {"x": "9" * 40, "y": "1"})
     assert "Ensure this value is less than or equal to 1000000." in response.content.decode()
     assert Task.objects.count() == 0
 

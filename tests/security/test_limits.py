@@ -19,8 +19,8 @@ from celery.result import AsyncResult
 from django.conf import settings
 from django.test import Client
 
-from tasks import services, states
-from tasks.models import Task
+from taskboard import services, states
+from taskboard.models import Task
 from tests.conftest import wait_for
 
 STATUS_URL = "/tasks/status/"
@@ -49,7 +49,7 @@ def test_poll_with_10000_ids_reads_no_task_rows(alice, django_assert_max_num_que
     # The session and the user only: refused before any task is read.
     with django_assert_max_num_queries(2) as queries:
         alice.get(STATUS_URL, {"ids": raw})
-    assert not any("tasks_task" in q["sql"] for q in queries.captured_queries)
+    assert not any("taskboard_task" in q["sql"] for q in queries.captured_queries)
 
 
 @pytest.mark.django_db
@@ -89,21 +89,20 @@ def test_poll_malformed_message_is_plain_text_not_html(alice):
 def test_poll_at_the_cap_takes_one_task_query(alice, user, django_assert_max_num_queries):
     cap = settings.TASKBOARD_POLL_MAX_IDS
     own = [
-        Task.objects.create(name="taskboard.long", status="running", owner=user).pk
-        for _ in range(20)
+        Task.objects.create(name="demo.long", status="running", owner=user).pk for _ in range(20)
     ]
     polled = own + [uuid.uuid4() for _ in range(cap - len(own))]
     # session, user, the user's permissions (direct, through groups), the polled rows
     with django_assert_max_num_queries(5) as queries:
         response = alice.get(STATUS_URL, {"ids": ids(polled)})
     assert response.status_code == 200
-    assert sum("tasks_task" in q["sql"] for q in queries.captured_queries) == 1
+    assert sum("taskboard_task" in q["sql"] for q in queries.captured_queries) == 1
 
 
 # --- capped in the database ---------------------------------------------------------
 
 
-def running(owner, name: str = "taskboard.quick") -> Task:
+def running(owner, name: str = "demo.quick") -> Task:
     return Task.objects.create(name=name, status="running", owner=owner)
 
 
@@ -130,7 +129,7 @@ def test_result_under_the_cap_is_kept_whole(user):
 
 @pytest.mark.django_db
 def test_large_error_message_and_traceback_are_capped_in_the_database(user):
-    task = running(user, "taskboard.fail")
+    task = running(user, "demo.fail")
     services.track_failed(task_id=task.pk, exception=ValueError("m" * BIG), traceback="t" * BIG)
     task.refresh_from_db()
     cap = settings.TASKBOARD_TRACEBACK_MAX_BYTES
@@ -176,7 +175,7 @@ def test_nul_in_a_result_still_completes_the_row(user):
 
 @pytest.mark.django_db
 def test_nul_in_an_error_still_fails_the_row(user):
-    task = running(user, "taskboard.fail")
+    task = running(user, "demo.fail")
     services.track_failed(task_id=task.pk, exception=ValueError("bad\x00"), traceback="tb\x00")
     task.refresh_from_db()
     assert task.status == "failed"
@@ -195,7 +194,7 @@ def test_cap_text_counts_bytes_not_characters(settings):
 
 @pytest.fixture
 def big_failure(user) -> Task:
-    task = running(user, "taskboard.fail")
+    task = running(user, "demo.fail")
     services.track_failed(task_id=task.pk, exception=ValueError("m" * BIG), traceback="t" * BIG)
     task.refresh_from_db()
     return task
@@ -243,7 +242,7 @@ def test_poll_answers_a_short_row_for_a_large_failure(alice, big_failure):
 @pytest.mark.django_db
 def test_table_row_shows_short_arguments(alice, user):
     task = Task.objects.create(
-        name="taskboard.quick", status="completed", owner=user, args=["a" * BIG], kwargs={}
+        name="demo.quick", status="completed", owner=user, args=["a" * BIG], kwargs={}
     )
     body = alice.get("/tasks/").content.decode()
     row = re.search(rf'<tr id="task-{task.pk}".*?</tr>', body, re.S).group(0)
@@ -263,7 +262,7 @@ def _finished(task_id) -> Task | None:
 def test_large_result_is_capped_in_the_database_and_whole_in_the_backend(celery_worker, user):
     # Sent from code, as integrators do: quick returns x + y, here a 200 kB string.
     x, y = "a" * 100_000, "b" * 100_000
-    sent = current_app.send_task("taskboard.quick", kwargs={"x": x, "y": y})
+    sent = current_app.send_task("demo.quick", kwargs={"x": x, "y": y})
     try:
         row = wait_for(lambda: _finished(sent.id), message="the quick task to finish")
         assert row.status == "completed"
@@ -281,7 +280,7 @@ def test_large_result_is_capped_in_the_database_and_whole_in_the_backend(celery_
 @pytest.mark.django_db(transaction=True)
 def test_large_failure_is_capped_in_the_database_and_whole_in_the_backend(celery_worker, user):
     message = "m" * 100_000
-    sent = current_app.send_task("taskboard.fail", kwargs={"message": message})
+    sent = current_app.send_task("demo.fail", kwargs={"message": message})
     try:
         row = wait_for(lambda: _finished(sent.id), message="the fail task to finish")
         cap = settings.TASKBOARD_TRACEBACK_MAX_BYTES

@@ -16,9 +16,9 @@ import pytest
 from celery import current_app
 from django.utils import timezone
 
-from tasks import services
-from tasks.maintenance import export_path
-from tasks.models import Task
+from taskboard import services
+from taskboard.maintenance import export_path
+from taskboard.models import Task
 
 pytestmark = pytest.mark.django_db
 

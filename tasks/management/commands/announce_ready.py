@@ -11,8 +11,8 @@ from celery import current_app
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from tasks import ops
-from tasks.selectors import demo_credentials
+from taskboard import ops
+from tasks.demo import demo_credentials
 
 
 def _stop(signum, frame) -> None:

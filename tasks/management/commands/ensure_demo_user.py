@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from tasks.selectors import demo_credentials
+from tasks.demo import demo_credentials
 
 
 class Command(BaseCommand):

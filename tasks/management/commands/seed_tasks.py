@@ -13,17 +13,17 @@ from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 from django.utils import timezone
 
-from tasks.models import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, Task
+from taskboard.models import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, Task
 
 BENCH_USER = "bench"
 BENCH_PASSWORD = "bench-taskboard-pw"
 OTHER_OWNERS = ("alice", "bob", "carol", "dave")
 # Registered names (so retry and the catalog work) and a few sent from code elsewhere.
 NAMES = (
-    ("taskboard.quick", 30),
-    ("taskboard.long", 12),
-    ("taskboard.fail", 3),
-    ("taskboard.flaky", 6),
+    ("demo.quick", 30),
+    ("demo.long", 12),
+    ("demo.fail", 3),
+    ("demo.flaky", 6),
     ("taskboard.export_csv", 6),
     ("taskboard.purge", 1),
     ("reports.nightly_digest", 10),
@@ -224,7 +224,7 @@ class Command(BaseCommand):
             status,
             owner_id,
             "[]",
-            '{"x": 2, "y": 3}' if name == "taskboard.quick" else "{}",
+            '{"x": 2, "y": 3}' if name == "demo.quick" else "{}",
             "celery",
             f"celery@worker-{rng.randint(1, 4)}" if started else "",
             1 if started else 0,

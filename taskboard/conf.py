@@ -1,0 +1,89 @@
+"""Taskboard's settings: every ``TASKBOARD_*`` setting with its default.
+
+A host sets none of them to start. Each is read when used, from Django's settings
+when the host set it (``TASKBOARD_POLL_INTERVAL = 5``), else from ``DEFAULTS``, so
+a test's ``settings`` override is seen at once. docs/operations.md says what each does.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+
+def _export_dir() -> Path:
+    # Beside the host's project (startproject defines BASE_DIR), else the temporary
+    # directory; a host with several machines sets a shared TASKBOARD_EXPORT_DIR.
+    base = getattr(settings, "BASE_DIR", None)
+    if base:
+        return Path(base) / "var" / "taskboard-exports"
+    return Path(tempfile.gettempdir()) / "taskboard-exports"
+
+
+DEFAULTS: dict[str, Any] = {
+    # Seconds between reconciler runs (beat); a row pending or running longer than
+    # its time limit plus STALE_MARGIN is converged from the result backend, or lost.
+    "RECONCILE_INTERVAL": 60,
+    "STALE_MARGIN": 300,
+    "PENDING_STALE_AFTER": 3600,
+    # Seconds a redeliverable task's run lease lasts without renewal.
+    "RUN_LEASE": 15,
+    # Seconds a "running" write waits, and a worker gathers "completed" writes.
+    "RUNNING_WRITE_DELAY": 0.25,
+    "TRACKING_BATCH_INTERVAL": 0.1,
+    "RESULT_MAX_BYTES": 64 * 1024,
+    "TRACEBACK_MAX_BYTES": 64 * 1024,
+    # The poll: seconds between polls, rows read per request, ids a request may carry.
+    "POLL_INTERVAL": 2,
+    "POLL_MAX_IDS": 500,
+    "POLL_MAX_CARRIED": 5000,
+    "LAUNCH_RATE_PER_MINUTE": 60,
+    "EXPORT_DIR": _export_dir,
+    # A group new users join (empty: nothing is done to a host's users' groups).
+    "DEFAULT_GROUP": "",
+    "BULK_INLINE_MAX": 500,
+    "BULK_MAX": 10000,
+    # Retention in days (0 keeps forever) and seconds between retention runs.
+    "KEEP_COMPLETED_DAYS": 30,
+    "KEEP_FAILED_DAYS": 90,
+    "RETENTION_INTERVAL": 3600,
+    # The operations page: broker call timeout, refresh, extra queues, pending age flagged.
+    "OPS_TIMEOUT": 1.0,
+    "OPS_REFRESH": 5,
+    "OPS_QUEUES": [],
+    "PENDING_WARN_AFTER": 300,
+    # Bearer token Prometheus sends to the metrics view (empty: staff sessions only).
+    "METRICS_TOKEN": "",
+    # The URL name or path of the host's logout view (POST); empty: no logout button.
+    "LOGOUT_URL": "logout",
+}
+
+
+class AppSettings:
+    """``app_settings.POLL_INTERVAL`` is ``settings.TASKBOARD_POLL_INTERVAL`` or its default."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"no Taskboard setting {name!r}")
+        value = getattr(settings, f"TASKBOARD_{name}", DEFAULTS[name])
+        return value() if callable(value) else value
+
+
+app_settings = AppSettings()
+
+
+def beat_schedule() -> dict[str, dict]:
+    """Return the periodic tasks a host adds to its beat schedule (reconcile, retention)."""
+    return {
+        "taskboard-reconcile": {
+            "task": "taskboard.reconcile",
+            "schedule": float(app_settings.RECONCILE_INTERVAL),
+        },
+        "taskboard-retention": {
+            "task": "taskboard.retention",
+            "schedule": float(app_settings.RETENTION_INTERVAL),
+        },
+    }

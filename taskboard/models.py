@@ -1,0 +1,239 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from taskboard.permissions import visible_filter
+from taskboard.status import IN_FLIGHT, TERMINAL, Status
+
+# Short names for the states, kept for the many writers and readers that compare a
+# row's status (services, states, charts...); each is the class member itself.
+PENDING = Status.PENDING
+RUNNING = Status.RUNNING
+COMPLETED = Status.COMPLETED
+FAILED = Status.FAILED
+CANCELLED = Status.CANCELLED
+
+
+class TaskQuerySet(models.QuerySet):
+    def pending(self) -> TaskQuerySet:
+        return self.filter(status=Status.PENDING)
+
+    def running(self) -> TaskQuerySet:
+        return self.filter(status=Status.RUNNING)
+
+    def completed(self) -> TaskQuerySet:
+        return self.filter(status=Status.COMPLETED)
+
+    def failed(self) -> TaskQuerySet:
+        return self.filter(status=Status.FAILED)
+
+    def cancelled(self) -> TaskQuerySet:
+        return self.filter(status=Status.CANCELLED)
+
+    def in_flight(self) -> TaskQuerySet:
+        return self.filter(status__in=IN_FLIGHT)
+
+    def visible_to(self, user) -> TaskQuerySet:
+        """Return the tasks this user may see: all with view_all_tasks (or staff), else own."""
+        return visible_filter(self, user)
+
+
+class Task(models.Model):
+    """One run of a Celery task; the primary key is the Celery task id."""
+
+    # The seed contract: the pairs as a tuple on the model, drawn from the one vocabulary.
+    STATUS_CHOICES = tuple(Status.choices)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=100)
+    status = models.CharField(max_length=20, choices=STATUS_CHOICES, default=Status.PENDING)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="tasks",
+        # task_owner_created_idx starts with owner: a second index would only slow writes.
+        db_index=False,
+    )
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    queue = models.CharField(max_length=200, blank=True)
+    worker = models.CharField(max_length=255, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
+    )
+    result = models.JSONField(null=True, blank=True)
+    result_truncated = models.BooleanField(default=False)
+    error_type = models.CharField(max_length=200, blank=True)
+    error_message = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    # A pinned row is kept by the retention purge whatever its age.
+    pinned = models.BooleanField(default=False)
+    # The bulk action that created this row (its retries, its background job): such
+    # rows are not the owner's launches, so the launch rate limit does not count them.
+    # No index: only read beside owner (the rate limit) or retry_of (one retry each).
+    bulk = models.ForeignKey(
+        "BulkAction",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
+
+    objects = TaskQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [
+            ("view_all_tasks", "Can view everyone's tasks"),
+            ("act_on_all_tasks", "Can retry/cancel/delete everyone's tasks"),
+        ]
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="task_created_idx"),
+            models.Index(fields=["status", "-created_at", "-id"], name="task_status_created_idx"),
+            models.Index(fields=["owner", "-created_at", "-id"], name="task_owner_created_idx"),
+            models.Index(
+                fields=["owner", "status", "-created_at", "-id"],
+                name="task_owner_status_idx",
+            ),
+            models.Index(fields=["name", "-created_at"], name="task_name_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} [{self.id}]"
+
+    def get_status_display(self) -> str:
+        """Return the label of the current status, as the badges and tabs read it."""
+        return Status.label_of(self.status)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def wait_duration(self):
+        if self.started_at is None:
+            return None
+        return self.started_at - self.created_at
+
+    @property
+    def run_duration(self):
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+
+class AuditLog(models.Model):
+    """Who did what to which tasks, and when: one row per single or bulk action."""
+
+    RETRY = "retry"
+    CANCEL = "cancel"
+    DELETE = "delete"
+    LAUNCH = "launch"
+    PURGE = "purge"
+    PIN = "pin"
+    UNPIN = "unpin"
+    BULK_RETRY = "bulk_retry"
+    BULK_CANCEL = "bulk_cancel"
+    BULK_DELETE = "bulk_delete"
+    ACTION_CHOICES = (
+        (RETRY, "Retry"),
+        (CANCEL, "Cancel"),
+        (DELETE, "Delete"),
+        (LAUNCH, "Launch"),
+        (PURGE, "Purge"),
+        (PIN, "Pin"),
+        (UNPIN, "Unpin"),
+        (BULK_RETRY, "Bulk retry"),
+        (BULK_CANCEL, "Bulk cancel"),
+        (BULK_DELETE, "Bulk delete"),
+    )
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="audit_entries",
+    )
+    action = models.CharField(max_length=20, choices=ACTION_CHOICES)
+    # The exact ids acted on (strings), so the log still says which rows went after a delete.
+    task_ids = models.JSONField(default=list, blank=True)
+    count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} x{self.count} by {self.actor_id or 'system'}"
+
+
+class BulkAction(models.Model):
+    """A selection frozen for one bulk action: the exact ids, shown for confirmation.
+
+    Created when the user asks for the action, run once when they confirm; rows
+    created afterwards are never in ``task_ids``, so they are never touched.
+    """
+
+    RETRY = "retry"
+    CANCEL = "cancel"
+    DELETE = "delete"
+    ACTION_CHOICES = ((RETRY, "Retry"), (CANCEL, "Cancel"), (DELETE, "Delete"))
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="bulk_actions"
+    )
+    action = models.CharField(max_length=20, choices=ACTION_CHOICES)
+    task_ids = models.JSONField(default=list, blank=True)
+    count = models.PositiveIntegerField(default=0)
+    # What the user selected ("3 selected rows", "all matching status=failed"), for the page.
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Large sets run in the background as their own task row, with its progress.
+    job = models.ForeignKey(
+        Task, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    outcome = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.count} tasks"
+
+
+class ApiToken(models.Model):
+    """A bearer token for the read-only API; only a SHA-256 of the key is stored."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100, blank=True)
+    # The key's first characters, to tell tokens apart without revealing them.
+    prefix = models.CharField(max_length=12)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user_id})"

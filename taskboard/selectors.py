@@ -1,0 +1,401 @@
+"""Reads: every query the pages, the poll and the API make goes through here."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+from django.contrib.auth import get_user_model
+from django.db import DEFAULT_DB_ALIAS, connection
+from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Max, Q, QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from taskboard import permissions
+from taskboard.models import (
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    ApiToken,
+    AuditLog,
+    BulkAction,
+    Status,
+    Task,
+)
+
+
+def completed_tasks() -> QuerySet[Task]:
+    """Return the completed tasks."""
+    return Task.objects.completed()
+
+
+def failed_tasks() -> QuerySet[Task]:
+    """Return the failed tasks."""
+    return Task.objects.failed()
+
+
+def running_tasks() -> QuerySet[Task]:
+    """Return the running tasks."""
+    return Task.objects.running()
+
+
+def pending_tasks() -> QuerySet[Task]:
+    """Return the pending tasks."""
+    return Task.objects.pending()
+
+
+def visible_tasks(user) -> QuerySet[Task]:
+    """Return the tasks ``user`` may see."""
+    return Task.objects.visible_to(user)
+
+
+def task_get(*, user, task_id) -> Task:
+    """Return the task ``user`` may see with this id, or raise Http404."""
+    return get_object_or_404(visible_tasks(user).select_related("owner", "retry_of"), pk=task_id)
+
+
+RUN_TIME = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
+
+
+@dataclass(frozen=True)
+class LaunchStats:
+    """How a launchable task fared recently, for the catalog."""
+
+    runs: int = 0
+    finished: int = 0
+    succeeded: int = 0
+    cancelled: int = 0
+    last_run: datetime | None = None
+    avg_run: timedelta | None = None
+
+    @property
+    def success_rate(self) -> int | None:
+        """Return the percentage of finished runs that completed, or None without any."""
+        if not self.finished:
+            return None
+        return round(100 * self.succeeded / self.finished)
+
+
+def launch_stats(*, user, names: Iterable[str], days: int = 30) -> dict[str, LaunchStats]:
+    """Return runs, success rate, average run time and last run per task name, in one query.
+
+    Bounded to the last ``days`` so the catalog never scans the whole history.
+    """
+    since = timezone.now() - timedelta(days=days)
+    rows = (
+        visible_tasks(user)
+        .filter(name__in=list(names), created_at__gte=since)
+        .order_by()
+        .values("name")
+        .annotate(
+            runs=Count("pk"),
+            # Cancelled runs neither succeeded nor failed: left out of the rate.
+            finished=Count("pk", filter=Q(status__in=(COMPLETED, FAILED))),
+            succeeded=Count("pk", filter=Q(status=COMPLETED)),
+            cancelled=Count("pk", filter=Q(status=CANCELLED)),
+            last_run=Max("created_at"),
+            avg_run=Avg(RUN_TIME, filter=Q(status=COMPLETED, started_at__isnull=False)),
+        )
+    )
+    return {
+        row["name"]: LaunchStats(
+            runs=row["runs"],
+            finished=row["finished"],
+            succeeded=row["succeeded"],
+            cancelled=row["cancelled"],
+            last_run=row["last_run"],
+            avg_run=row["avg_run"],
+        )
+        for row in rows
+    }
+
+
+def average_run_times(*, user, names: Iterable[str], runs: int = 100) -> dict[str, timedelta]:
+    """Return the average run time of each name's latest ``runs`` completed runs, in one query.
+
+    The rolling average behind the running rows' ETA: per name, an index range on
+    (name, created_at) that stops after ``runs`` rows, whatever the history's size.
+    """
+    parts, params = [], []
+    for name in dict.fromkeys(names):
+        latest = (
+            visible_tasks(user)
+            .filter(name=name, status=COMPLETED, started_at__isnull=False)
+            .order_by("-created_at")
+            .annotate(run=RUN_TIME)
+            .values("run")[:runs]
+        )
+        sql, sub_params = latest.query.sql_with_params()
+        parts.append(f"SELECT %s, (SELECT AVG(latest.run) FROM ({sql}) AS latest)")
+        params += [name, *sub_params]
+    if not parts:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        rows = cursor.fetchall()
+    return {name: _as_duration(avg) for name, avg in rows if avg is not None}
+
+
+def _as_duration(value) -> timedelta:
+    # PostgreSQL returns an interval; SQLite averages the microseconds Django stores.
+    return value if isinstance(value, timedelta) else timedelta(microseconds=float(value))
+
+
+def retry_chain(*, user, task: Task, limit: int = 20) -> tuple[list[Task], list[Task]]:
+    """Return the earlier runs ``task`` retries (oldest first) and its direct retries."""
+    visible = visible_tasks(user).only("id", "name", "status", "created_at", "retry_of_id")
+    earlier: list[Task] = []
+    parent_id = task.retry_of_id
+    # Chains are short (a person clicks Retry); the cap guards against a cycle.
+    while parent_id and len(earlier) < limit:
+        parent = visible.filter(pk=parent_id).first()
+        if parent is None:
+            break
+        earlier.append(parent)
+        parent_id = parent.retry_of_id
+    earlier.reverse()
+    retries = list(visible.filter(retry_of=task).order_by("created_at", "id")[:limit])
+    return earlier, retries
+
+
+def retry_count(*, task: Task) -> int:
+    """Return how many retries ``task`` has, whoever launched them (see task_retry)."""
+    return Task.objects.filter(retry_of=task).count()
+
+
+# Tab counts stop at this many: an exact count of a status over a million-row
+# history is a scan of the whole status; "1,000+" is an index range of 1,001 rows.
+COUNT_CAP = 1000
+
+
+def task_status_counts(queryset: QuerySet[Task], cap: int = COUNT_CAP) -> dict[str, int]:
+    """Return how many tasks of ``queryset`` are in each status ("" for all), up to ``cap + 1``.
+
+    One query: a UNION ALL of one bounded count per status, each an index range
+    that stops after ``cap + 1`` rows. A value above ``cap`` means "more than cap".
+    The filtered query is compiled once and narrowed to each status around it: the
+    database folds that subquery in, so each count keeps its own index range.
+    """
+    sql, sub_params = queryset.order_by().values("pk", "status").query.sql_with_params()
+    parts, params = [], []
+    for status in ("", *Status.values):
+        where = " WHERE visible.status = %s" if status else ""
+        parts.append(
+            f"SELECT %s, (SELECT COUNT(*) FROM (SELECT 1 FROM ({sql}) AS visible{where}"
+            f" LIMIT {int(cap) + 1}) AS bounded)"
+        )
+        params += [status, *sub_params, *([status] if status else [])]
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        return dict(cursor.fetchall())
+
+
+# What a table row shows (templates/partials/task_row.html), and nothing else.
+ROW_FIELDS = (
+    "id",
+    "name",
+    "status",
+    "owner_id",
+    "args",
+    "kwargs",
+    "attempts",
+    "error_type",
+    "error_message",
+    "cancel_requested",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "version",
+)
+_STATUS, _ATTEMPTS, _VERSION = (ROW_FIELDS.index(f) for f in ("status", "attempts", "version"))
+
+
+class PollRow(NamedTuple):
+    """A polled row as read from the database: enough for its token, and for a Task.
+
+    Most polled rows have not changed, and never become model instances: building
+    fifty of them (and their owners) was most of an unchanged poll's cost.
+    """
+
+    pk: uuid.UUID
+    status: str
+    attempts: int
+    version: int
+    values: tuple
+
+    def task(self) -> Task:
+        """Return the row as a Task with the fields of ROW_FIELDS (and its owner's name)."""
+        task = Task.from_db(DEFAULT_DB_ALIAS, ROW_FIELDS, self.values[: len(ROW_FIELDS)])
+        if len(self.values) > len(ROW_FIELDS) and task.owner_id is not None:
+            User = get_user_model()
+            task.owner = User.from_db(
+                DEFAULT_DB_ALIAS, ["id", User.USERNAME_FIELD], (task.owner_id, self.values[-1])
+            )
+        return task
+
+
+def poll_rows(*, user, ids: Iterable) -> list[PollRow]:
+    """Return the rows among ``ids`` that ``user`` may see, in one query (see docs/architecture.md).
+
+    The owner's name is read only for users who see the owner column.
+    """
+    ids = list(ids)
+    if not ids:
+        return []
+    fields = [*ROW_FIELDS, *_owner_name(user)]
+    return [
+        PollRow(values[0], values[_STATUS], values[_ATTEMPTS], values[_VERSION], values)
+        for values in visible_tasks(user).filter(pk__in=ids).values_list(*fields)
+    ]
+
+
+def table_tasks(user) -> QuerySet[Task]:
+    """Return the tasks ``user`` may see, reading only what a table row shows.
+
+    Neither the result nor the traceback (the largest columns) leave the database,
+    and the owner's name is joined only for users who see the owner column.
+    """
+    owner_name = _owner_name(user)
+    tasks = visible_tasks(user).select_related("owner") if owner_name else visible_tasks(user)
+    return tasks.only(*ROW_FIELDS, *owner_name)
+
+
+def _owner_name(user) -> tuple[str, ...]:
+    """Return the owner's name field to read along a row, for those who see the owner column."""
+    if not permissions.can_view_all(user):
+        return ()
+    return (f"owner__{get_user_model().USERNAME_FIELD}",)
+
+
+def task_activity(*, task: Task, limit: int = 20) -> list[AuditLog]:
+    """Return the latest audit entries that name ``task``, newest first."""
+    entries = AuditLog.objects.select_related("actor")
+    task_id = str(task.pk)
+    if connection.vendor == "postgresql":
+        # JSONB containment, on the GIN index of migration 0002.
+        entries = entries.filter(task_ids__contains=[task_id])
+    else:
+        # SQLite has no JSON containment; a UUID cannot match anything else by accident.
+        entries = entries.filter(task_ids__icontains=task_id)
+    return list(entries.order_by("-created_at", "-id")[:limit])
+
+
+def audit_entries(*, user, action: str = "") -> QuerySet[AuditLog]:
+    """Return the audit log ``user`` may read (everything for staff, else nothing), newest first."""
+    if not permissions.can_view_audit(user):
+        return AuditLog.objects.none()
+    entries = AuditLog.objects.select_related("actor").order_by("-created_at", "-id")
+    if action:
+        entries = entries.filter(action=action)
+    return entries
+
+
+def selected_tasks(*, user, ids: Iterable) -> QuerySet[Task]:
+    """Return the tasks among ``ids`` that ``user`` may see, as a bulk selection to freeze."""
+    return visible_tasks(user).filter(pk__in=list(ids))
+
+
+def bulk_get(*, user, bulk_id) -> BulkAction:
+    """Return ``user``'s own bulk action with this id, or raise Http404."""
+    return get_object_or_404(BulkAction.objects.select_related("job"), pk=bulk_id, actor=user)
+
+
+def bulk_preview(*, user, bulk: BulkAction, limit: int = 20) -> list[Task]:
+    """Return the first ``limit`` frozen tasks of ``bulk`` still present, in the frozen order."""
+    ids = bulk.task_ids[:limit]
+    found = {str(t.pk): t for t in visible_tasks(user).filter(pk__in=ids).select_related("owner")}
+    return [found[task_id] for task_id in ids if task_id in found]
+
+
+@dataclass(frozen=True)
+class StalePending:
+    """Pending tasks older than the warning threshold: how many, and the oldest few."""
+
+    count: int
+    capped: bool
+    oldest: list[Task]
+
+
+def stale_pending(*, user, older_than: int, cap: int = 10_000, sample: int = 5) -> StalePending:
+    """Return the tasks ``user`` may see (all for None) pending over ``older_than`` seconds.
+
+    The count stops at ``cap`` so that a flooded queue cannot make it a full scan.
+    """
+    since = timezone.now() - timedelta(seconds=older_than)
+    tasks = Task.objects.all() if user is None else visible_tasks(user)
+    stale = tasks.pending().filter(created_at__lt=since)
+    count = stale.order_by()[: cap + 1].count()
+    oldest = []
+    if sample:
+        oldest = list(stale.order_by("created_at", "id").only("id", "name", "created_at")[:sample])
+    return StalePending(count=min(count, cap), capped=count > cap, oldest=oldest)
+
+
+def existing_task_ids(*, user, ids: Iterable) -> set[str]:
+    """Return which of ``ids`` are tasks ``user`` may see, in one query."""
+    valid = []
+    for task_id in ids:
+        try:
+            valid.append(uuid.UUID(str(task_id)))
+        except ValueError:
+            continue
+    if not valid:
+        return set()
+    found = visible_tasks(user).filter(pk__in=valid).values_list("pk", flat=True)
+    return {str(pk) for pk in found}
+
+
+class BadCursor(ValueError):
+    """A page cursor that this application did not give out."""
+
+
+def encode_cursor(task: Task) -> str:
+    """Return the opaque cursor of the page that continues after ``task``."""
+    raw = json.dumps([task.created_at.isoformat(), str(task.pk)])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """Return the (created_at, id) a cursor points after; raise BadCursor."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, task_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        when = parse_datetime(created)
+        if when is None or when.tzinfo is None:
+            raise ValueError(created)
+        return when, uuid.UUID(task_id)
+    except (ValueError, TypeError, binascii.Error, UnicodeError, OverflowError):
+        raise BadCursor("not a cursor this page gave out") from None
+
+
+def tasks_page(
+    queryset: QuerySet[Task], *, after: tuple[datetime, uuid.UUID] | None, limit: int
+) -> list[Task]:
+    """Return up to ``limit + 1`` tasks of ``queryset`` after a (created_at, id) keyset.
+
+    Newest first, on the (created_at, id) index: no COUNT and no OFFSET, so a page
+    deep in a large history costs what the first one does. The extra row tells
+    the caller whether another page follows.
+    """
+    queryset = queryset.order_by("-created_at", "-id")
+    if after is not None:
+        created, pk = after
+        queryset = queryset.filter(created_at__lte=created).exclude(created_at=created, pk__gte=pk)
+    return list(queryset[: limit + 1])
+
+
+def api_tokens(*, user) -> QuerySet[ApiToken]:
+    """Return ``user``'s own API tokens, newest first."""
+    return ApiToken.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+def api_token_get(*, user, token_id) -> ApiToken:
+    """Return one of ``user``'s own tokens; anyone else's is a 404, as if it did not exist."""
+    return get_object_or_404(api_tokens(user=user), pk=token_id)

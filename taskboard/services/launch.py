@@ -1,0 +1,289 @@
+"""Launch, retry and cancel a task, under the per-user launch rate limit."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+from celery import current_app
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.utils import timezone
+
+from taskboard import permissions, registry, states
+from taskboard.conf import app_settings
+from taskboard.live import LiveStatusUnavailable, live_metas
+from taskboard.models import CANCELLED, PENDING, TERMINAL, AuditLog, BulkAction, Task
+from taskboard.services.audit import audit_record
+from taskboard.worker.progress import request_cancel
+from taskboard.worker.tracking import TRACKED_HEADER
+
+logger = logging.getLogger(__name__)
+
+
+class LaunchError(Exception):
+    """A launch was refused; nothing was created."""
+
+
+class LaunchInvalid(LaunchError):
+    """The parameters did not validate; ``form`` carries the errors."""
+
+    def __init__(self, form):
+        super().__init__("The parameters are not valid.")
+        self.form = form
+
+
+class LaunchUnavailable(LaunchError):
+    """The broker could not be reached; nothing was launched."""
+
+
+class RateLimited(LaunchError):
+    """The user launched more tasks in the last minute than the limit allows."""
+
+
+class ActionNotAllowed(Exception):
+    """The action does not apply to the task in its current state."""
+
+
+class AlreadyRetried(ActionNotAllowed):
+    """The task has a retry the caller did not know of; ``retry`` is the newest one."""
+
+    def __init__(self, retry: Task):
+        super().__init__("This task was already retried; nothing was launched again.")
+        self.retry = retry
+
+
+def _json_params(cleaned: dict[str, Any]) -> dict[str, Any]:
+    """Return form data as plain JSON types (dates become ISO strings)."""
+    return json.loads(json.dumps(cleaned, cls=DjangoJSONEncoder))
+
+
+def _send(task: Task) -> None:
+    current_app.send_task(
+        task.name,
+        args=task.args,
+        kwargs=task.kwargs,
+        task_id=str(task.pk),
+        queue=task.queue or None,
+        headers={TRACKED_HEADER: True},
+    )
+
+
+def _create_and_send(**fields: Any) -> Task:
+    """Create the row and send its message when the transaction commits."""
+    task = Task.objects.create(status=PENDING, **fields)
+
+    def send() -> None:
+        try:
+            _send(task)
+        except Exception as exc:
+            # No orphan row: a launch that could not be queued did not happen.
+            logger.warning("could not queue %s: %s", task.pk, exc)
+            Task.objects.filter(pk=task.pk, status=PENDING).delete()
+            raise LaunchUnavailable(
+                "The task queue is unreachable right now; nothing was launched. "
+                "Try again in a moment."
+            ) from exc
+
+    transaction.on_commit(send)
+    return task
+
+
+def task_launch(
+    *,
+    user,
+    name: str,
+    params: dict[str, Any],
+    retry_of: Task | None = None,
+    check_rate: bool = True,
+    bulk: BulkAction | None = None,
+) -> Task:
+    """Validate ``params`` with the task's form, create the row and send it on commit.
+
+    ``bulk`` is the bulk action launching it (a bulk retry): the row is marked with it,
+    and neither counted nor refused by the launch rate limit.
+    """
+    entry = registry.get(name)
+    if not entry.allowed_for(user):
+        raise PermissionDenied("You may not launch this task.")
+    form = entry.form_class(data=params)
+    if not form.is_valid():
+        raise LaunchInvalid(form)
+    fields = {
+        "name": entry.name,
+        "owner": user if user.is_authenticated else None,
+        "kwargs": _json_params(form.cleaned_data),
+        "retry_of": retry_of,
+        "bulk": bulk,
+    }
+    limit = app_settings.LAUNCH_RATE_PER_MINUTE
+    if not (check_rate and bulk is None and limit and user.is_authenticated):
+        # No transaction of its own: outside one, the INSERT commits by itself (one
+        # round trip instead of BEGIN, INSERT, COMMIT) and the send follows it at once;
+        # inside the caller's transaction, the send waits for the caller's commit.
+        return _create_and_send(**fields)
+    # Counted and admitted in one transaction holding the user's row lock: concurrent
+    # launches by one user (from any number of web processes) queue here, so each
+    # counts the rows the others committed and exactly ``limit`` get in.
+    with transaction.atomic():
+        _check_rate(user, limit)
+        return _create_and_send(**fields)
+
+
+def _check_rate(user, limit: int) -> None:
+    """Refuse a launch beyond ``limit`` in the last minute by ``user``; call in a transaction.
+
+    Counted from the rows themselves (an index range on owner, created_at), so every
+    web process shares the count without a cache. The lock on the user's row makes
+    count-then-insert atomic on PostgreSQL; SQLite ignores FOR UPDATE, but its
+    transactions (BEGIN IMMEDIATE, web/settings.py) already run one writer at a time.
+    """
+    locked = get_user_model().objects.select_for_update().filter(pk=user.pk)
+    list(locked.values_list("pk", flat=True))
+    since = timezone.now() - timedelta(minutes=1)
+    # Rows a bulk action created are not launches of this user's (Task.bulk).
+    recent = Task.objects.filter(owner=user, created_at__gte=since, bulk__isnull=True)
+    if recent[:limit].count() >= limit:
+        raise RateLimited(
+            f"You have launched or retried {limit} tasks in the last minute (the most "
+            "one person may); wait a moment and try again."
+        )
+
+
+def task_retry(
+    *,
+    user,
+    task: Task,
+    params: dict[str, Any] | None = None,
+    audit: bool = True,
+    check_rate: bool = True,
+    known_retries: int | None = None,
+    bulk: BulkAction | None = None,
+) -> Task:
+    """Launch a new run of ``task`` linked to it, with its arguments or edited ``params``.
+
+    ``known_retries`` is how many retries of ``task`` the caller saw; if it has more by
+    now (a double submit, a second tab, an earlier bulk action), nothing is launched
+    and AlreadyRetried names the newest. A ``bulk`` action retries each task at most
+    once (a resumed run, a second confirmation), and marks the new row with itself.
+    """
+    if not permissions.can_retry(user, task):
+        raise PermissionDenied("You may not retry this task.")
+    if task.status not in TERMINAL:
+        raise ActionNotAllowed("Only a finished task can be retried.")
+    try:
+        registry.get(task.name)
+    except registry.UnknownTask:
+        if params is not None:
+            raise ActionNotAllowed(
+                "This task has no form; it can only be retried as it was."
+            ) from None
+        registered = False
+    else:
+        registered = True
+    with transaction.atomic():
+        # Retries of one task queue on its row's lock, so the check below sees every
+        # retry committed before this one (SQLite: one writer at a time anyway).
+        list(Task.objects.select_for_update().filter(pk=task.pk).values_list("pk", flat=True))
+        _refuse_known_retry(task, known_retries=known_retries, bulk=bulk)
+        if registered:
+            new = task_launch(
+                user=user,
+                name=task.name,
+                params=task.kwargs if params is None else params,
+                retry_of=task,
+                check_rate=check_rate,
+                bulk=bulk,
+            )
+        else:
+            # Sent from code outside the registry: run it again exactly as it was.
+            new = _create_and_send(
+                name=task.name,
+                owner=task.owner,
+                args=task.args,
+                kwargs=task.kwargs,
+                queue=task.queue,
+                retry_of=task,
+                bulk=bulk,
+            )
+    if audit:
+        changed = " with changed arguments" if params is not None else ""
+        audit_record(
+            actor=user, action=AuditLog.RETRY, task_ids=[task.pk], note=f"new run {new.pk}{changed}"
+        )
+    return new
+
+
+def _refuse_known_retry(task: Task, *, known_retries: int | None, bulk: BulkAction | None) -> None:
+    """Raise AlreadyRetried if ``task`` has more retries than known, or else one by ``bulk``."""
+    retries = Task.objects.filter(retry_of=task).order_by("-created_at", "-id")
+    if known_retries is not None:
+        seen = list(retries[: known_retries + 1])
+        newest = seen[0] if len(seen) > known_retries else None
+    elif bulk is not None:
+        newest = retries.filter(bulk=bulk).first()
+    else:
+        return
+    if newest is not None:
+        raise AlreadyRetried(newest)
+
+
+def task_cancel(*, task: Task, user=None, audit: bool = True) -> bool:
+    """Cancel ``task``: revoke it if pending, ask it to stop if running.
+
+    Never terminates a running process; a running task stops at its next
+    progress report. Returns whether the row is now Cancelled. ``user`` None
+    is the system (no permission check, no actor in the audit log).
+    """
+    if user is not None and not permissions.can_act(user, task):
+        raise PermissionDenied("You may not cancel this task.")
+    if task.status in TERMINAL:
+        raise ActionNotAllowed("This task has already finished.")
+    _revoke([task.pk])
+    cancelled = _cancel_revoked(task)
+    if audit:
+        note = "cancelled before it started" if cancelled else "asked to stop while running"
+        audit_record(actor=user, action=AuditLog.CANCEL, task_ids=[task.pk], note=note)
+    return cancelled
+
+
+def _revoke(task_ids: list) -> None:
+    """Broadcast one revoke for ``task_ids``; a broker that is down is only logged."""
+    ids = [str(task_id) for task_id in task_ids]
+    try:
+        current_app.control.revoke(ids[0] if len(ids) == 1 else ids)
+    except Exception as exc:  # the broker is down: the rows are still cancelled
+        logger.warning("could not broadcast revoke of %d tasks: %s", len(task_ids), exc)
+
+
+def _cancel_revoked(task: Task) -> bool:
+    """Mark a revoked ``task`` cancelled if still pending, else flag it to stop."""
+    if not _started_in_backend(task.pk) and states.transition(
+        task.pk, CANCELLED, only_from=(PENDING,), error_message="Cancelled before it started"
+    ):
+        return True
+    # It started meanwhile (or was already running): stop it cooperatively.
+    try:
+        request_cancel(current_app, task.pk)
+    except Exception as exc:
+        logger.warning("could not flag %s for cancellation: %s", task.pk, exc)
+        raise ActionNotAllowed("The result backend is unreachable; try again.") from exc
+    states.touch(task.pk, cancel_requested=True)
+    return False
+
+
+def _started_in_backend(task_id) -> bool:
+    """Return whether the result backend says the task ran, though its row may be pending.
+
+    A worker holds a task's "running" write back for a moment, and queues its
+    "completed" write for another (tasks/worker/batching.py).
+    """
+    try:
+        meta = live_metas([task_id]).get(str(task_id)) or {}
+    except LiveStatusUnavailable:
+        return False
+    return meta.get("status") in ("STARTED", "PROGRESS", "RETRY", "SUCCESS", "FAILURE")

@@ -1,0 +1,84 @@
+"""Taskboard's own Celery tasks: CSV export, purge, bulk actions, retention, reconcile.
+
+Thin wrappers that call domain functions. Every installation has them: the host's
+workers run them (Celery's autodiscovery finds this module) and its beat schedules
+retention and reconcile (``taskboard.beat_schedule()``).
+"""
+
+from __future__ import annotations
+
+from celery import Task, shared_task
+from celery.exceptions import Ignore
+
+from taskboard import forms, maintenance
+from taskboard.registry import launchable
+from taskboard.services import bulk_run, purge_older_than, retention_purge
+from taskboard.services import reconcile as run
+from taskboard.worker.lease import release_run
+
+
+class RedeliverableTask(Task):
+    """Base for idempotent tasks: run again if their worker dies, never twice at once.
+
+    The message is acknowledged only after the task finished (``acks_late``) and
+    put back when the pool process dies (``reject_on_worker_lost``), so a lost
+    run is run again. A copy of the message delivered while the first run is
+    still alive (Redis redelivers unacked messages after the visibility timeout)
+    is dropped: the ``task_prerun`` handler takes a run lease first and marks
+    the copy, and ``before_start`` ignores it. See docs/operations.md.
+    """
+
+    acks_late = True
+    reject_on_worker_lost = True
+    exclusive_run = True
+
+    def before_start(self, task_id, args, kwargs) -> None:
+        if getattr(self.request, "duplicate_run", False):
+            raise Ignore()
+
+    def on_retry(self, exc, task_id, args, kwargs, einfo) -> None:
+        release_run(self)
+
+    def after_return(self, status, retval, task_id, args, kwargs, einfo) -> None:
+        release_run(self)
+
+
+@launchable(
+    form=forms.ExportForm,
+    title="Export task history (CSV)",
+    description="Writes the tasks you can see, filtered, to a CSV file you can download.",
+)
+# Idempotent (it rewrites the same file): run again if its worker dies.
+@shared_task(bind=True, base=RedeliverableTask, name="taskboard.export_csv")
+def export_csv(self, status: str = "", name: str = "", days: int = 30) -> dict:
+    return maintenance.export_csv(task_id=self.request.id, status=status, name=name, days=days)
+
+
+@launchable(
+    form=forms.PurgeForm,
+    title="Purge old records",
+    description="Deletes finished task records older than N days, in batches.",
+    staff_only=True,
+)
+# Idempotent (deleting what is already gone is a no-op): run again if its worker dies.
+@shared_task(bind=True, base=RedeliverableTask, name="taskboard.purge")
+def purge(self, days: int = 90) -> dict:
+    return purge_older_than(days=days, job_id=self.request.id)
+
+
+# Large bulk actions (more than TASKBOARD_BULK_INLINE_MAX rows) run here, with their
+# own row and progress; the actor's permissions are checked again for each batch.
+# Redeliverable: a rerun resumes after the last finished batch.
+@shared_task(bind=True, base=RedeliverableTask, name="taskboard.bulk_action")
+def bulk_action(self, bulk_id: str) -> dict:
+    return bulk_run(bulk_id=bulk_id)
+
+
+@shared_task(name="taskboard.retention")
+def retention() -> dict:
+    return retention_purge()
+
+
+@shared_task(name="taskboard.reconcile", ignore_result=True)
+def reconcile() -> dict:
+    return run()

@@ -1,0 +1,47 @@
+"""Taskboard's URLs, mounted by a host with ``path("jobs/", include("taskboard.urls"))``."""
+
+from __future__ import annotations
+
+from django.urls import path
+from django.views.generic import RedirectView
+
+from taskboard.views import api as api_views
+from taskboard.views import audit, bulk, charts, detail, failures, health, launch
+from taskboard.views import metrics as metrics_views
+from taskboard.views import ops as ops_views
+from taskboard.views import tasks as task_views
+from taskboard.views import tokens as token_views
+
+app_name = "taskboard"
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="taskboard:task_list"), name="index"),
+    path("tasks/", task_views.task_list, name="task_list"),
+    path("tasks/status/", task_views.task_status, name="task_status"),
+    path("tasks/bulk/", bulk.bulk_prepare, name="bulk_prepare"),
+    path("tasks/bulk/<uuid:bulk_id>/", bulk.bulk_confirm, name="bulk_confirm"),
+    path(
+        "tasks/bulk/<uuid:bulk_id>/include-retried/",
+        bulk.bulk_include_retried,
+        name="bulk_include_retried",
+    ),
+    path("tasks/<uuid:task_id>/pin/", detail.task_pin, name="task_pin"),
+    path("audit/", audit.audit_list, name="audit_list"),
+    path("tasks/failures/", failures.failure_list, name="failure_list"),
+    path("tasks/charts/", charts.chart_page, name="charts"),
+    path("tasks/failures/<str:action>/", failures.failure_act, name="failure_act"),
+    path("tasks/<uuid:task_id>/", detail.task_detail, name="task_detail"),
+    path("tasks/<uuid:task_id>/retry/", detail.task_retry, name="task_retry"),
+    path("tasks/<uuid:task_id>/cancel/", detail.task_cancel, name="task_cancel"),
+    path("tasks/<uuid:task_id>/download/", detail.task_download, name="task_download"),
+    path("launch/", launch.catalog, name="launch_catalog"),
+    path("launch/<str:name>/", launch.launch, name="launch"),
+    path("tokens/", token_views.token_list, name="token_list"),
+    path("tokens/<int:token_id>/revoke/", token_views.token_revoke, name="token_revoke"),
+    path("ops/", ops_views.ops_page, name="ops"),
+    path("ops/snapshot/", ops_views.ops_snapshot, name="ops_snapshot"),
+    path("api/tasks/", api_views.task_list, name="api_task_list"),
+    path("api/tasks/<str:task_id>/", api_views.task_detail, name="api_task_detail"),
+    path("metrics", metrics_views.metrics_view, name="metrics"),
+    path("healthz", health.healthz, name="healthz"),
+]
