@@ -8,7 +8,7 @@ Django's test client, DEBUG off, the seeded staff user "bench" logged in (seed w
 of several rounds, the wall time, and the ratio to the logged-in floor (a bare view
 behind login_required: session, user and middleware, nothing of the table).
 "failed fragment, rows drawn afresh" empties the stored finished rows before each
-request (tasks/templatetags/task_table.py), so it shows a first view's cost.
+request (taskboard/templatetags/taskboard_table.py), so it shows a first view's cost.
 With --profile: a pyinstrument profile of the fragment instead.
 
 To compare with an older commit, run the same file in a checkout of it:

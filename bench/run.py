@@ -320,7 +320,7 @@ def worker_runs(env: dict[str, str], count: int) -> list[dict]:
     from bench import inproc
 
     runs = []
-    # The tracking before its "completed" writes were batched (tasks/worker/batching.py):
+    # The tracking before its "completed" writes were batched (taskboard/worker/batching.py):
     # each written at once, one commit per task.
     before = {"TASKBOARD_TRACKING_BATCH_INTERVAL": "0"}
     # Alternating rounds, best of each kept (the report): other processes on this

@@ -72,7 +72,7 @@ class TaskFilter(django_filters.FilterSet):
     owner = django_filters.CharFilter(method="filter_owner", label="Owner", max_length=150)
     queue = django_filters.CharFilter(field_name="queue", label="Queue", max_length=200)
 
-    # The filters with an input in the page's search form (templates/tasks/list.html).
+    # The filters with an input in the page's search form (templates/taskboard/tasks/list.html).
     search_form_fields = (
         "q",
         "name",

@@ -1,6 +1,6 @@
 """The keyboard map: one list that the ``?`` overlay is drawn from and the README matches.
 
-static/js/keys.js binds these keys (the launch dialog's list: static/js/actions.js).
+static/taskboard/js/keys.js binds these keys (the launch dialog's: static/taskboard/js/actions.js).
 Each key names the pages where it works, so each page's overlay lists only those.
 """
 

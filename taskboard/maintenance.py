@@ -59,7 +59,7 @@ def export_csv(*, task_id, status: str = "", name: str = "", days: int = 30) -> 
     rows = Task.objects.select_related("owner").filter(
         created_at__gte=timezone.now() - timedelta(days=days)
     )
-    # What the launcher may see (tasks/permissions.py): all for view_all_tasks, else own.
+    # What the launcher may see (taskboard/permissions.py): all for view_all_tasks, else own.
     rows = rows.visible_to(owner) if owner else rows.none()
     if status:
         rows = rows.filter(status=status)

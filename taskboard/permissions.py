@@ -91,7 +91,7 @@ def can_select(user) -> bool:
 
 
 def can_launch_entry(user, entry) -> bool:
-    """Return whether ``user`` may launch the registered ``entry`` (tasks/registry.py)."""
+    """Return whether ``user`` may launch the registered ``entry`` (taskboard/registry.py)."""
     if not can_launch(user):
         return False
     # Staff-only tasks (the purge) touch everyone's rows: operators only.

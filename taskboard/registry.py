@@ -29,13 +29,13 @@ class Launchable:
     result_template: str = ""
 
     def allowed_for(self, user) -> bool:
-        """Return whether ``user`` may launch this task (tasks/permissions.py)."""
+        """Return whether ``user`` may launch this task (taskboard/permissions.py)."""
         return permissions.can_launch_entry(user, self)
 
 
 _registry: dict[str, Launchable] = {}
 # Registered before Django's apps were loaded, when no template can be looked up yet:
-# checked by TasksConfig.ready.
+# checked by TaskboardConfig.ready.
 _unchecked: list[Launchable] = []
 
 

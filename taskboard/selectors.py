@@ -197,7 +197,7 @@ def task_status_counts(queryset: QuerySet[Task], cap: int = COUNT_CAP) -> dict[s
         return dict(cursor.fetchall())
 
 
-# What a table row shows (templates/partials/task_row.html), and nothing else.
+# What a table row shows (templates/taskboard/partials/task_row.html), and nothing else.
 ROW_FIELDS = (
     "id",
     "name",

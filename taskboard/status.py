@@ -3,7 +3,7 @@
 The model's choices, the badges, the table's status sort, the status tabs and their
 ``1``–``6`` keys (and so the keyboard script, which reads the rendered tabs) are all
 drawn from ``Status``; nothing else lists the states. This module imports no model, so
-tasks/models.py and tasks/keymap.py can both import it.
+taskboard/models.py and taskboard/keymap.py can both import it.
 """
 
 from __future__ import annotations

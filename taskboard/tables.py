@@ -1,6 +1,6 @@
 """The task table: its columns, their sort orders and their headers.
 
-The cells themselves are rendered by templates/partials/task_row.html, the one row
+The cells themselves are rendered by templates/taskboard/partials/task_row.html, the one row
 template that the table, the poll and the launch response share; keep the column order
 here and there the same. The
 table draws the header and orders the other sorts' pages; the body loops over the

@@ -18,6 +18,7 @@ import pytest
 from celery import current_app
 from django.conf import settings
 
+from tests.factories import UserFactory
 from web.devtools import CHROMIUM, CHROMIUM_ARGS, ROOT, ChildProcess
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM refuses
@@ -189,18 +190,18 @@ def _fresh_cache():
 
 
 @pytest.fixture
-def user(django_user_model):
-    return django_user_model.objects.create_user("alice", password="alice-secret-pw")
+def user(db):
+    return UserFactory(username="alice", password="alice-secret-pw")
 
 
 @pytest.fixture
-def other_user(django_user_model):
-    return django_user_model.objects.create_user("bob", password="bob-secret-pw")
+def other_user(db):
+    return UserFactory(username="bob", password="bob-secret-pw")
 
 
 @pytest.fixture
-def staff_user(django_user_model):
-    return django_user_model.objects.create_user("sam", password="sam-secret-pw", is_staff=True)
+def staff_user(db):
+    return UserFactory(username="sam", password="sam-secret-pw", is_staff=True)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The expected time left of a running task, from its own progress (tasks/eta.py)."""
+"""The expected time left of a running task, from its own progress (taskboard/eta.py)."""
 
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ def test_quick_task_completes_with_result_and_timings(celery_worker, user):
     assert row.worker.startswith("session-")
     assert row.attempts == 1
     # created, then running and completed: one UPDATE when the task ends within
-    # TASKBOARD_RUNNING_WRITE_DELAY (tasks/worker/batching.py)
+    # TASKBOARD_RUNNING_WRITE_DELAY (taskboard/worker/batching.py)
     assert row.version >= 2
 
 

@@ -1,4 +1,4 @@
-"""One key map: tasks/keymap.py, the README's "Keys" line and each page's ``?`` overlay agree."""
+"""One key map: taskboard/keymap.py, the README's "Keys" line and each page's ``?`` overlay."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from taskboard.models import Task
 from taskboard.services import launch as launch_service
 
 HX = {"HTTP_HX_REQUEST": "true"}
-# What static/js/actions.js adds when the page has the task table.
+# What static/taskboard/js/actions.js adds when the page has the task table.
 HX_ROWS = {**HX, "HTTP_X_TASKBOARD_ROWS": "1"}
 
 

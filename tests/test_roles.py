@@ -1,4 +1,4 @@
-"""Roles (tasks/permissions.py): launch, own tasks, view all, act on all, read-only staff."""
+"""Roles (taskboard/permissions.py): launch, own tasks, view all, act on all, read-only staff."""
 
 from __future__ import annotations
 
@@ -151,7 +151,7 @@ def test_migration_leaves_existing_users_groups_alone(viewer):
 
 
 def test_every_role_rule_is_in_tasks_permissions():
-    """Roles are asked of tasks/permissions.py only: no other module reads flags or perms."""
+    """Roles are asked of taskboard/permissions.py only: no other module reads flags or perms."""
     import re
     from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""One status vocabulary: tasks/status.py's ``Status``; everything else is drawn from it."""
+"""One status vocabulary: taskboard/status.py's ``Status``; everything else is drawn from it."""
 
 from __future__ import annotations
 

@@ -321,7 +321,7 @@ def test_task_list_in_flight_row_has_poll_token_and_cancel(alice, user):
     body = alice.get("/tasks/").content.decode()
     assert f'data-poll="{task.pk}:1.p"' in body
     assert f'hx-post="/tasks/{task.pk}/cancel/"' in body
-    # c cancels a row; x selects it for a bulk action (static/js/keys.js).
+    # c cancels a row; x selects it for a bulk action (static/taskboard/js/keys.js).
     assert 'data-key="c"' in body
 
 
@@ -444,3 +444,12 @@ def test_task_list_reused_row_shows_what_the_row_holds_now(alice, user):
     body = alice.get("/tasks/", headers=HX).content.decode()
     assert "db2 did not answer" in body
     assert "db1 did not answer" not in body
+
+
+@pytest.mark.django_db
+def test_the_all_tab_links_to_the_bare_list_url(alice):
+    body = alice.get("/tasks/", {"status": "failed"}).content.decode()
+    found = re.findall(r'<a href="([^"]*)" hx-get="[^"]*"[^>]*data-tab="(\w+)"', body)
+    tabs = {tab: href for href, tab in found}
+    assert tabs["all"] == "/tasks/"
+    assert tabs["running"] == "/tasks/?status=running"

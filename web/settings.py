@@ -283,10 +283,10 @@ TASKBOARD_PENDING_STALE_AFTER = int(os.environ.get("TASKBOARD_PENDING_STALE_AFTE
 # redelivered copy waits before it may run in place of a dead run.
 TASKBOARD_RUN_LEASE = int(os.environ.get("TASKBOARD_RUN_LEASE", "15"))
 # Seconds a task's "running" write waits in the worker: a task that ends sooner writes
-# its start and its end in one UPDATE (tasks/worker/batching.py). 0 writes the start at once.
+# its start and its end in one UPDATE (taskboard/worker/batching.py). 0 writes the start at once.
 TASKBOARD_RUNNING_WRITE_DELAY = float(os.environ.get("TASKBOARD_RUNNING_WRITE_DELAY", "0.25"))
 # Seconds a worker process gathers its tasks' "completed" writes before writing them in
-# one transaction (tasks/worker/batching.py). 0 writes each at once.
+# one transaction (taskboard/worker/batching.py). 0 writes each at once.
 TASKBOARD_TRACKING_BATCH_INTERVAL = float(
     os.environ.get("TASKBOARD_TRACKING_BATCH_INTERVAL", "0.1")
 )

@@ -2,7 +2,7 @@
 
 ``from taskboard import services; services.task_launch(...)`` stays the one way in. The
 worker side of tracking (signal handlers, their writes, the reconciler) lives in
-tasks/worker/ and is re-exported here only for callers outside the worker.
+taskboard/worker/ and is re-exported here only for callers outside the worker.
 """
 
 from taskboard.services.audit import audit_record, task_pin

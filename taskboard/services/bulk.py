@@ -25,7 +25,7 @@ from taskboard.services.launch import (
 )
 from taskboard.worker.progress import report_progress
 
-# The background task that runs large bulk actions (tasks/tasks.py).
+# The background task that runs large bulk actions (taskboard/tasks.py).
 BULK_TASK = "taskboard.bulk_action"
 # Rows per batch of a bulk action, and per audit entry it writes; sets up to this
 # size (the inline maximum by default) are one entry.

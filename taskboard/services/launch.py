@@ -280,7 +280,7 @@ def _started_in_backend(task_id) -> bool:
     """Return whether the result backend says the task ran, though its row may be pending.
 
     A worker holds a task's "running" write back for a moment, and queues its
-    "completed" write for another (tasks/worker/batching.py).
+    "completed" write for another (taskboard/worker/batching.py).
     """
     try:
         meta = live_metas([task_id]).get(str(task_id)) or {}

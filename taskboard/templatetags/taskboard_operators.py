@@ -23,7 +23,7 @@ def seconds(value: float | None) -> str:
 def eta(left: timedelta | None) -> str:
     """Return the expected time left briefly: about 20 s left, about 3 min left, almost done.
 
-    Under a second reads "almost done", never "0 s" (see tasks/eta.py).
+    Under a second reads "almost done", never "0 s" (see taskboard/eta.py).
     """
     if left is None:
         return ""

@@ -1,4 +1,4 @@
-"""Template filters that ask tasks/permissions.py what the user may do: one place for roles."""
+"""Template filters that ask taskboard/permissions.py what the user may do: one place for roles."""
 
 from __future__ import annotations
 

@@ -116,7 +116,7 @@ def bulk_prepare(request: HtmxHttpRequest) -> HttpResponse:
 def _ticked(request: HtmxHttpRequest, cap: int) -> list[str]:
     """Return the ticked ids, at most ``cap + 1`` of them (more are refused anyway).
 
-    The page sends them as one comma-separated field (static/js/bulk.js): one field
+    The page sends them as one comma-separated field (static/taskboard/js/bulk.js): one field
     per row would stop at DATA_UPLOAD_MAX_NUMBER_FIELDS (1,000) with a bare 400.
     Without JavaScript a page's rows come as separate fields, which fit.
     """

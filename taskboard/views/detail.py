@@ -174,7 +174,7 @@ def _confirm_page(request: HtmxHttpRequest, task: Task, action: str) -> HttpResp
     """Ask to confirm ``action`` ("retry" or "cancel") on a page of its own; never write.
 
     Where the Retry and Cancel buttons lead without JavaScript; with it, the same
-    question is asked in the page's dialog (static/js/confirm.js) and the form posts.
+    question is asked in the page's dialog (static/taskboard/js/confirm.js) and the form posts.
     """
     if action == "retry":
         if not permissions.can_retry(request.user, task):

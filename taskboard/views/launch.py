@@ -20,7 +20,7 @@ from taskboard.live import badges_for
 from taskboard.models import Task
 from taskboard.views import HtmxHttpRequest, dashboard_view, see_other
 
-# Sent by static/js/launch.js when the page has the task table, so that a launch
+# Sent by static/taskboard/js/launch.js when the page has the task table, so that a launch
 # answers the new row for it; any other htmx launch is sent to the task's page.
 ROWS_HEADER = "X-Taskboard-Rows"
 REFUSED_STATUS = {
@@ -173,7 +173,7 @@ def _render_form(
 def new_row(request: HtmxHttpRequest, task: Task, detail_url: str, notice: str) -> HttpResponse:
     """Answer the new task's table row, swapped in at the top of the dashboard's table.
 
-    ``notice`` ("Launched …") is shown above the table by static/js/actions.js, as the
+    ``notice`` ("Launched …") is shown above the table by static/taskboard/js/actions.js, as the
     page after a full-page launch shows it as a message.
     """
     badges, live = badges_for([task])

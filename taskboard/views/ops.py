@@ -17,7 +17,7 @@ from taskboard.views import HtmxHttpRequest, dashboard_view
 def _staff_only(request: HtmxHttpRequest) -> None:
     if not permissions.can_view_all(request.user):
         # The page exists for everyone to know about; only staff (operators and
-        # read-only staff, tasks/permissions.py) may read it.
+        # read-only staff, taskboard/permissions.py) may read it.
         raise PermissionDenied("Staff only")
 
 

@@ -77,7 +77,7 @@ def task_list(request: HtmxHttpRequest) -> HttpResponse:
         return render(request, "taskboard/partials/task_table.html#tabs-refresh", context)
 
     # No request= here: the table would paginate itself with a counting paginator.
-    # Roles (tasks/permissions.py): the owner column for those who see everyone's
+    # Roles (taskboard/permissions.py): the owner column for those who see everyone's
     # tasks, the selection column for those who may act on some.
     hidden = ()
     if not permissions.can_view_all(request.user):
@@ -132,7 +132,7 @@ def task_list(request: HtmxHttpRequest) -> HttpResponse:
 def _attach_etas(rows: list[tuple[Task, Badge]]) -> None:
     """Give each running row its expected time left, from the progress it reports.
 
-    From the task's own rate (tasks/eta.py), not its name's average run time, which
+    From the task's own rate (taskboard/eta.py), not its name's average run time, which
     says little about this run; without progress, no estimate. No query.
     """
     now = timezone.now()

@@ -1,10 +1,10 @@
 """Celery signal handlers that keep the Task table in step with what the workers do.
 
 Each handler is thin: it extracts the fields and calls a tracking write
-(tasks/worker/tracking.py). A handler never raises into Celery; a database that is
+(taskboard/worker/tracking.py). A handler never raises into Celery; a database that is
 briefly unreachable is retried, and the reconciler converges whatever is still left.
 A task's start may be held back and its "completed" write batched with others
-(tasks/worker/batching.py).
+(taskboard/worker/batching.py).
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def _write_held_start(start: dict) -> None:
 
 
 # Starts held back so that a short task writes start and end in one UPDATE
-# (tasks/worker/batching.py); 0 writes each start at once.
+# (taskboard/worker/batching.py); 0 writes each start at once.
 held_starts = HeldStarts(app_settings.RUNNING_WRITE_DELAY, _write_held_start)
 
 
@@ -84,7 +84,7 @@ def _write_completions(batch: list[tracking.Completion]) -> None:
 
 
 # "Completed" writes queued and written together by a thread of each pool process
-# (tasks/worker/batching.py); 0 writes each at once.
+# (taskboard/worker/batching.py); 0 writes each at once.
 batched = BatchedWrites(app_settings.TRACKING_BATCH_INTERVAL, _write_completions)
 
 

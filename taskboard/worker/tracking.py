@@ -1,4 +1,4 @@
-"""Tracking writes: what the Celery signal handlers (tasks/worker/signals.py) record."""
+"""Tracking writes: what the Celery signal handlers (taskboard/worker/signals.py) record."""
 
 from __future__ import annotations
 
@@ -107,7 +107,7 @@ def task_finished(*, task_id) -> bool:
 
 @dataclass(frozen=True)
 class Completion:
-    """A task's "completed" write, made at once or later in a batch (tasks/worker/batching.py)."""
+    """A task's "completed" write, made at once or later in a batch (worker/batching.py)."""
 
     task_id: Any
     fields: dict[str, Any]
@@ -157,7 +157,7 @@ def track_failed(
 def track_revoked(*, task_id, reason: str) -> bool:
     """Mark the row cancelled: revoked, expired, or stopped at its user's request.
 
-    The one write of a running task's cancellation (tasks/worker/progress.py calls it
+    The one write of a running task's cancellation (taskboard/worker/progress.py calls it
     too); return whether the row moved.
     """
     return states.transition(task_id, CANCELLED, error_message=reason)

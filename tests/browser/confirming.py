@@ -1,4 +1,4 @@
-"""Answer the page's confirmation dialog (static/js/confirm.js) from a browser test."""
+"""Answer the page's confirmation dialog (static/taskboard/js/confirm.js) from a browser test."""
 
 from __future__ import annotations
 

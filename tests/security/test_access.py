@@ -18,7 +18,7 @@ from taskboard.models import Task
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("revokes")]
 
 HX = {"HX-Request": "true"}
-# What static/js/actions.js adds when the launch dialog sits on the task table.
+# What static/taskboard/js/actions.js adds when the launch dialog sits on the task table.
 HX_ROWS = {**HX, "X-Taskboard-Rows": "1"}
 
 

@@ -103,7 +103,7 @@
     if (evt.detail && evt.detail.notice) showNotice(evt.detail.notice);
   });
 
-  // The same message list as the page after a full-page launch (templates/_base.html).
+  // The same message list as the page after a full-page launch (taskboard/templates/taskboard/layout.html).
   function showNotice(text) {
     var main = document.getElementById("main");
     if (!main) return;

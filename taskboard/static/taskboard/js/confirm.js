@@ -1,5 +1,5 @@
 // Asks before the actions whose form carries data-confirm (Retry, Cancel, Revoke), in the
-// page's #confirm-dialog (templates/_base.html) rather than the browser's confirm() box:
+// page's #confirm-dialog (taskboard/templates/taskboard/layout.html) rather than the browser's confirm() box:
 // Enter confirms, Esc goes back, Tab stays inside. Without JavaScript those forms are GETs
 // of a confirmation page; with it htmx posts them once this dialog says yes.
 (function () {

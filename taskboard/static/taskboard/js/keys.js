@@ -1,4 +1,4 @@
-// Keyboard shortcuts. The list is tasks/keymap.py: the ? overlay is drawn from it and
+// Keyboard shortcuts. The list is taskboard/keymap.py: the ? overlay is drawn from it and
 // the README's "Keys" line matches it (tests/test_keymap.py). Every action is also a
 // visible link or button; the keys only find that element and click it, so htmx, the
 // confirmation dialog and the no-JS fallbacks behave the same as with the mouse.
@@ -144,7 +144,7 @@
         else handled = false;
         break;
       case "x":
-        // Ticks the focused row for a bulk action (static/js/bulk.js).
+        // Ticks the focused row for a bulk action (taskboard/static/taskboard/js/bulk.js).
         var row2 = focusedRow();
         var box = row2 && row2.querySelector("input[data-select]");
         if (box) box.click();
@@ -155,7 +155,7 @@
         handled = pressKey(evt.key);
         break;
       default:
-        // The tabs carry their own key (data-key, rendered from tasks/status.py), so
+        // The tabs carry their own key (data-key, rendered from taskboard/status.py), so
         // the list of tabs is the page's, never a copy here.
         var link6 = /^[0-9]$/.test(evt.key)
           ? document.querySelector('#status-tabs [data-key="' + evt.key + '"]')

@@ -1,4 +1,4 @@
-// Keeps the page's one poll element (templates/partials/poll.html) carrying every
+// Keeps the page's one poll element (taskboard/templates/taskboard/partials/poll.html) carrying every
 // in-flight row, including rows added after the page was drawn (a launch inserts
 // its row into #task-rows): their ids join the next poll request, and a poll that
 // had stopped starts again. Rows in flight carry data-poll="<id>:<token>".
