@@ -1,5 +1,5 @@
 // Keyboard shortcuts. The list is taskboard/keymap.py: the ? overlay is drawn from it and
-// the README's "Keys" line matches it (tests/test_keymap.py). Every action is also a
+// the README's "Keys" line matches it (tests/views/test_keymap.py). Every action is also a
 // visible link or button; the keys only find that element and click it, so htmx, the
 // confirmation dialog and the no-JS fallbacks behave the same as with the mouse.
 (function () {

@@ -84,7 +84,7 @@ def test_average_run_times_only_visible_runs(user, other_user):
 
 
 # --- ETA on the running rows ------------------------------------------------------
-# From the row's own progress (taskboard/eta.py); unit cases in tests/test_eta.py.
+# From the row's own progress (taskboard/eta.py); unit cases in tests/tracking/test_eta.py.
 
 
 @pytest.fixture

@@ -240,7 +240,7 @@ def test_retry_of_someone_elses_task_is_404(client_in, other_user):
 
 @pytest.mark.django_db
 def test_retry_with_put_is_405(client_in, failed):
-    # GET is the confirmation page (tests/test_confirmations.py).
+    # GET is the confirmation page (tests/views/test_confirmations.py).
     assert client_in.put(f"/tasks/{failed.pk}/retry/").status_code == 405
 
 

@@ -19,7 +19,7 @@ from taskboard.worker import tracking as writes
 from taskboard.worker.batching import BatchedWrites
 from tasks.tasks import quick
 from tests.conftest import WorkerProcess, wait_for, worker_env
-from tests.test_tracking import _start
+from tests.tracking.test_tracking import _start
 
 HOUR = 3600
 

@@ -13,7 +13,7 @@ from taskboard.models import Task
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HX = {"HX-Request": "true"}
 
 

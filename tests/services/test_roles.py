@@ -155,7 +155,7 @@ def test_every_role_rule_is_in_tasks_permissions():
     import re
     from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     rule = re.compile(r"\.is_staff\b|\.is_superuser\b|\.has_perm\(")
     found = [
         f"{path.relative_to(root)}: {line.strip()}"
