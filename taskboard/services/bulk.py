@@ -18,9 +18,9 @@ from taskboard.services.launch import (
     AlreadyRetried,
     LaunchInvalid,
     LaunchUnavailable,
-    _cancel_revoked,
-    _create_and_send,
-    _revoke,
+    cancel_revoked,
+    create_and_send,
+    revoke_sent,
     task_retry,
 )
 from taskboard.worker.progress import report_progress
@@ -145,7 +145,7 @@ def bulk_confirm(*, user, bulk: BulkAction) -> BulkAction:
         return bulk
     try:
         with transaction.atomic():
-            job = _create_and_send(
+            job = create_and_send(
                 name=BULK_TASK, owner=user, kwargs={"bulk_id": str(bulk.pk)}, bulk=bulk
             )
             BulkAction.objects.filter(pk=bulk.pk).update(job=job)
@@ -219,14 +219,14 @@ def _bulk_batch(bulk: BulkAction, actor, batch: list[str]):
     # include those; and never twice by this action (a resumed or repeated run).
     known_retries = None if bulk.outcome.get("include_retried") else 0
     if action == BulkAction.CANCEL and tasks:
-        _revoke(list(tasks))
+        revoke_sent(list(tasks))
     for position, task_id in enumerate(batch):
         task = tasks.get(task_id)
         if task is None:
             continue
         try:
             if action == BulkAction.CANCEL:
-                _cancel_revoked(task)
+                cancel_revoked(task)
             else:
                 # Not under the actor's launch rate limit: a bulk retry is bounded by
                 # TASKBOARD_BULK_MAX and by once per task, and its rows are not counted.

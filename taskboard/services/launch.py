@@ -73,7 +73,7 @@ def _send(task: Task) -> None:
     )
 
 
-def _create_and_send(**fields: Any) -> Task:
+def create_and_send(**fields: Any) -> Task:
     """Create the row and send its message when the transaction commits."""
     task = Task.objects.create(status=PENDING, **fields)
 
@@ -125,13 +125,13 @@ def task_launch(
         # No transaction of its own: outside one, the INSERT commits by itself (one
         # round trip instead of BEGIN, INSERT, COMMIT) and the send follows it at once;
         # inside the caller's transaction, the send waits for the caller's commit.
-        return _create_and_send(**fields)
+        return create_and_send(**fields)
     # Counted and admitted in one transaction holding the user's row lock: concurrent
     # launches by one user (from any number of web processes) queue here, so each
     # counts the rows the others committed and exactly ``limit`` get in.
     with transaction.atomic():
         _check_rate(user, limit)
-        return _create_and_send(**fields)
+        return create_and_send(**fields)
 
 
 def _check_rate(user, limit: int) -> None:
@@ -201,7 +201,7 @@ def task_retry(
             )
         else:
             # Sent from code outside the registry: run it again exactly as it was.
-            new = _create_and_send(
+            new = create_and_send(
                 name=task.name,
                 owner=task.owner,
                 args=task.args,
@@ -243,15 +243,15 @@ def task_cancel(*, task: Task, user=None, audit: bool = True) -> bool:
         raise PermissionDenied("You may not cancel this task.")
     if task.status in TERMINAL:
         raise ActionNotAllowed("This task has already finished.")
-    _revoke([task.pk])
-    cancelled = _cancel_revoked(task)
+    revoke_sent([task.pk])
+    cancelled = cancel_revoked(task)
     if audit:
         note = "cancelled before it started" if cancelled else "asked to stop while running"
         audit_record(actor=user, action=AuditLog.CANCEL, task_ids=[task.pk], note=note)
     return cancelled
 
 
-def _revoke(task_ids: list) -> None:
+def revoke_sent(task_ids: list) -> None:
     """Broadcast one revoke for ``task_ids``; a broker that is down is only logged."""
     ids = [str(task_id) for task_id in task_ids]
     try:
@@ -260,7 +260,7 @@ def _revoke(task_ids: list) -> None:
         logger.warning("could not broadcast revoke of %d tasks: %s", len(task_ids), exc)
 
 
-def _cancel_revoked(task: Task) -> bool:
+def cancel_revoked(task: Task) -> bool:
     """Mark a revoked ``task`` cancelled if still pending, else flag it to stop."""
     if not _started_in_backend(task.pk) and states.transition(
         task.pk, CANCELLED, only_from=(PENDING,), error_message="Cancelled before it started"

@@ -9,14 +9,13 @@ from django.contrib import messages
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from taskboard import selectors, services
 from taskboard.conf import app_settings
 from taskboard.filters import TaskFilter
 from taskboard.models import BulkAction
-from taskboard.views import HtmxHttpRequest, dashboard_view, redirect_after_post
+from taskboard.views import HtmxHttpRequest, dashboard_view, redirect_after_post, safe_next
 
 # Shown on the confirmation page; the rest is counted.
 PREVIEW = 20
@@ -26,12 +25,7 @@ NOT_FILTERS = {"page", "sort"}
 
 def _next(request: HtmxHttpRequest) -> str:
     """Return a safe ``next`` (the table the user came from), or the table."""
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return reverse("taskboard:task_list")
+    return safe_next(request, reverse("taskboard:task_list"))
 
 
 def _describe(params) -> str:

@@ -13,7 +13,6 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
@@ -24,7 +23,7 @@ from taskboard.live import Badge, badges_for
 from taskboard.maintenance import export_path
 from taskboard.models import Task
 from taskboard.templatetags.taskboard_table import duration
-from taskboard.views import HtmxHttpRequest, dashboard_view, see_other
+from taskboard.views import HtmxHttpRequest, dashboard_view, safe_next, see_other
 from taskboard.views.launch import ROWS_HEADER, new_row
 
 logger = logging.getLogger(__name__)
@@ -162,12 +161,7 @@ def task_detail(request: HtmxHttpRequest, task_id) -> HttpResponse:
 
 def _back(request: HtmxHttpRequest, task: Task, default: str = "") -> str:
     """Return where a no-JS action goes back to: a safe ``next`` or the task's page."""
-    target = (request.POST if request.method == "POST" else request.GET).get("next", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return default or reverse("taskboard:task_detail", args=[task.pk])
+    return safe_next(request, default or reverse("taskboard:task_detail", args=[task.pk]))
 
 
 def _confirm_page(request: HtmxHttpRequest, task: Task, action: str) -> HttpResponse:

@@ -254,7 +254,7 @@ def test_concurrent_launches_by_one_user_admit_exactly_the_limit(user, settings,
     monkeypatch.setattr(launch_service, "_send", lambda task: None)
     state = {"inserting": 0, "done": 0}
     guard = threading.Lock()
-    create = launch_service._create_and_send
+    create = launch_service.create_and_send
 
     def blocked_on_a_lock() -> int:
         with connection.cursor() as cursor:
@@ -275,7 +275,7 @@ def test_concurrent_launches_by_one_user_admit_exactly_the_limit(user, settings,
             state["inserting"] -= 1
         return create(**fields)
 
-    monkeypatch.setattr(launch_service, "_create_and_send", held_insert)
+    monkeypatch.setattr(launch_service, "create_and_send", held_insert)
     start = threading.Barrier(launches)
     outcomes: list[str] = []
 
