@@ -106,3 +106,32 @@ def test_export_names_owners_by_the_username_field(by_email, settings, tmp_path)
     with open(maintenance.export_path(me.pk), newline="", encoding="utf-8") as handle:
         owners = {row["owner"] for row in csv.DictReader(handle)}
     assert owners == {"zz-alice@example.com"}
+
+
+# --- the host's base template -------------------------------------------------------------
+
+
+def test_the_sites_override_of_the_base_template_is_used(alice):
+    """Pages extend taskboard/base.html; the site's own (templates/taskboard/) fills its blocks."""
+    response = alice.get("/tasks/")
+    names = [template.name for template in response.templates]
+    assert "taskboard/base.html" in names and "taskboard/layout.html" in names
+    body = response.content.decode()
+    assert '<link rel="stylesheet" href="/static/site.css">' in body
+    assert '<link rel="stylesheet" href="/static/taskboard/css/app.css">' in body
+
+
+def test_the_admin_link_comes_from_the_sites_block_not_from_taskboard(alice, user):
+    assert 'href="/admin/"' not in alice.get("/tasks/").content.decode()
+    user.is_staff = True
+    user.save()
+    assert 'href="/admin/"' in alice.get("/tasks/").content.decode()
+    layout = (ROOT / "taskboard" / "templates" / "taskboard" / "layout.html").read_text()
+    assert "admin:" not in layout
+
+
+def test_without_a_logout_url_the_header_has_no_logout_button(alice, settings):
+    assert 'action="/accounts/logout/"' in alice.get("/tasks/").content.decode()
+    settings.TASKBOARD_LOGOUT_URL = "no-such-url-name"
+    body = alice.get("/tasks/").content.decode()
+    assert "Log out" not in body and 'class="who">alice<' in body
