@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt bench clean
+.PHONY: run test lint fmt wheel bench clean
 
 DEV_STAMP := $(VENV)/.dev-installed
 
@@ -52,6 +52,11 @@ fmt: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# The installable app alone (taskboard/), into dist/; hatchling is a test tool, so no
+# build isolation and no network.
+wheel: $(DEV_STAMP)
+	$(BIN)/pip wheel --quiet --no-deps --no-build-isolation -w dist .
+
 BENCH_STAMP := $(VENV)/.bench-installed
 
 $(BENCH_STAMP): $(DEV_STAMP) requirements-bench.txt
@@ -64,4 +69,4 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var dist build
