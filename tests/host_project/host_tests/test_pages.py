@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, get_user_model
+from django.core.management import call_command
 from django.db import connection
 
 from taskboard.models import Task
@@ -143,3 +144,8 @@ def test_the_hosts_own_tasks_app_is_imported_not_the_repositorys():
     # Taskboard comes from its package alone: the repository's site is not importable here.
     assert importlib.util.find_spec("web") is None
     assert Path(tasks.__file__).resolve().parent == PROJECT / "tasks"
+
+
+def test_no_migration_is_missing_with_the_hosts_user_model():
+    # Exits non-zero if a model (the host's or Taskboard's) differs from its migrations.
+    call_command("makemigrations", check=True, dry_run=True, verbosity=0)
