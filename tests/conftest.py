@@ -25,6 +25,9 @@ from web.devtools import CHROMIUM, CHROMIUM_ARGS, ROOT, ChildProcess
 # to run inside one unless told that this is deliberate (tests only).
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
+# A separate Django project with its own settings, run by tests/test_host_project.py.
+collect_ignore = ["host_project"]
+
 CI = os.environ.get("CI", "").lower() == "true"
 # Browser tests save what users see: into docs/screenshots when asked
 # (TASKBOARD_SCREENSHOTS=1, to refresh the README's pictures), elsewhere by
