@@ -1,9 +1,9 @@
 """Roles: who may launch, see and act on which tasks. The one place every view asks.
 
-- Launch (and retry, which launches): ``tasks.add_task``, for instance through the
+- Launch (and retry, which launches): ``taskboard.add_task``, for instance through the
   suggested "Launchers" group (GROUPS below; ``manage.py taskboard_groups``).
 - Act on own tasks (retry, cancel, delete, pin): a launcher, on the tasks they own.
-- View all: ``tasks.view_all_tasks``. Act on all: ``tasks.act_on_all_tasks``.
+- View all: ``taskboard.view_all_tasks``. Act on all: ``taskboard.act_on_all_tasks``.
 - ``is_staff`` keeps its old meaning, view and act on all (an operator), and
   superusers may do everything; read-only staff hold view_all without act_on_all
   and are not ``is_staff``. See docs/operations.md, "Roles".

@@ -20,7 +20,7 @@ from django.conf import settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HOST = ROOT / "tests" / "host_project"
 
 
