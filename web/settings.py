@@ -134,6 +134,10 @@ AXES_FAILURE_LIMIT = int(os.environ.get("TASKBOARD_LOGIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("TASKBOARD_LOGIN_COOLOFF_MINUTES", "15")))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# The login form's field: Django's AuthenticationForm names it "username" whatever the
+# user model's USERNAME_FIELD. Said here, it is not derived from the user model once,
+# at django-axes' first import (which a test pretending USERNAME_FIELD="email" could be).
+AXES_USERNAME_FORM_FIELD = "username"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # No "AXES: BEGIN" line at every process start; lockouts are still logged.
 AXES_VERBOSE = False
