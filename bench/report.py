@@ -254,7 +254,8 @@ def targets(results: dict) -> list[tuple[str, str, str, bool | None]]:
         # Best of the rounds: other processes on the machine only ever slow a round down.
         ratio = max(on) / max(off)
         rows.append(
-            ("5 worker no-op tasks/s, tracking on vs off", "≥ 80%", f"{ratio:.0%}", ratio >= 0.8)
+            # One decimal: a ratio just under the target must not print as the target.
+            ("5 worker no-op tasks/s, tracking on vs off", "≥ 80%", f"{ratio:.1%}", ratio >= 0.8)
         )
     prop = results.get("propagation")
     if prop:
@@ -451,9 +452,11 @@ def generated(results: dict, images: list[str]) -> str:
         ]
     launches = results.get("launches")
     if launches:
+        # Written the same from a run and from results.json (whose keys are strings).
+        statuses = ", ".join(f"HTTP {k}: {v}" for k, v in launches["statuses"].items())
         lines.append(
             f"- {launches['launches']:,} launches as real POSTs to `/launch/taskboard.quick/` "
-            f"({launches['statuses']}) in {launches['seconds']:.0f} s; web workers' RSS (KiB) and "
+            f"({statuses}) in {launches['seconds']:.0f} s; web workers' RSS (KiB) and "
             "Redis subscriptions along the way: "
             + "; ".join(
                 f"{s['launches']}: {s['rss_kib']} / {s['subscriptions']}"
