@@ -34,25 +34,19 @@ import django  # noqa: E402
 django.setup()
 
 from django.conf import settings  # noqa: E402
-from django.contrib.auth.decorators import login_required  # noqa: E402
-from django.http import HttpRequest, HttpResponse  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from bench.floor_urls import floor, logged_in_floor  # noqa: E402
 from web.urls import urlpatterns as app_urlpatterns  # noqa: E402
 
 HTMX = {"HX-Request": "true"}
 FRAGMENT = "/tasks/?status=failed"
 
 
-def floor(request: HttpRequest) -> HttpResponse:
-    """Answer 204 with nothing else to do."""
-    return HttpResponse(status=204)
-
-
+# The load bench's two floors (bench/floor_urls.py), beside the app's URLs.
 urlpatterns = [
     path("bench-floor/", floor),
-    # The session and the user, loaded as every logged-in page loads them.
-    path("bench-floor/user/", login_required(floor)),
+    path("bench-floor/user/", logged_in_floor),
     *app_urlpatterns,
 ]
 
