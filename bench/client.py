@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import http.client
 import http.cookiejar
+import json
 import re
 import threading
 import urllib.error
@@ -64,10 +65,17 @@ class Session:
         self.cookie("sessionid")
 
 
-def poll_url(fragment: bytes) -> str | None:
-    """Return the poll element's hx-get URL in a table fragment, if it has one."""
-    match = re.search(rb'id="poll" hx-get="([^"]+)"', fragment)
-    return html.unescape(match.group(1).decode()) if match else None
+def poll_ids(fragment: bytes) -> list[str]:
+    """Return the ``<id>:<token>`` items the poll element of a table fragment carries.
+
+    The element POSTs them, from its hx-vals (JSON, HTML-escaped in the attribute).
+    """
+    element = re.search(rb'<div id="poll"[^>]*>', fragment)
+    values = re.search(rb'hx-vals="([^"]+)"', element.group(0)) if element else None
+    if not values:
+        return []
+    ids = json.loads(html.unescape(values.group(1).decode()))["ids"]
+    return [item for item in ids.split(",") if item]
 
 
 def post_many(

@@ -1,7 +1,8 @@
-"""The floor's settings: the product's, with a URLconf of one bare 204 view.
+"""The floors' settings: the product's, with a URLconf of two 204 views.
 
-Same middleware, same gunicorn flags: the difference between the floor and a
-Taskboard endpoint is what the endpoint itself costs.
+Same middleware, same gunicorn flags, same database and SECRET_KEY as the app it
+stands beside, so the app's session cookie logs the client in here too: the
+difference between a floor and a Taskboard endpoint is what the endpoint itself costs.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import asdict, dataclass
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
@@ -32,8 +33,18 @@ def _ms(value: str) -> float:
     return float(number) * UNITS[unit]
 
 
-def wrk(label: str, url: str, concurrency: int, duration: float, headers: dict[str, str]) -> Point:
-    """Run wrk against ``url`` for ``duration`` seconds with ``concurrency`` connections."""
+def wrk(
+    label: str,
+    url: str,
+    concurrency: int,
+    duration: float,
+    headers: dict[str, str],
+    body: str | None = None,
+) -> Point:
+    """Run wrk against ``url`` for ``duration`` seconds with ``concurrency`` connections.
+
+    With ``body``, every request is a POST of it (wrk's Lua request table).
+    """
     if not shutil.which("wrk"):
         raise RuntimeError("wrk is missing: apt-get install wrk")
     if not url.startswith("http://127.0.0.1:"):
@@ -49,9 +60,15 @@ def wrk(label: str, url: str, concurrency: int, duration: float, headers: dict[s
     ]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
-    out = subprocess.run(
-        [*argv, url], capture_output=True, text=True, check=True, timeout=duration + 30
-    ).stdout
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        if body is not None:
+            # A Lua long string: the body is taken as it is, with no escapes to write.
+            script.write(f'wrk.method = "POST"\nwrk.body = [==[{body}]==]\n')
+            script.flush()
+            argv += ["-s", script.name]
+        out = subprocess.run(
+            [*argv, url], capture_output=True, text=True, check=True, timeout=duration + 30
+        ).stdout
     percentiles = dict(re.findall(r"^\s*(50|99)(?:\.0+)?%\s+(\S+)\s*$", out, re.M))
     if "50" not in percentiles or "99" not in percentiles:
         raise RuntimeError(f"cannot read wrk's output for {label} c={concurrency}:\n{out}")

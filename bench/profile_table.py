@@ -7,9 +7,11 @@ Django's test client, DEBUG off, the seeded staff user "bench" logged in (seed w
 (the machine is shared: wall time counts the others too) as the best and the median
 of several rounds, the wall time, and the ratio to the logged-in floor (a bare view
 behind login_required: session, user and middleware, nothing of the table).
-"failed fragment, rows drawn afresh" empties the stored finished rows before each
-request (taskboard/templatetags/taskboard_table.py), so it shows a first view's cost.
-With --profile: a pyinstrument profile of the fragment instead.
+"poll" POSTs the 50 in-flight ids the running tab's poll element carries, as the
+page does (the test client skips the CSRF check). "failed fragment, rows drawn
+afresh" empties the stored finished rows before each request
+(taskboard/templatetags/taskboard_table.py), so it shows a first view's cost.
+With --profile [LABEL]: a pyinstrument profile of one path (the fragment unless named).
 
 To compare with an older commit, run the same file in a checkout of it:
 ``git archive <commit> | tar -x -C /tmp/old`` and copy this file into /tmp/old/bench/.
@@ -32,25 +34,19 @@ import django  # noqa: E402
 django.setup()
 
 from django.conf import settings  # noqa: E402
-from django.contrib.auth.decorators import login_required  # noqa: E402
-from django.http import HttpRequest, HttpResponse  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from bench.floor_urls import floor, logged_in_floor  # noqa: E402
 from web.urls import urlpatterns as app_urlpatterns  # noqa: E402
 
 HTMX = {"HX-Request": "true"}
 FRAGMENT = "/tasks/?status=failed"
 
 
-def floor(request: HttpRequest) -> HttpResponse:
-    """Answer 204 with nothing else to do."""
-    return HttpResponse(status=204)
-
-
+# The load bench's two floors (bench/floor_urls.py), beside the app's URLs.
 urlpatterns = [
     path("bench-floor/", floor),
-    # The session and the user, loaded as every logged-in page loads them.
-    path("bench-floor/user/", login_required(floor)),
+    path("bench-floor/user/", logged_in_floor),
     *app_urlpatterns,
 ]
 
@@ -62,18 +58,28 @@ def _forget_drawn_rows() -> None:
         task_table._DRAWN_ROWS.clear()
 
 
-# label: (path, headers, before each request)
+# label: (path, headers, before each request, POST data or None for a GET)
 PATHS = {
-    "floor (bare 204)": ("/bench-floor/", {}, None),
-    "logged-in floor": ("/bench-floor/user/", {}, None),
-    "failed fragment": (FRAGMENT, HTMX, None),
-    "  rows drawn afresh": (FRAGMENT, HTMX, _forget_drawn_rows),
-    "all fragment": ("/tasks/", HTMX, None),
-    "failed page (full)": (FRAGMENT, {}, None),
+    "floor (bare 204)": ("/bench-floor/", {}, None, None),
+    "logged-in floor": ("/bench-floor/user/", {}, None, None),
+    "poll": ("/tasks/status/", HTMX, None, {}),  # its ids are read in main()
+    "failed fragment": (FRAGMENT, HTMX, None, None),
+    "  rows drawn afresh": (FRAGMENT, HTMX, _forget_drawn_rows, None),
+    "all fragment": ("/tasks/", HTMX, None, None),
+    "failed page (full)": (FRAGMENT, {}, None, None),
 }
 
 
-def per_request_ms(client, url: str, headers: dict, before, n: int, rounds: int = 7) -> dict:
+def send(client, url: str, headers: dict, data: dict | None):
+    """GET ``url``, or POST ``data`` to it."""
+    if data is None:
+        return client.get(url, headers=headers)
+    return client.post(url, data, headers=headers)
+
+
+def per_request_ms(
+    client, url: str, headers: dict, before, data: dict | None, n: int, rounds: int = 7
+) -> dict:
     """Return the CPU (best and median of ``rounds``) and wall milliseconds per request."""
     cpu, wall = [], []
     for _ in range(rounds):
@@ -81,7 +87,7 @@ def per_request_ms(client, url: str, headers: dict, before, n: int, rounds: int 
         for _ in range(n // rounds):
             if before:
                 before()
-            response = client.get(url, headers=headers)
+            response = send(client, url, headers, data)
         cpu.append((time.process_time() - cpu_started) * 1000 / (n // rounds))
         wall.append((time.perf_counter() - wall_started) * 1000 / (n // rounds))
         assert response.status_code in (200, 204), (url, response.status_code)
@@ -91,7 +97,13 @@ def per_request_ms(client, url: str, headers: dict, before, n: int, rounds: int 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=210, help="requests per path")
-    parser.add_argument("--profile", action="store_true", help="pyinstrument the fragment")
+    parser.add_argument(
+        "--profile",
+        nargs="?",
+        const="failed fragment",
+        choices=list(PATHS),
+        help="pyinstrument one path (default: the failed fragment)",
+    )
     args = parser.parse_args()
     settings.ROOT_URLCONF = __name__
     settings.DEBUG = False
@@ -100,15 +112,22 @@ def main() -> None:
 
     client = Client(HTTP_HOST="127.0.0.1")
     client.force_login(get_user_model().objects.get(username="bench"))
-    for url, headers, _ in PATHS.values():
+    from bench.client import poll_ids
+
+    running = client.get("/tasks/?status=running", headers=HTMX).content
+    PATHS["poll"][3]["ids"] = ",".join(poll_ids(running)[:50])
+    for url, headers, _, data in PATHS.values():
         for _ in range(20):  # warm: connection, template cache, session
-            client.get(url, headers=headers)
+            send(client, url, headers, data)
     if args.profile:
         from pyinstrument import Profiler
 
+        url, headers, before, data = PATHS[args.profile]
         with Profiler(interval=0.0002) as profiler:
             for _ in range(args.n):
-                client.get(FRAGMENT, headers=HTMX)
+                if before:
+                    before()
+                send(client, url, headers, data)
         print(profiler.output_text(unicode=True, color=False, show_all=False))
         return
     results = {label: per_request_ms(client, *spec, args.n) for label, spec in PATHS.items()}

@@ -9,11 +9,12 @@ import platform
 import subprocess
 import sys
 import time
+import urllib.parse
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import procs
-from bench.client import Session, poll_url, post_many
+from bench.client import Session, poll_ids, post_many
 from bench.load import wrk
 from web.devtools import CHROMIUM_ARGS
 
@@ -141,39 +142,52 @@ def loadavg() -> list[float]:
     return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
 
 
-def poll_target(session: Session, want: int = 50) -> tuple[str, int]:
-    """Return a poll URL carrying ``want`` in-flight ids, taken from the table pages."""
+def poll_target(session: Session, want: int = 50) -> list[str]:
+    """Return ``want`` in-flight ``<id>:<token>`` items, taken from the table pages' poll."""
     ids: list[str] = []
     page = 1
     while len(ids) < want and page < 10:
         status, _, body = session.request(
             f"/tasks/?status=running&page={page}", headers={"HX-Request": "true"}
         )
-        url = poll_url(body) if status == 200 else None
-        if not url:
+        found = poll_ids(body) if status == 200 else []
+        if not found:
             break
-        ids += [i for i in url.split("ids=", 1)[1].split("&")[0].split(",") if i not in ids]
+        ids += [i for i in found if i not in ids]
         page += 1
     if len(ids) < want:
         raise RuntimeError(f"only {len(ids)} in-flight ids on the table; seed more in flight")
-    return f"/tasks/status/?ids={','.join(ids[:want])}", want
+    return ids[:want]
 
 
-def check(session: Session, path: str, headers: dict[str, str]) -> int:
-    """GET ``path`` once; fail loudly unless 200/204. Return the body size."""
-    status, _, body = session.request(path, headers=headers)
+def check(session: Session, path: str, headers: dict[str, str], data: dict | None = None) -> int:
+    """GET (or POST ``data`` to) ``path`` once; fail loudly unless 200/204. Return the body size."""
+    status, _, body = session.request(path, headers=headers, data=data)
     if status not in (200, 204):
-        raise RuntimeError(f"GET {path} answered {status}: {body[:300]!r}")
+        raise RuntimeError(f"{'POST' if data else 'GET'} {path} answered {status}: {body[:300]!r}")
     return len(body)
 
 
-def load_points(
-    targets: list[tuple[str, str, dict]], levels: list[int], duration: float, **extra
-) -> list[dict]:
+def check_logged_in_floor(base: str, cookie: str, user_pk: int) -> None:
+    """Fail loudly unless the logged-in floor answers 204 for ``user_pk``.
+
+    wrk counts a 302 as a success, so a session the floor server did not accept
+    would otherwise be measured as a (fast) redirect to the login page.
+    """
+    status, headers, body = Session(base).request("/floor/user/", headers={"Cookie": cookie})
+    if status != 204 or headers.get("X-User") != str(user_pk):
+        raise RuntimeError(
+            f"the logged-in floor at {base} answered {status} ({headers.get('Location')!r}, "
+            f"user {headers.get('X-User')!r}, want 204 for {user_pk}): {body[:200]!r}"
+        )
+
+
+def load_points(targets: list[tuple], levels: list[int], duration: float, **extra) -> list[dict]:
+    """Return a wrk point per target and level; a target is (label, url, headers[, body])."""
     points = []
-    for label, url, headers in targets:
+    for label, url, headers, *body in targets:
         for concurrency in levels:
-            point = wrk(label, url, concurrency, duration, headers).as_dict()
+            point = wrk(label, url, concurrency, duration, headers, *body).as_dict()
             point.update(extra)
             log(
                 f"{label:22s} c={concurrency:<3d} {point['rps']:8.1f} req/s  "
@@ -195,27 +209,44 @@ def deep_page_path(page: int = 1000) -> str:
     from taskboard.tables import PER_PAGE
 
     failed = Task.objects.filter(status=FAILED).order_by("-created_at", "-id")
+    # A small history (--quick) has fewer pages: its last one stands in.
+    page = max(2, min(page, failed.count() // PER_PAGE))
     last_of_previous = failed[(page - 1) * PER_PAGE - 1]
     return f"/tasks/?status=failed&cursor={encode_cursor(last_of_previous)}"
 
 
-def app_targets(base: str, session: Session) -> tuple[list[tuple[str, str, dict]], dict]:
-    """Return Taskboard's load targets (poll, failed table, page 1000) and their sizes."""
+def app_targets(base: str, session: Session) -> tuple[list[tuple], dict]:
+    """Return Taskboard's load targets (poll, failed table, page 1000) and their sizes.
+
+    The poll is measured as the page sends it: a POST of its ids with the CSRF token
+    (static/js and partials/poll.html); "poll (GET)" is the same view read with
+    ``?ids=``, which answers the same without the CSRF check and form parsing.
+    """
     headers = {"Cookie": session.cookie_header(), "HX-Request": "true"}
-    poll, n = poll_target(session)
+    ids = poll_target(session)
+    body = {"ids": ",".join(ids)}
+    post_headers = {
+        **headers,
+        "X-CSRFToken": session.cookie("csrftoken"),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    poll = "/tasks/status/"
+    poll_get = f"{poll}?ids={body['ids']}"
     table = "/tasks/?status=failed"
     deep = deep_page_path()
     sizes = {
-        "poll_ids": n,
-        "poll_bytes": check(session, poll, headers),
+        "poll_ids": len(ids),
+        "poll_bytes": check(session, poll, post_headers, body),
+        "poll_get_bytes": check(session, poll_get, headers),
         "table_bytes": check(session, table, headers),
         "table_p1000_bytes": check(session, deep, headers),
-        "poll_path": poll,
+        "poll_path": poll_get,
     }
     return [
-        ("poll", base + poll, headers),
+        ("poll", base + poll, post_headers, urllib.parse.urlencode(body)),
         ("failed table", base + table, headers),
         ("failed table p1000", base + deep, headers),
+        ("poll (GET)", base + poll_get, headers),
     ], sizes
 
 
@@ -411,9 +442,12 @@ def main(argv: list[str] | None = None) -> None:
     running: list[procs.Proc] = []
     cleanup_ids: list = []
     port = procs.free_port(args.port)
-    floor_port, app_port, flower_port = port, procs.free_port(port + 1), None
+    floor_port = port
+    app_port = procs.free_port(port + 1)
+    sweep_port = procs.free_port(app_port + 1)
+    flower_port = None
     floor_base, app_base = f"http://127.0.0.1:{floor_port}", f"http://127.0.0.1:{app_port}"
-    floor_target = ("floor (bare 204)", floor_base + "/floor/", {})
+    sweep_base = f"http://127.0.0.1:{sweep_port}"
     points: list[dict] = []
     try:
         floor = procs.gunicorn(
@@ -423,6 +457,19 @@ def main(argv: list[str] | None = None) -> None:
         )
         running.append(floor)
         check(Session(floor_base), "/floor/", {})
+        # The main app first: its login is the session the logged-in floor is loaded
+        # with (same database, same SECRET_KEY), for the sweep's points as well.
+        env = env_for(args, args.db)
+        app = procs.gunicorn("app", app_port, {**env, "CELERY_TASK_DEFAULT_QUEUE": WEB_QUEUE})
+        running.append(app)
+        session = Session(app_base)
+        session.login(BENCH_USER, BENCH_PASSWORD)
+        floor_cookie = {"Cookie": session.cookie_header()}
+        check_logged_in_floor(floor_base, floor_cookie["Cookie"], bench_user.pk)
+        floors = [
+            ("floor (bare 204)", floor_base + "/floor/", {}),
+            ("floor (logged-in 204)", floor_base + "/floor/user/", floor_cookie),
+        ]
 
         # --- history size sweep: the same endpoints on smaller histories -----------
         results["sizes"] = {}
@@ -430,26 +477,19 @@ def main(argv: list[str] | None = None) -> None:
             db = f"{args.db}_{size_label(rows)}"
             log(f"size {size_label(rows)}: seeding {db}")
             prepare_db(args, db, rows)
-            app = procs.gunicorn(f"app-{size_label(rows)}", app_port, env_for(args, db))
+            sweep_app = procs.gunicorn(f"app-{size_label(rows)}", sweep_port, env_for(args, db))
             try:
-                session = Session(app_base)
-                session.login(BENCH_USER, BENCH_PASSWORD)
-                targets, info = app_targets(app_base, session)
+                sweep_session = Session(sweep_base)
+                sweep_session.login(BENCH_USER, BENCH_PASSWORD)
+                targets, info = app_targets(sweep_base, sweep_session)
                 results["sizes"][rows] = info
                 points += load_points(
-                    [floor_target, *targets[:2]], sweep_levels, args.sweep_duration, rows=rows
+                    [*floors, *targets[:2]], sweep_levels, args.sweep_duration, rows=rows
                 )
             finally:
-                app.stop()
+                sweep_app.stop()
 
         # --- the main run ---------------------------------------------------------
-        rows = Task.objects.count()
-        env = env_for(args, args.db)
-        app = procs.gunicorn("app", app_port, {**env, "CELERY_TASK_DEFAULT_QUEUE": WEB_QUEUE})
-        running.append(app)
-        session = Session(app_base)
-        session.login(BENCH_USER, BENCH_PASSWORD)
-
         flower_port = procs.free_port(app_port + 1)
         flower = procs.flower(flower_port, env)
         running.append(flower)
@@ -502,9 +542,9 @@ def main(argv: list[str] | None = None) -> None:
         results["rows"] = rows
         results["sizes"][rows] = info
         log(f"main run at {rows:,} rows; Flower holds {results['flower']['tasks_held']} tasks")
-        points += load_points(
-            [floor_target, *targets, *flower_targets], levels, args.duration, rows=rows
-        )
+        check_logged_in_floor(floor_base, floor_cookie["Cookie"], bench_user.pk)
+        main_targets = [*floors, *targets, *flower_targets]
+        points += load_points(main_targets, levels, args.duration, rows=rows)
 
         log("profiling the requests in process (queries, EXPLAIN ANALYZE, Redis round trips)")
         profiles = {
