@@ -39,12 +39,19 @@ class Status(models.TextChoices):
     @classmethod
     def label_of(cls, value: str | None) -> str:
         """Return the label of ``value``, Unknown for anything that is not a state."""
-        return cls(value).label if value in cls.values else UNKNOWN_LABEL
+        # Status(value) is a dictionary lookup; ``value in cls.values`` built a list per call.
+        try:
+            return cls(value).label
+        except ValueError:
+            return UNKNOWN_LABEL
 
     @classmethod
     def rank_of(cls, value: str | None) -> int:
         """Return the rank of ``value``, below every state for anything that is not one."""
-        return cls(value).rank if value in cls.values else UNKNOWN_RANK
+        try:
+            return cls(value).rank
+        except ValueError:
+            return UNKNOWN_RANK
 
     @classmethod
     def tabs(cls) -> tuple[tuple[str, str, str], ...]:

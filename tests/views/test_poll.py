@@ -415,3 +415,11 @@ def test_poll_redrawn_row_is_the_table_row(alice, user):
         return html.replace(' hx-swap-oob="true"', "")
 
     assert row(polled) == row(page)
+
+
+def test_a_polled_row_goes_back_to_the_task_list_after_an_action(alice, user):
+    # The poll draws rows without the page's URL: their action forms return to the list.
+    task = make_task(user, version=2)
+    response = alice.post(STATUS_URL, {"ids": ids_param((task, "1.r"))})
+    assert oob_rows(response) == [str(task.pk)]
+    assert 'name="next" value="/tasks/"' in response.content.decode()
