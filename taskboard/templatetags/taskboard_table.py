@@ -1,4 +1,4 @@
-"""Template tags of the task table: short arguments, durations, the poll token.
+"""Template tags of the task table: short arguments, durations and times left, the poll token.
 
 A row itself is the ordinary template partials/task_row.html.
 """
@@ -10,22 +10,13 @@ from datetime import timedelta
 
 from django import template
 
+from taskboard import polling
 from taskboard.live import Badge
 from taskboard.models import Task
 
 register = template.Library()
 
 ARGS_MAX = 80
-
-
-def poll_token(version: int, badge: Badge) -> str:
-    """Return what a row shows, as a token that changes with its version or its live badge."""
-    return f"{version}.{badge.key}"
-
-
-def poll_token_version(token: str) -> str:
-    """Return the version part of a ``poll_token``: when it moves, the row changed state."""
-    return token.split(".", 1)[0]
 
 
 @register.simple_tag
@@ -41,10 +32,10 @@ def poll_vals(ids: str, live: bool) -> str:
     return json.dumps(values, separators=(",", ":"))
 
 
-@register.filter(name="poll_token")
-def poll_token_filter(task: Task, badge: Badge) -> str:
-    """Return the row's poll token (see ``poll_token``)."""
-    return poll_token(task.version, badge)
+@register.filter
+def poll_item(task: Task, badge: Badge) -> str:
+    """Return the row's ``data-poll`` value, ``<id>:<token>`` (taskboard/polling.py)."""
+    return polling.item(task.pk, polling.token(task.version, badge))
 
 
 @register.filter
@@ -80,3 +71,21 @@ def duration(value: timedelta | None) -> str:
         return f"{minutes} min {secs:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
+
+
+@register.filter
+def eta(left: timedelta | None) -> str:
+    """Return the expected time left briefly: about 20 s left, about 3 min left, almost done.
+
+    Under a second reads "almost done", never "0 s" (see taskboard/eta.py).
+    """
+    if left is None:
+        return ""
+    seconds = left.total_seconds()
+    if seconds < 1:
+        return "almost done"
+    if seconds < 60:
+        return f"about {round(seconds)} s left"
+    if seconds < 3600:
+        return f"about {round(seconds / 60)} min left"
+    return f"about {round(seconds / 3600)} h left"

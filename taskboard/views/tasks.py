@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import re
-import uuid
 from urllib.parse import urlencode
 
 from django.core.paginator import EmptyPage, PageNotAnInteger
@@ -16,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 from django_tables2.paginators import LazyPaginator
 
-from taskboard import permissions, selectors
+from taskboard import permissions, polling, selectors
 from taskboard.conf import app_settings
 from taskboard.eta import time_left
 from taskboard.filters import WITHIN_CHOICES, TaskFilter
@@ -24,18 +22,11 @@ from taskboard.live import Badge, badges_for
 from taskboard.models import TERMINAL, Status, Task
 from taskboard.tables import PER_PAGE, TaskTable
 from taskboard.templatetags import taskboard_roles as roles
-from taskboard.templatetags.taskboard_table import poll_token, poll_token_version
 from taskboard.views import HtmxHttpRequest, dashboard_view
 
 TABS_TARGET = "status-tabs"
-# What a poll token may look like: "<version>.<badge key>".
-TOKEN_RE = re.compile(r"^[0-9A-Za-z.\-]{1,40}$")
 # Deeper pages show the first one: their OFFSET would overflow the database's bigint.
 MAX_PAGE = 1_000_000
-
-
-class PollIdsInvalid(ValueError):
-    """The poll's ids parameter could not be read."""
 
 
 class BoundedLazyPaginator(LazyPaginator):
@@ -215,28 +206,11 @@ def canonical_url(request: HttpRequest) -> str:
 
 def poll_ids(rows) -> str:
     """Return the poll's ``ids`` value for the in-flight rows among ``(task, badge)`` pairs."""
-    return ",".join(
-        f"{task.pk}:{poll_token(task.version, badge)}"
+    return polling.carried(
+        polling.item(task.pk, polling.token(task.version, badge))
         for task, badge in rows
         if not task.is_terminal
     )
-
-
-def parse_poll_ids(raw: str) -> dict[uuid.UUID, str]:
-    """Return the polled ids with the token the page shows for each; raise PollIdsInvalid."""
-    wanted: dict[uuid.UUID, str] = {}
-    for item in filter(None, raw.split(",")):
-        task_id, sep, token = item.partition(":")
-        if not sep or not TOKEN_RE.match(token):
-            raise PollIdsInvalid(f"Malformed poll id {item[:60]!r}: expected <uuid>:<token>.")
-        try:
-            wanted[uuid.UUID(task_id)] = token
-        except ValueError:
-            raise PollIdsInvalid(f"Malformed task id {task_id[:60]!r}.") from None
-    cap = app_settings.POLL_MAX_CARRIED
-    if len(wanted) > cap:
-        raise PollIdsInvalid(f"Too many ids: {len(wanted)} polled, at most {cap} allowed.")
-    return wanted
 
 
 @never_cache
@@ -258,14 +232,14 @@ def task_status(request: HtmxHttpRequest) -> HttpResponse:
         # Refused before parsing: the work stays bounded whatever the length.
         return _bad_poll(f"Too many ids: at most {app_settings.POLL_MAX_CARRIED} allowed.")
     try:
-        wanted = parse_poll_ids(raw)
-    except PollIdsInvalid as exc:
+        wanted = polling.parse_ids(raw, cap=app_settings.POLL_MAX_CARRIED)
+    except polling.PollIdsInvalid as exc:
         return _bad_poll(str(exc))
     # At most POLL_MAX_IDS rows are read per poll. The others ride along as the page
     # sent them, ahead of the rows read now, so the next poll reads them: with more
     # rows in flight, each is read every few polls instead of never.
     read = dict(itertools.islice(wanted.items(), app_settings.POLL_MAX_IDS))
-    waiting = [f"{pk}:{token}" for pk, token in wanted.items() if pk not in read]
+    waiting = [polling.item(pk, token) for pk, token in wanted.items() if pk not in read]
     rows = selectors.poll_rows(user=request.user, ids=read)
     badges, live = badges_for(rows)
     changed: list[tuple[Task, Badge]] = []
@@ -276,12 +250,12 @@ def task_status(request: HtmxHttpRequest) -> HttpResponse:
         old = read[row.pk]
         terminal = row.status in TERMINAL
         # Without live state only the database's finished rows can be trusted.
-        token = poll_token(row.version, badge) if live or terminal else old
+        token = polling.token(row.version, badge) if live or terminal else old
         if token != old:
             changed.append((row.task(), badge))
-            state_changed |= poll_token_version(token) != poll_token_version(old)
+            state_changed |= polling.token_version(token) != polling.token_version(old)
         if not terminal:
-            carried.append(f"{row.pk}:{token}")
+            carried.append(polling.item(row.pk, token))
     was_down = params.get("down") == "1"
     if not waiting and read and not changed and live and not was_down and len(carried) == len(read):
         # Nothing to swap: htmx leaves the page, and the poll element, as they are.
@@ -289,7 +263,7 @@ def task_status(request: HtmxHttpRequest) -> HttpResponse:
     _attach_etas(changed)
     context = {
         "changed": changed,
-        "poll_ids": ",".join(waiting + carried),
+        "poll_ids": polling.carried(waiting + carried),
         "live": live,
         "was_down": was_down,
         "poll_interval": app_settings.POLL_INTERVAL,

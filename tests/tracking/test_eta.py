@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from taskboard.eta import time_left
-from taskboard.templatetags.taskboard_operators import eta
+from taskboard.templatetags.taskboard_table import eta
 
 START = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 
