@@ -8,7 +8,8 @@ import pytest
 from django.db import connection
 
 from taskboard import states
-from taskboard.models import Status, Task
+from taskboard.models import Status
+from tests.factories import TaskFactory
 
 ALL = Status.values
 ALLOWED = {
@@ -32,7 +33,7 @@ def test_can_transition_table(source, target):
 @pytest.mark.django_db
 @pytest.mark.parametrize("source,target", CASES)
 def test_transition_applies_only_when_allowed(source, target):
-    task = Task.objects.create(name="t", status=source)
+    task = TaskFactory(status=source)
     moved = states.transition(task.pk, target)
     task.refresh_from_db()
     if (source, target) in ALLOWED:
@@ -52,7 +53,7 @@ def test_nothing_moves_into_pending():
 
 @pytest.mark.django_db
 def test_terminal_transition_sets_finished_at():
-    task = Task.objects.create(name="t", status="running")
+    task = TaskFactory(running=True)
     assert states.transition(task.pk, "completed", result=3)
     task.refresh_from_db()
     assert task.finished_at is not None
@@ -61,7 +62,7 @@ def test_terminal_transition_sets_finished_at():
 
 @pytest.mark.django_db
 def test_every_write_bumps_version():
-    task = Task.objects.create(name="t")
+    task = TaskFactory()
     states.transition(task.pk, "running")
     states.touch(task.pk, cancel_requested=True)
     states.transition(task.pk, "failed")
@@ -79,7 +80,7 @@ def test_transition_of_missing_row_is_refused():
 
 @pytest.mark.django_db
 def test_late_weaker_signal_cannot_regress():
-    task = Task.objects.create(name="t", status="completed", version=5)
+    task = TaskFactory(completed=True, version=5)
     assert states.transition(task.pk, "running") is False
     assert states.transition(task.pk, "failed") is False
     task.refresh_from_db()
@@ -93,7 +94,7 @@ def test_race_two_writers_one_terminal_wins():
     if connection.vendor == "sqlite":
         pytest.skip("the race needs a server database (SQLite serialises writers)")
     for _ in range(20):
-        task = Task.objects.create(name="race", status="running")
+        task = TaskFactory(running=True)
         barrier = threading.Barrier(3)
         results = {}
 
@@ -143,8 +144,8 @@ def test_cap_text(settings):
 
 @pytest.mark.django_db
 def test_only_from_narrows_the_sources():
-    running = Task.objects.create(name="t", status="running")
-    pending = Task.objects.create(name="t", status="pending")
+    running = TaskFactory(running=True)
+    pending = TaskFactory()
     assert states.transition(running.pk, "cancelled", only_from=("pending",)) is False
     assert states.transition(pending.pk, "cancelled", only_from=("pending",)) is True
     running.refresh_from_db()

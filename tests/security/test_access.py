@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from taskboard.maintenance import export_path
 from taskboard.models import Task
+from tests.factories import TaskFactory
 
 # No broker in these tests: revoke broadcasts are recorded (tests/conftest.py).
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("revokes")]
@@ -36,9 +37,9 @@ def logged_in(user, *, csrf: bool = False) -> Client:
 
 def finished_export(owner, export_dir) -> Task:
     """A completed export of ``owner`` whose file exists, so only access can refuse it."""
-    task = Task.objects.create(
+    task = TaskFactory(
+        completed=True,
         name="taskboard.export_csv",
-        status="completed",
         owner=owner,
         kwargs={"status": "", "name": "", "days": 30},
     )
@@ -50,7 +51,7 @@ def finished_export(owner, export_dir) -> Task:
 
 
 def pending(owner) -> Task:
-    return Task.objects.create(name="demo.long", status="pending", owner=owner)
+    return TaskFactory(name="demo.long", owner=owner, kwargs={})
 
 
 # --- IDOR: another user's task, and ids nobody has -----------------------------------
@@ -99,8 +100,8 @@ def test_retry_with_changes_of_another_users_task_is_404(alice, other_user, expo
 
 
 def test_poll_drops_another_users_task_silently(alice, user, other_user):
-    mine = Task.objects.create(name="demo.long", status="completed", owner=user)
-    theirs = Task.objects.create(name="demo.long", status="completed", owner=other_user)
+    mine = TaskFactory(completed=True, name="demo.long", owner=user)
+    theirs = TaskFactory(completed=True, name="demo.long", owner=other_user)
     response = alice.get("/tasks/status/", {"ids": f"{mine.pk}:1.r,{theirs.pk}:1.r"})
     body = response.content.decode()
     assert response.status_code == 200
@@ -109,13 +110,13 @@ def test_poll_drops_another_users_task_silently(alice, user, other_user):
 
 
 def test_table_and_search_never_show_another_users_task(alice, other_user):
-    theirs = Task.objects.create(name="demo.quick", status="failed", owner=other_user)
+    theirs = TaskFactory(failed=True, owner=other_user)
     for params in ({}, {"q": str(theirs.pk)}, {"name": "demo.quick"}, {"status": "failed"}):
         assert f'id="task-{theirs.pk}"' not in alice.get("/tasks/", params).content.decode()
 
 
 def test_task_sent_from_code_is_visible_to_staff_only(alice, client, staff_user):
-    orphan = Task.objects.create(name="billing.sync", status="completed", owner=None)
+    orphan = TaskFactory(completed=True, name="billing.sync", owner=None)
     assert alice.get(f"/tasks/{orphan.pk}/").status_code == 404
     client.force_login(staff_user)
     assert client.get(f"/tasks/{orphan.pk}/").status_code == 200
@@ -151,7 +152,7 @@ def test_staff_sees_another_users_task(client, staff_user, user, export_dir):
 
 
 def test_staff_polls_another_users_task(client, staff_user, user):
-    task = Task.objects.create(name="demo.long", status="completed", owner=user)
+    task = TaskFactory(completed=True, name="demo.long", owner=user)
     client.force_login(staff_user)
     response = client.get("/tasks/status/", {"ids": f"{task.pk}:1.r"})
     assert f'id="task-{task.pk}"' in response.content.decode()
@@ -369,8 +370,8 @@ def test_rate_limit_is_per_user(alice, other_user, limit):
 
 def test_launches_older_than_a_minute_do_not_count(alice, user, limit):
     old = timezone.now() - timedelta(seconds=61)
-    for _ in range(limit):
-        Task.objects.create(name="demo.quick", status="completed", owner=user, created_at=old)
+    # No trait: its times would be now, and only the rows' age is under test.
+    TaskFactory.create_batch(limit, status="completed", owner=user, created_at=old)
     assert launch(alice).status_code == 303
 
 

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from taskboard import registry
 from taskboard.filters import SEARCH_MAX
 from taskboard.models import Task
+from tests.factories import TaskFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -86,12 +87,10 @@ def sam(client, staff_user):
 def rows(user, other_user):
     """A few rows of both users, so filters and sorts have something to work on."""
     return [
-        Task.objects.create(
-            name="demo.quick", status="completed", owner=user, kwargs={"x": 1, "y": 2}
-        ),
-        Task.objects.create(name="demo.fail", status="failed", owner=user),
-        Task.objects.create(name="demo.long", status="running", owner=user),
-        Task.objects.create(name="demo.quick", status="pending", owner=other_user),
+        TaskFactory(completed=True, owner=user, kwargs={"x": 1, "y": 2}),
+        TaskFactory(failed=True, name="demo.fail", owner=user),
+        TaskFactory(running=True, name="demo.long", owner=user, kwargs={}),
+        TaskFactory(owner=other_user),
     ]
 
 
@@ -327,7 +326,7 @@ def test_fuzz_cancel_next_never_leaves_the_site(alice, user, monkeypatch, target
     # Revoke broadcasts need a broker; this test is about the redirect.
     monkeypatch.setattr(current_app.control, "revoke", lambda task_id, **kw: None)
     with rolled_back():
-        task = Task.objects.create(name="demo.long", status="pending", owner=user)
+        task = TaskFactory(name="demo.long", owner=user, kwargs={})
         response = alice.post(f"/tasks/{task.pk}/cancel/", {"next": prefix + target})
         assert response.status_code == 303
         assert _is_local(response["Location"])
@@ -424,9 +423,9 @@ def test_launch_out_of_range_number_is_refused_with_a_message(alice):
 def test_fuzz_retry_with_changes_params(alice, user, params, htmx):
     """A retry with edited params links one new row when valid, and creates none otherwise."""
     with rolled_back():
-        source = Task.objects.create(
+        source = TaskFactory(
+            failed=True,
             name="taskboard.export_csv",
-            status="failed",
             owner=user,
             kwargs={"status": "", "name": "", "days": 30},
         )

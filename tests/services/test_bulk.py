@@ -14,17 +14,19 @@ from taskboard import services
 from taskboard.models import AuditLog, BulkAction, Task
 from taskboard.services import bulk as bulk_service
 from tests.conftest import wait_for
+from tests.factories import TaskFactory
 
 # No broker in these tests: revoke broadcasts are recorded (tests/conftest.py).
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("revokes")]
 
 
 def failed(owner, **fields) -> Task:
-    return Task.objects.create(name="demo.fail", status="failed", owner=owner, **fields)
+    # demo.fail takes no x or y (the factory's default arguments): none, as it was launched.
+    return TaskFactory(failed=True, name="demo.fail", owner=owner, kwargs={}, **fields)
 
 
 def pending(owner) -> Task:
-    return Task.objects.create(name="demo.long", status="pending", owner=owner)
+    return TaskFactory(name="demo.long", owner=owner, kwargs={})
 
 
 def prepare(client: Client, action: str, ids=(), query: str = "", **extra) -> BulkAction:
@@ -96,7 +98,7 @@ def test_prepare_delete_leaves_out_pinned_tasks(alice, user):
 
 def test_prepare_all_matching_uses_the_filter_of_the_query_string(alice, user):
     wanted = failed(user)
-    Task.objects.create(name="demo.quick", status="completed", owner=user)
+    TaskFactory(completed=True, owner=user)
     bulk = prepare(alice, "delete", query="?status=failed", all="1")
     assert bulk.task_ids == [str(wanted.pk)]
     assert "status=failed" in bulk.description
@@ -172,7 +174,7 @@ def test_prepare_all_matching_never_counts_the_whole_history(alice, user, settin
 def test_prepare_with_1500_ticked_ids_in_one_field_freezes_them(alice, user):
     # Over DATA_UPLOAD_MAX_NUMBER_FIELDS (1,000) as separate fields; the page sends one.
     tasks = Task.objects.bulk_create(
-        Task(name="demo.fail", status="failed", owner=user) for _ in range(1500)
+        TaskFactory.build_batch(1500, failed=True, name="demo.fail", owner=user, kwargs={})
     )
     ids = ",".join(str(t.pk) for t in tasks)
     response = alice.post("/tasks/bulk/", {"action": "delete", "ids": ids, "next": "/tasks/"})
@@ -330,8 +332,7 @@ def test_bulk_retry_is_not_refused_by_the_launch_rate_limit(alice, user, setting
     settings.TASKBOARD_LAUNCH_RATE_PER_MINUTE = 5
     tasks = [failed(user) for _ in range(3)]
     Task.objects.filter(pk__in=[t.pk for t in tasks]).update(created_at="2020-01-01T00:00Z")
-    for _ in range(3):
-        Task.objects.create(name="demo.quick", status="completed", owner=user)
+    TaskFactory.create_batch(3, completed=True, owner=user)
     bulk = prepare(alice, "retry", [t.pk for t in tasks])
     alice.post(f"/tasks/bulk/{bulk.pk}/")
     bulk.refresh_from_db()
@@ -530,10 +531,7 @@ def test_operators_group_member_acts_on_others_in_bulk(client, django_user_model
 @pytest.mark.django_db(transaction=True)
 def test_large_bulk_retry_runs_on_the_worker_with_progress_row(celery_worker, user, settings):
     settings.TASKBOARD_BULK_INLINE_MAX = 2
-    tasks = [
-        Task.objects.create(name="demo.quick", status="failed", owner=user, kwargs={"x": 1, "y": 2})
-        for _ in range(3)
-    ]
+    tasks = TaskFactory.create_batch(3, failed=True, owner=user, kwargs={"x": 1, "y": 2})
     bulk = services.bulk_prepare(user=user, action="retry", queryset=Task.objects.all(), selected=3)
     bulk = services.bulk_confirm(user=user, bulk=bulk)
     job = wait_for(

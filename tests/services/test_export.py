@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from taskboard import maintenance
-from taskboard.models import Task
+from tests.factories import TaskFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +22,7 @@ def export_dir(settings, tmp_path):
 
 def run_export(owner, **filters) -> tuple[dict, list[dict]]:
     """Export as ``owner`` (through an export task row of theirs); return result and rows."""
-    me = Task.objects.create(name="taskboard.export_csv", status="running", owner=owner)
+    me = TaskFactory(running=True, name="taskboard.export_csv", owner=owner)
     result = maintenance.export_csv(task_id=me.pk, **filters)
     with open(maintenance.export_path(me.pk), newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
@@ -33,9 +33,9 @@ def run_export(owner, **filters) -> tuple[dict, list[dict]]:
     "name", ['=HYPERLINK("http://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"]
 )
 def test_export_neutralises_formula_cells(user, export_dir, name):
-    Task.objects.create(
+    TaskFactory(
+        failed=True,
         name=name,
-        status="failed",
         owner=user,
         worker=name,
         error_type=name,
@@ -48,7 +48,7 @@ def test_export_neutralises_formula_cells(user, export_dir, name):
 
 
 def test_export_leaves_ordinary_cells_alone(user, export_dir):
-    Task.objects.create(name="demo.quick", status="completed", owner=user, result=-3)
+    TaskFactory(completed=True, name="demo.quick", owner=user, result=-3)
     _, [row] = run_export(user, status="completed")
     assert row["name"] == "demo.quick"
     assert row["owner"] == "alice"
@@ -67,9 +67,9 @@ def test_export_file_named_after_the_filter_and_the_day(user, export_dir):
 
 def test_export_has_arguments_result_error_and_duration(user, export_dir):
     start = timezone.now() - timedelta(seconds=90)
-    Task.objects.create(
+    TaskFactory(
+        completed=True,
         name="demo.quick",
-        status="completed",
         owner=user,
         args=[1],
         kwargs={"x": 20, "y": 22},
@@ -77,13 +77,16 @@ def test_export_has_arguments_result_error_and_duration(user, export_dir):
         started_at=start,
         finished_at=start + timedelta(seconds=12.5),
     )
-    Task.objects.create(
+    TaskFactory(
+        failed=True,
         name="demo.fail",
-        status="failed",
         owner=user,
         kwargs={"message": "boom"},
         error_type="DemoFailure",
         error_message="boom (while running the demo)",
+        # Never started: no duration to export.
+        started_at=None,
+        finished_at=None,
     )
     _, rows = run_export(user)
     by_name = {row["name"]: row for row in rows}

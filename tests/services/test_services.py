@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from taskboard import registry, services
 from taskboard.models import Task
 from taskboard.services import launch as launch_service
+from tests.factories import TaskFactory
 
 
 @pytest.mark.django_db
@@ -68,16 +69,14 @@ def test_launch_unavailable_broker_leaves_no_row(
 
 @pytest.mark.django_db
 def test_retry_of_unfinished_task_refused(user):
-    task = Task.objects.create(name="demo.quick", status="running", owner=user)
+    task = TaskFactory(running=True, owner=user)
     with pytest.raises(services.ActionNotAllowed):
         services.task_retry(user=user, task=task)
 
 
 @pytest.mark.django_db
 def test_retry_links_the_new_row(user, django_capture_on_commit_callbacks):
-    old = Task.objects.create(
-        name="demo.quick", status="failed", owner=user, kwargs={"x": 1, "y": 2}
-    )
+    old = TaskFactory(failed=True, owner=user, kwargs={"x": 1, "y": 2})
     with django_capture_on_commit_callbacks(execute=False):
         new = services.task_retry(user=user, task=old)
     assert new.retry_of == old
@@ -87,7 +86,7 @@ def test_retry_links_the_new_row(user, django_capture_on_commit_callbacks):
 
 @pytest.mark.django_db
 def test_retry_with_edited_params_validates_them(user):
-    old = Task.objects.create(name="demo.quick", status="failed", owner=user)
+    old = TaskFactory(failed=True, owner=user)
     with pytest.raises(services.LaunchInvalid):
         services.task_retry(user=user, task=old, params={"x": "not a number"})
     assert Task.objects.count() == 1
@@ -95,7 +94,7 @@ def test_retry_with_edited_params_validates_them(user):
 
 @pytest.mark.django_db
 def test_retry_of_unregistered_task_reuses_args(user, django_capture_on_commit_callbacks):
-    old = Task.objects.create(name="other.app.task", status="failed", args=[1, 2], owner=user)
+    old = TaskFactory(failed=True, name="other.app.task", args=[1, 2], kwargs={}, owner=user)
     with django_capture_on_commit_callbacks(execute=False):
         new = services.task_retry(user=user, task=old)
     assert (new.name, new.args, new.retry_of) == ("other.app.task", [1, 2], old)
@@ -103,7 +102,7 @@ def test_retry_of_unregistered_task_reuses_args(user, django_capture_on_commit_c
 
 @pytest.mark.django_db
 def test_cancel_finished_task_refused(user):
-    task = Task.objects.create(name="t", status="completed")
+    task = TaskFactory(completed=True)
     with pytest.raises(services.ActionNotAllowed):
         services.task_cancel(task=task)
 
@@ -124,7 +123,7 @@ def test_track_started_creates_missing_row():
 
 @pytest.mark.django_db
 def test_track_started_does_not_reopen_a_cancelled_row():
-    task = Task.objects.create(name="t", status="cancelled")
+    task = TaskFactory(cancelled=True, name="t")
     services.track_started(task_id=task.pk, name="t", args=(), kwargs={}, worker="w", retries=0)
     task.refresh_from_db()
     assert task.status == "cancelled"
@@ -134,7 +133,7 @@ def test_track_started_does_not_reopen_a_cancelled_row():
 def test_track_failed_worker_lost_message():
     from billiard.exceptions import WorkerLostError
 
-    task = Task.objects.create(name="t", status="running")
+    task = TaskFactory(running=True, name="t")
     services.track_failed(task_id=task.pk, exception=WorkerLostError("signal 9"), traceback="tb")
     task.refresh_from_db()
     assert task.status == "failed"
@@ -308,8 +307,7 @@ def test_rows_of_a_bulk_action_do_not_count_against_the_launch_rate_limit(
 
     settings.TASKBOARD_LAUNCH_RATE_PER_MINUTE = 2
     bulk = BulkAction.objects.create(actor=user, action="retry")
-    for _ in range(3):
-        Task.objects.create(name="demo.quick", status="pending", owner=user, bulk=bulk)
+    TaskFactory.create_batch(3, owner=user, bulk=bulk)
     with django_capture_on_commit_callbacks(execute=False):
         for _ in range(2):
             services.task_launch(user=user, name="demo.quick", params={"x": 1, "y": 1})

@@ -12,6 +12,7 @@ from django.utils import timezone
 from taskboard.maintenance import export_path
 from taskboard.models import Task
 from tests.conftest import wait_for
+from tests.factories import TaskFactory
 
 HX = {"HTTP_HX_REQUEST": "true"}
 
@@ -24,9 +25,9 @@ def client_in(client, user):
 
 @pytest.fixture
 def failed(user):
-    return Task.objects.create(
+    return TaskFactory(
+        failed=True,
         name="demo.fail",
-        status="failed",
         owner=user,
         kwargs={"message": "boom"},
         error_type="DemoFailure",
@@ -34,16 +35,13 @@ def failed(user):
         traceback=(
             'Traceback (most recent call last):\n  File "x.py", line 1\nDemoFailure: <b>boom</b>'
         ),
-        started_at=timezone.now(),
-        finished_at=timezone.now(),
-        attempts=1,
         worker="w1@host",
     )
 
 
 @pytest.fixture
 def pending(user):
-    return Task.objects.create(name="demo.long", status="pending", owner=user)
+    return TaskFactory(name="demo.long", owner=user, kwargs={})
 
 
 # --- detail -------------------------------------------------------------------
@@ -87,8 +85,8 @@ def test_detail_shows_pretty_arguments(client_in, failed):
 
 @pytest.mark.django_db
 def test_detail_shows_pretty_result(client_in, user):
-    task = Task.objects.create(
-        name="demo.long", status="completed", owner=user, result={"seconds": 1, "steps": 2}
+    task = TaskFactory(
+        completed=True, name="demo.long", owner=user, result={"seconds": 1, "steps": 2}
     )
     body = client_in.get(f"/tasks/{task.pk}/").content.decode()
     assert "{\n  &quot;seconds&quot;: 1,\n  &quot;steps&quot;: 2\n}" in body
@@ -96,9 +94,8 @@ def test_detail_shows_pretty_result(client_in, user):
 
 @pytest.mark.django_db
 def test_detail_flags_a_truncated_result(client_in, user):
-    task = Task.objects.create(
-        name="demo.quick",
-        status="completed",
+    task = TaskFactory(
+        completed=True,
         owner=user,
         result={"truncated": True, "preview": '{"big": "aaaa'},
         result_truncated=True,
@@ -110,8 +107,8 @@ def test_detail_flags_a_truncated_result(client_in, user):
 
 @pytest.mark.django_db
 def test_detail_links_the_retry_chain_both_ways(client_in, user, failed):
-    retry = Task.objects.create(name="demo.fail", status="failed", owner=user, retry_of=failed)
-    newer = Task.objects.create(name="demo.fail", status="pending", owner=user, retry_of=retry)
+    retry = TaskFactory(failed=True, name="demo.fail", owner=user, retry_of=failed)
+    newer = TaskFactory(name="demo.fail", owner=user, retry_of=retry)
     body = client_in.get(f"/tasks/{retry.pk}/").content.decode()
     assert f'href="/tasks/{failed.pk}/"' in body
     assert f'href="/tasks/{newer.pk}/"' in body
@@ -119,7 +116,7 @@ def test_detail_links_the_retry_chain_both_ways(client_in, user, failed):
 
 @pytest.mark.django_db
 def test_detail_queries_stay_few(client_in, user, failed, django_assert_max_num_queries):
-    retry = Task.objects.create(name="demo.fail", status="failed", owner=user, retry_of=failed)
+    retry = TaskFactory(failed=True, name="demo.fail", owner=user, retry_of=failed)
     # Session, user, the user's permissions (direct, through groups), the task, one per
     # earlier run in the chain, its retries, its audit entries, and how many retries it
     # has in all (the Retry form carries it, so that a double submit launches once).
@@ -162,7 +159,7 @@ def test_detail_poll_changed_answers_the_fragment(client_in, pending):
 
 @pytest.mark.django_db
 def test_detail_of_someone_elses_task_is_404(client_in, other_user):
-    task = Task.objects.create(name="demo.quick", status="completed", owner=other_user)
+    task = TaskFactory(completed=True, owner=other_user)
     assert client_in.get(f"/tasks/{task.pk}/").status_code == 404
 
 
@@ -233,7 +230,7 @@ def test_retry_of_in_flight_task_is_409(client_in, pending):
 
 @pytest.mark.django_db
 def test_retry_of_someone_elses_task_is_404(client_in, other_user):
-    task = Task.objects.create(name="demo.fail", status="failed", owner=other_user)
+    task = TaskFactory(failed=True, name="demo.fail", owner=other_user)
     assert client_in.post(f"/tasks/{task.pk}/retry/").status_code == 404
     assert Task.objects.count() == 1
 
@@ -254,9 +251,7 @@ def test_retry_without_csrf_token_is_403(user, failed):
 
 @pytest.mark.django_db
 def test_retry_with_invalid_old_arguments_is_409(client_in, user):
-    task = Task.objects.create(
-        name="demo.long", status="failed", owner=user, kwargs={"seconds": -1}
-    )
+    task = TaskFactory(failed=True, name="demo.long", owner=user, kwargs={"seconds": -1})
     response = client_in.post(f"/tasks/{task.pk}/retry/")
     assert response.status_code == 409
     assert "Retry with changes" in response.content.decode()
@@ -287,7 +282,7 @@ def test_cancel_htmx_answers_the_updated_fragment(client_in, pending, revokes):
 
 @pytest.mark.django_db
 def test_cancel_running_task_asks_it_to_stop(client_in, user, revokes):
-    task = Task.objects.create(name="demo.long", status="running", owner=user)
+    task = TaskFactory(running=True, name="demo.long", owner=user, kwargs={})
     body = client_in.post(f"/tasks/{task.pk}/cancel/", **HX).content.decode()
     task.refresh_from_db()
     assert task.status == "running"
@@ -317,7 +312,7 @@ def test_cancel_ignores_an_offsite_next(client_in, pending, revokes):
 
 @pytest.mark.django_db
 def test_cancel_of_someone_elses_task_is_404(client_in, other_user, revokes):
-    task = Task.objects.create(name="demo.long", status="pending", owner=other_user)
+    task = TaskFactory(name="demo.long", owner=other_user, kwargs={})
     assert client_in.post(f"/tasks/{task.pk}/cancel/").status_code == 404
     task.refresh_from_db()
     assert task.status == "pending"
@@ -358,7 +353,7 @@ def export_dir(settings, tmp_path):
 
 
 def _export(owner, export_dir, write=True) -> Task:
-    task = Task.objects.create(name="taskboard.export_csv", status="completed", owner=owner)
+    task = TaskFactory(completed=True, name="taskboard.export_csv", owner=owner, kwargs={})
     task.result = {"file": f"{task.pk}.csv", "rows": 1}
     task.save()
     if write:
@@ -505,7 +500,7 @@ def test_cancel_running_task_through_the_view_reaches_cancelled(celery_worker, u
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_csv_export_through_the_worker_downloads_from_the_view(celery_worker, user):
-    Task.objects.create(name="demo.quick", status="completed", owner=user)
+    TaskFactory(completed=True, owner=user)
     client = Client()
     client.force_login(user)
     client.post("/launch/taskboard.export_csv/", {"status": "completed", "name": "", "days": "30"})
@@ -549,7 +544,7 @@ def test_retry_double_submitted_with_htmx_redirects_to_the_first_run(client_in, 
 
 @pytest.mark.django_db
 def test_retry_of_an_already_retried_task_from_its_page_runs_again(client_in, user, failed):
-    Task.objects.create(name="demo.fail", status="failed", owner=user, retry_of=failed)
+    TaskFactory(failed=True, name="demo.fail", owner=user, retry_of=failed)
     body = client_in.get(f"/tasks/{failed.pk}/").content.decode()
     assert '<input type="hidden" name="retries" value="1">' in body
     client_in.post(f"/tasks/{failed.pk}/retry/", {"retries": "1"})

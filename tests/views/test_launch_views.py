@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from taskboard.models import Task
 from taskboard.services import launch as launch_service
+from tests.factories import TaskFactory
 
 HX = {"HTTP_HX_REQUEST": "true"}
 # What static/taskboard/js/actions.js adds when the page has the task table.
@@ -62,9 +63,10 @@ def test_catalog_fragment_is_the_picker_with_first_form(client_in):
 
 @pytest.mark.django_db
 def test_catalog_stats_show_success_rate_and_last_run(client_in, user, other_user):
-    for status in ("completed", "completed", "completed", "failed", "cancelled"):
-        Task.objects.create(name="demo.quick", status=status, owner=user)
-    Task.objects.create(name="demo.quick", status="failed", owner=other_user)
+    TaskFactory.create_batch(3, completed=True, owner=user)
+    TaskFactory(failed=True, owner=user)
+    TaskFactory(cancelled=True, owner=user)
+    TaskFactory(failed=True, owner=other_user)
     body = client_in.get("/launch/").content.decode()
     assert "5 runs" in body
     assert "75% of 4 finished succeeded" in body  # cancelled runs are left out of the rate
@@ -75,7 +77,8 @@ def test_catalog_stats_show_success_rate_and_last_run(client_in, user, other_use
 
 @pytest.mark.django_db
 def test_catalog_stats_ignore_runs_older_than_the_window(client_in, user):
-    Task.objects.create(
+    # No trait: its times would be now, and only the row's age is under test.
+    TaskFactory(
         name="demo.fail",
         status="failed",
         owner=user,
@@ -88,7 +91,7 @@ def test_catalog_stats_ignore_runs_older_than_the_window(client_in, user):
 @pytest.mark.django_db
 def test_catalog_stats_take_one_query(client_in, user, django_assert_num_queries):
     for name in ("demo.quick", "demo.fail", "demo.long"):
-        Task.objects.create(name=name, status="completed", owner=user)
+        TaskFactory(completed=True, name=name, owner=user)
     # Session, user, the user's permissions (Django's ModelBackend: direct, then through
     # groups), then one grouped query for every task's stats.
     with django_assert_num_queries(5):
@@ -154,9 +157,7 @@ def test_form_staff_only_task_opens_for_staff(client, staff_user):
 
 @pytest.mark.django_db
 def test_form_prefilled_from_retry_of(client_in, user):
-    old = Task.objects.create(
-        name="demo.long", status="failed", owner=user, kwargs={"seconds": 7, "steps": 3}
-    )
+    old = TaskFactory(failed=True, name="demo.long", owner=user, kwargs={"seconds": 7, "steps": 3})
     body = client_in.get(f"/launch/demo.long/?retry_of={old.pk}").content.decode()
     assert 'value="7"' in body
     assert 'value="3"' in body
@@ -165,7 +166,7 @@ def test_form_prefilled_from_retry_of(client_in, user):
 
 @pytest.mark.django_db
 def test_form_retry_of_someone_elses_task_is_404(client_in, other_user):
-    old = Task.objects.create(name="demo.long", status="failed", owner=other_user)
+    old = TaskFactory(failed=True, name="demo.long", owner=other_user, kwargs={})
     assert client_in.get(f"/launch/demo.long/?retry_of={old.pk}").status_code == 404
 
 
@@ -176,7 +177,7 @@ def test_form_retry_of_malformed_id_is_404(client_in):
 
 @pytest.mark.django_db
 def test_form_retry_of_another_task_name_is_404(client_in, user):
-    old = Task.objects.create(name="demo.fail", status="failed", owner=user)
+    old = TaskFactory(failed=True, name="demo.fail", owner=user, kwargs={})
     assert client_in.get(f"/launch/demo.long/?retry_of={old.pk}").status_code == 404
 
 
@@ -271,9 +272,7 @@ def test_launch_form_page_links_back_to_the_task_list(client_in):
 
 @pytest.mark.django_db
 def test_launch_with_retry_of_links_the_new_row(client_in, user):
-    old = Task.objects.create(
-        name="demo.long", status="failed", owner=user, kwargs={"seconds": 7, "steps": 3}
-    )
+    old = TaskFactory(failed=True, name="demo.long", owner=user, kwargs={"seconds": 7, "steps": 3})
     client_in.post("/launch/demo.long/", {"seconds": "2", "steps": "2", "retry_of": old.pk})
     new = Task.objects.exclude(pk=old.pk).get()
     assert new.retry_of == old
@@ -282,7 +281,7 @@ def test_launch_with_retry_of_links_the_new_row(client_in, user):
 
 @pytest.mark.django_db
 def test_launch_with_retry_of_unfinished_task_is_409(client_in, user):
-    old = Task.objects.create(name="demo.long", status="running", owner=user)
+    old = TaskFactory(running=True, name="demo.long", owner=user, kwargs={})
     response = client_in.post(
         "/launch/demo.long/", {"seconds": "2", "steps": "2", "retry_of": old.pk}
     )
@@ -340,7 +339,7 @@ def test_launch_broker_down_is_503_and_leaves_no_row(client, user, monkeypatch):
 @pytest.mark.django_db
 def test_launch_over_the_rate_limit_is_429_and_creates_nothing(client_in, user, settings):
     settings.TASKBOARD_LAUNCH_RATE_PER_MINUTE = 1
-    Task.objects.create(name="demo.quick", status="completed", owner=user)
+    TaskFactory(completed=True, owner=user)
     response = client_in.post("/launch/demo.quick/", {"x": "1", "y": "2"}, **HX_ROWS)
     assert response.status_code == 429
     assert "wait a moment" in response.content.decode()
@@ -350,8 +349,8 @@ def test_launch_over_the_rate_limit_is_429_and_creates_nothing(client_in, user, 
 
 @pytest.mark.django_db
 def test_catalog_rate_leaves_cancelled_runs_out_and_counts_them_beside_it(client_in, user):
-    for status in ("completed", "cancelled", "cancelled", "cancelled"):
-        Task.objects.create(name="demo.quick", status=status, owner=user)
+    TaskFactory(completed=True, owner=user)
+    TaskFactory.create_batch(3, cancelled=True, owner=user)
     body = client_in.get("/launch/").content.decode()
     assert "4 runs" in body
     assert "100% of 1 finished succeeded" in body
