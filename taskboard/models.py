@@ -92,6 +92,14 @@ class Task(models.Model):
         db_index=False,
     )
 
+    # Its place in a workflow (a Celery canvas: chain, group, chord, or a task started
+    # by another task), as Celery's own ids: the root's and the parent's rows may not
+    # exist (untracked, purged), so these are plain ids, not foreign keys. A root has
+    # none of them set, or root_id equal to its own id.
+    root_id = models.UUIDField(null=True, blank=True)
+    parent_id = models.UUIDField(null=True, blank=True)
+    group_id = models.UUIDField(null=True, blank=True)
+
     objects = TaskQuerySet.as_manager()
 
     class Meta:
@@ -109,6 +117,8 @@ class Task(models.Model):
                 name="task_owner_status_idx",
             ),
             models.Index(fields=["name", "-created_at"], name="task_name_created_idx"),
+            # A workflow's tree: every node of one root, in the order they were created.
+            models.Index(fields=["root_id", "created_at"], name="task_root_idx"),
         ]
 
     def __str__(self) -> str:
