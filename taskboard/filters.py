@@ -71,6 +71,8 @@ class TaskFilter(django_filters.FilterSet):
     # For those who see everyone's tasks (removed for others in __init__).
     owner = django_filters.CharFilter(method="filter_owner", label="Owner", max_length=150)
     queue = django_filters.CharFilter(field_name="queue", label="Queue", max_length=200)
+    # The runs of one schedule (its page links here); the rows stay those the user sees.
+    schedule = django_filters.NumberFilter(field_name="schedule", label="Schedule", min_value=1)
 
     # The filters with an input in the page's search form (templates/taskboard/tasks/list.html).
     search_form_fields = (

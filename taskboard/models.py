@@ -5,6 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
 from taskboard.permissions import visible_filter
 from taskboard.status import IN_FLIGHT, TERMINAL, Status
@@ -99,6 +100,16 @@ class Task(models.Model):
     root_id = models.UUIDField(null=True, blank=True)
     parent_id = models.UUIDField(null=True, blank=True)
     group_id = models.UUIDField(null=True, blank=True)
+    # The schedule that started this run (by beat or "Run now"); indexed with
+    # created_at by task_schedule_idx for the schedule's runs, so no index of its own.
+    schedule = models.ForeignKey(
+        "Schedule",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="runs",
+        db_index=False,
+    )
 
     objects = TaskQuerySet.as_manager()
 
@@ -119,6 +130,8 @@ class Task(models.Model):
             models.Index(fields=["name", "-created_at"], name="task_name_created_idx"),
             # A workflow's tree: every node of one root, in the order they were created.
             models.Index(fields=["root_id", "created_at"], name="task_root_idx"),
+            # A schedule's runs, newest first (its page, its last run on /schedules/).
+            models.Index(fields=["schedule", "-created_at"], name="task_schedule_idx"),
         ]
 
     def __str__(self) -> str:
@@ -158,6 +171,11 @@ class AuditLog(models.Model):
     BULK_RETRY = "bulk_retry"
     BULK_CANCEL = "bulk_cancel"
     BULK_DELETE = "bulk_delete"
+    SCHEDULE_CREATE = "schedule_create"
+    SCHEDULE_EDIT = "schedule_edit"
+    SCHEDULE_ENABLE = "schedule_enable"
+    SCHEDULE_DISABLE = "schedule_disable"
+    SCHEDULE_DELETE = "schedule_delete"
     ACTION_CHOICES = (
         (RETRY, "Retry"),
         (CANCEL, "Cancel"),
@@ -169,6 +187,11 @@ class AuditLog(models.Model):
         (BULK_RETRY, "Bulk retry"),
         (BULK_CANCEL, "Bulk cancel"),
         (BULK_DELETE, "Bulk delete"),
+        (SCHEDULE_CREATE, "Schedule created"),
+        (SCHEDULE_EDIT, "Schedule edited"),
+        (SCHEDULE_ENABLE, "Schedule enabled"),
+        (SCHEDULE_DISABLE, "Schedule disabled"),
+        (SCHEDULE_DELETE, "Schedule deleted"),
     )
 
     actor = models.ForeignKey(
@@ -247,3 +270,46 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.user_id})"
+
+
+class ScheduleQuerySet(models.QuerySet):
+    def visible_to(self, user) -> ScheduleQuerySet:
+        """Return the schedules this user may see (owner rules as for tasks)."""
+        return visible_filter(self, user)
+
+
+class Schedule(models.Model):
+    """A launchable task run on a schedule: its name, parameters and owner.
+
+    When it runs (a crontab or an interval) and whether it is enabled live on its
+    django-celery-beat PeriodicTask, which beat's DatabaseScheduler reads; that
+    periodic task only sends ``taskboard.run_schedule`` with this row's id, which
+    validates the parameters again and launches as the owner (docs/operations.md,
+    "Schedules").
+    """
+
+    name = models.CharField(max_length=100)
+    params = models.JSONField(default=dict, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="schedules"
+    )
+    periodic_task = models.OneToOneField(
+        PeriodicTask, on_delete=models.CASCADE, related_name="taskboard_schedule"
+    )
+    # Why the last attempt to run it did not launch (task gone, parameters no longer
+    # valid, owner may no longer launch); empty when it is healthy.
+    broken_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = ScheduleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} schedule #{self.pk}"
+
+    @property
+    def enabled(self) -> bool:
+        return self.periodic_task.enabled

@@ -107,8 +107,16 @@ def can_act_on_failure_groups(user) -> bool:
     return can_act_on_all(user) or (not can_view_all(user) and can_launch(user))
 
 
+def can_act_on_schedule(user, schedule) -> bool:
+    """Return whether ``user`` may edit, enable, disable, delete or run ``schedule`` now.
+
+    As for a task: its owner while they may launch, and operators (act on all).
+    """
+    return can_act(user, schedule)
+
+
 def visible_filter(queryset, user):
-    """Return ``queryset`` (of tasks) narrowed to what ``user`` may see."""
+    """Return ``queryset`` (of tasks or schedules) narrowed to what ``user`` may see."""
     if not _active(user):
         return queryset.none()
     if can_view_all(user):

@@ -13,7 +13,18 @@ from typing import NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, connection
-from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Max, Q, QuerySet
+from django.db.models import (
+    Avg,
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+)
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -26,9 +37,11 @@ from taskboard.models import (
     ApiToken,
     AuditLog,
     BulkAction,
+    Schedule,
     Status,
     Task,
 )
+from taskboard.timing import Timing, describe_timing
 
 
 def completed_tasks() -> QuerySet[Task]:
@@ -399,3 +412,112 @@ def api_tokens(*, user) -> QuerySet[ApiToken]:
 def api_token_get(*, user, token_id) -> ApiToken:
     """Return one of ``user``'s own tokens; anyone else's is a 404, as if it did not exist."""
     return get_object_or_404(api_tokens(user=user), pk=token_id)
+
+
+# --- schedules ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScheduleRow:
+    """A schedule as /schedules/ shows it: when in words, next run, last run."""
+
+    schedule: Schedule
+    when: str
+    next_run: datetime | None
+    last_run: Task | None
+
+
+def visible_schedules(user) -> QuerySet[Schedule]:
+    """Return the schedules ``user`` may see (owner rules as for tasks; staff see all)."""
+    return Schedule.objects.visible_to(user).select_related(
+        "owner", "periodic_task__crontab", "periodic_task__interval"
+    )
+
+
+def schedule_get(*, user, schedule_id) -> Schedule:
+    """Return the schedule ``user`` may see with this id, or raise Http404."""
+    return get_object_or_404(visible_schedules(user), pk=schedule_id)
+
+
+def schedule_when(schedule: Schedule) -> str:
+    """Return when ``schedule`` runs, in words."""
+    return describe_timing(Timing.of(schedule.periodic_task))
+
+
+def next_run_at(schedule: Schedule) -> datetime | None:
+    """Return when beat will next send ``schedule`` (None: disabled)."""
+    periodic = schedule.periodic_task
+    if not periodic.enabled:
+        return None
+    now = timezone.now()
+    remaining = periodic.schedule.remaining_estimate(periodic.last_run_at or now)
+    return now + max(remaining, timedelta(0))
+
+
+def schedule_rows(schedules: Iterable[Schedule]) -> list[ScheduleRow]:
+    """Return the rows of /schedules/ for ``schedules``, each with its newest run."""
+    schedules = list(schedules)
+    # The newest run of each schedule in one query (task_schedule_idx).
+    newest = Task.objects.filter(schedule=OuterRef("pk")).order_by("-created_at", "-id")
+    latest = dict(
+        Schedule.objects.filter(pk__in=[s.pk for s in schedules])
+        .annotate(last_id=Subquery(newest.values("pk")[:1]))
+        .values_list("pk", "last_id")
+    )
+    runs = Task.objects.in_bulk([pk for pk in latest.values() if pk is not None])
+    return [
+        ScheduleRow(
+            schedule=s,
+            when=schedule_when(s),
+            next_run=next_run_at(s),
+            last_run=runs.get(latest.get(s.pk)),
+        )
+        for s in schedules
+    ]
+
+
+@dataclass(frozen=True)
+class ScheduleStats:
+    """How a schedule's recent runs fared: success rate and run times, oldest first."""
+
+    runs: int
+    finished: int
+    succeeded: int
+    durations: list[float]
+
+    @property
+    def success_rate(self) -> int | None:
+        """Return the percentage of the finished runs that completed (None: none finished)."""
+        if not self.finished:
+            return None
+        return round(100 * self.succeeded / self.finished)
+
+    @property
+    def longest(self) -> float:
+        return max(self.durations, default=0.0)
+
+
+def schedule_runs(*, user, schedule: Schedule) -> QuerySet[Task]:
+    """Return the runs of ``schedule`` that ``user`` may see, newest first."""
+    return visible_tasks(user).filter(schedule=schedule).order_by("-created_at", "-id")
+
+
+def schedule_stats(*, user, schedule: Schedule, last: int = 20) -> ScheduleStats:
+    """Return the success rate and run times of the last ``last`` runs of ``schedule``."""
+    recent = list(
+        schedule_runs(user=user, schedule=schedule).values_list(
+            "status", "started_at", "finished_at"
+        )[:last]
+    )
+    ended = [row for row in recent if row[0] in (COMPLETED, FAILED, CANCELLED)]
+    durations = [
+        (finished - started).total_seconds()
+        for status, started, finished in reversed(recent)
+        if status == COMPLETED and started and finished
+    ]
+    return ScheduleStats(
+        runs=len(recent),
+        finished=len(ended),
+        succeeded=sum(1 for row in ended if row[0] == COMPLETED),
+        durations=durations,
+    )

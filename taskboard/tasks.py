@@ -1,4 +1,4 @@
-"""Taskboard's own Celery tasks: CSV export, purge, bulk actions, retention, reconcile.
+"""Taskboard's own Celery tasks: CSV export, purge, bulk actions, retention, reconcile, schedules.
 
 Thin wrappers that call domain functions. Every installation has them: the host's
 workers run them (Celery's autodiscovery finds this module) and its beat schedules
@@ -14,6 +14,8 @@ from taskboard import forms, maintenance
 from taskboard.registry import launchable
 from taskboard.services import bulk_run, purge_older_than, retention_purge
 from taskboard.services import reconcile as run
+from taskboard.services.schedules import RUN_TASK as RUN_SCHEDULE
+from taskboard.services.schedules import schedule_run
 from taskboard.worker.lease import release_run
 
 
@@ -82,3 +84,11 @@ def retention() -> dict:
 @shared_task(name="taskboard.reconcile", ignore_result=True)
 def reconcile() -> dict:
     return run()
+
+
+# Beat's only periodic call for schedules (django-celery-beat's PeriodicTask): checks
+# the schedule again and launches its task as an ordinary row; never raises for a
+# broken schedule (taskboard/services/schedules.py).
+@shared_task(name=RUN_SCHEDULE, ignore_result=True)
+def run_schedule(schedule_id: int) -> str:
+    return schedule_run(schedule_id=schedule_id)

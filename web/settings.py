@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "taskboard",
     "django_tables2",
     "template_partials",
+    "django_celery_beat",
     # The site's own tasks (the demo), written against Taskboard's public API.
     "tasks",
 ]

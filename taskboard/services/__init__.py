@@ -29,6 +29,18 @@ from taskboard.services.launch import (
 )
 from taskboard.services.retention import AUDIT_MAX_IDS, purge_older_than, retention_purge
 from taskboard.services.roles import on_user_saved, role_groups_install, user_join_default_group
+from taskboard.services.schedules import (
+    ScheduleBroken,
+    Timing,
+    describe_timing,
+    schedule_create,
+    schedule_delete,
+    schedule_problem,
+    schedule_run,
+    schedule_run_now,
+    schedule_set_enabled,
+    schedule_update,
+)
 from taskboard.worker.reconcile import apply_backend_meta, failure_fields, reconcile
 from taskboard.worker.tracking import (
     TRACKED_HEADER,
@@ -57,6 +69,8 @@ __all__ = [
     "LaunchInvalid",
     "LaunchUnavailable",
     "RateLimited",
+    "ScheduleBroken",
+    "Timing",
     "apply_backend_meta",
     "audit_record",
     "bulk_applicable",
@@ -65,12 +79,20 @@ __all__ = [
     "bulk_prepare",
     "bulk_run",
     "completion",
+    "describe_timing",
     "failure_fields",
     "on_user_saved",
     "purge_older_than",
     "reconcile",
     "retention_purge",
     "role_groups_install",
+    "schedule_create",
+    "schedule_delete",
+    "schedule_problem",
+    "schedule_run",
+    "schedule_run_now",
+    "schedule_set_enabled",
+    "schedule_update",
     "task_cancel",
     "task_finished",
     "task_launch",

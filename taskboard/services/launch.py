@@ -17,7 +17,7 @@ from django.utils import timezone
 from taskboard import permissions, registry, states
 from taskboard.conf import app_settings
 from taskboard.live import LiveStatusUnavailable, live_metas
-from taskboard.models import CANCELLED, PENDING, TERMINAL, AuditLog, BulkAction, Task
+from taskboard.models import CANCELLED, PENDING, TERMINAL, AuditLog, BulkAction, Schedule, Task
 from taskboard.services.audit import audit_record
 from taskboard.worker.progress import request_cancel
 from taskboard.worker.tracking import TRACKED_HEADER
@@ -101,11 +101,13 @@ def task_launch(
     retry_of: Task | None = None,
     check_rate: bool = True,
     bulk: BulkAction | None = None,
+    schedule: Schedule | None = None,
 ) -> Task:
     """Validate ``params`` with the task's form, create the row and send it on commit.
 
     ``bulk`` is the bulk action launching it (a bulk retry): the row is marked with it,
-    and neither counted nor refused by the launch rate limit.
+    and neither counted nor refused by the launch rate limit. ``schedule`` is the
+    schedule that started it (taskboard/services/schedules.py), linked from the row.
     """
     entry = registry.get(name)
     if not entry.allowed_for(user):
@@ -119,6 +121,7 @@ def task_launch(
         "kwargs": _json_params(form.cleaned_data),
         "retry_of": retry_of,
         "bulk": bulk,
+        "schedule": schedule,
     }
     limit = app_settings.LAUNCH_RATE_PER_MINUTE
     if not (check_rate and bulk is None and limit and user.is_authenticated):

@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 DB_RETRY_DELAYS = (0.2, 0.5, 1, 2, 4)
 # Housekeeping that would flood the dashboard with a row a minute.
-UNTRACKED = frozenset({"taskboard.reconcile"})
+UNTRACKED = frozenset({"taskboard.reconcile", "taskboard.run_schedule"})
 
 
 def _tracked(name: str | None) -> bool:

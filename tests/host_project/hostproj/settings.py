@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "django_tables2",
     "template_partials",
     "django_htmx",
+    "django_celery_beat",
 ]
 
 MIDDLEWARE = [
