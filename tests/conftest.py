@@ -127,6 +127,35 @@ class WorkerProcess(ChildProcess):
         return super().start(lambda: b" ready." in self.log.read_bytes(), timeout)
 
 
+class BeatProcess(ChildProcess):
+    """A `celery beat` subprocess with django-celery-beat's DatabaseScheduler.
+
+    It reads the schedules from the test database (``env`` from ``worker_env``) and
+    sends to this run's queue; a short ``max_interval`` makes it look for changed
+    schedules (PeriodicTasks.changed) every second.
+    """
+
+    def __init__(self, env: dict[str, str], log: Path, max_interval: int = 1):
+        super().__init__("beat", [], env, log, append=True)
+        self.max_interval = max_interval
+
+    def start(self, timeout: float = 60) -> BeatProcess:
+        self.argv = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "web",
+            "beat",
+            "--loglevel=INFO",
+            "--scheduler",
+            "django_celery_beat.schedulers:DatabaseScheduler",
+            f"--max-interval={self.max_interval}",
+            f"--pidfile={self.log.with_suffix('.pid')}",
+        ]
+        return super().start(lambda: b"beat: Starting" in self.log.read_bytes(), timeout)
+
+
 def test_database_url() -> str:
     """Return a DATABASE_URL naming the test database pytest-django created."""
     from django.db import connection
@@ -168,6 +197,15 @@ def celery_worker(django_db_setup, django_db_blocker, worker_log_dir):
     worker.start()
     yield worker
     worker.stop()
+
+
+@pytest.fixture
+def celery_beat(celery_worker, transactional_db, worker_log_dir):
+    """Start a real beat (DatabaseScheduler) on the test database for one test."""
+    beat = BeatProcess(worker_env(), worker_log_dir / f"beat-{uuid.uuid4().hex[:6]}.log")
+    beat.start()
+    yield beat
+    beat.stop()
 
 
 def wait_for(predicate, timeout: float = 30, interval: float = 0.2, message: str = "condition"):
