@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, WorkerProcess, wait_for
+from tests.conftest import ROOT, BeatProcess, WorkerProcess, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -231,3 +231,41 @@ def test_make_run_keeps_a_secret_key_of_its_own(tmp_path):
     assert keys() == first  # made once, then kept
     env["SECRET_KEY"] = "an-operator-s-own-key"
     assert keys() == {"key=[an-operator-s-own-key]"}
+
+
+PERIODIC_NAMES = """
+from django_celery_beat.models import PeriodicTask
+print("PERIODIC", *sorted(PeriodicTask.objects.values_list("name", flat=True)))
+"""
+
+
+def test_embedded_beat_keeps_the_settings_schedule_in_the_database(tmp_path):
+    # The Procfile's beat: django-celery-beat's DatabaseScheduler on the SQLite file,
+    # which writes CELERY_BEAT_SCHEDULE (reconcile, retention) into its tables.
+    env = embedded_env(tmp_path / "var")
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
+    beat = BeatProcess(env, tmp_path / "beat.log")
+    beat.start()
+    try:
+
+        def names() -> str:
+            return subprocess.run(
+                [*manage, "shell", "-c", PERIODIC_NAMES],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            ).stdout
+
+        out = wait_for(
+            lambda: (text := names()) and "taskboard-retention" in text and text,
+            timeout=60,
+            message="beat to store the settings' schedule",
+        )
+    finally:
+        beat.stop()
+    assert "taskboard-reconcile" in out and "taskboard-retention" in out, beat.tail()
+    assert "Traceback" not in beat.log.read_text()
