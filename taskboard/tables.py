@@ -69,3 +69,21 @@ class TaskTable(tables.Table):
     def order_runtime(self, queryset, is_descending):
         runtime = F("finished_at") - F("started_at")
         return _ordered(queryset.alias(runtime=runtime), F("runtime"), is_descending), True
+
+
+class ScheduleTable(tables.Table):
+    """/schedules/: one row per schedule (selectors.ScheduleRow), drawn by schedules/list.html."""
+
+    task = tables.Column(accessor="schedule__name", verbose_name="Task", orderable=False)
+    owner = tables.Column(accessor="schedule__owner", verbose_name="Owner", orderable=False)
+    parameters = tables.Column(
+        accessor="schedule__params", verbose_name="Parameters", orderable=False
+    )
+    when = tables.Column(verbose_name="When", orderable=False)
+    next_run = tables.Column(verbose_name="Next run", orderable=False)
+    last_run = tables.Column(verbose_name="Last run", orderable=False)
+    enabled = tables.Column(accessor="schedule__enabled", verbose_name="Enabled", orderable=False)
+
+    class Meta:
+        attrs = {"class": "tasks schedules", "id": "schedule-grid"}
+        empty_text = "No schedules yet: open a task in Launch and choose “Run on a schedule”."

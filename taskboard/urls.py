@@ -9,6 +9,7 @@ from taskboard.views import api as api_views
 from taskboard.views import audit, bulk, charts, detail, failures, health, launch
 from taskboard.views import metrics as metrics_views
 from taskboard.views import ops as ops_views
+from taskboard.views import schedules as schedule_views
 from taskboard.views import tasks as task_views
 from taskboard.views import tokens as token_views
 
@@ -36,6 +37,28 @@ urlpatterns = [
     path("tasks/<uuid:task_id>/download/", detail.task_download, name="task_download"),
     path("launch/", launch.catalog, name="launch_catalog"),
     path("launch/<str:name>/", launch.launch, name="launch"),
+    path("schedules/", schedule_views.schedule_list, name="schedule_list"),
+    path("schedules/new/<str:name>/", schedule_views.schedule_create, name="schedule_create"),
+    path("schedules/<int:schedule_id>/", schedule_views.schedule_detail, name="schedule_detail"),
+    path("schedules/<int:schedule_id>/edit/", schedule_views.schedule_edit, name="schedule_edit"),
+    path(
+        "schedules/<int:schedule_id>/enable/",
+        schedule_views.schedule_toggle,
+        {"enabled": True},
+        name="schedule_enable",
+    ),
+    path(
+        "schedules/<int:schedule_id>/disable/",
+        schedule_views.schedule_toggle,
+        {"enabled": False},
+        name="schedule_disable",
+    ),
+    path(
+        "schedules/<int:schedule_id>/delete/",
+        schedule_views.schedule_delete,
+        name="schedule_delete",
+    ),
+    path("schedules/<int:schedule_id>/run/", schedule_views.schedule_run_now, name="schedule_run"),
     path("tokens/", token_views.token_list, name="token_list"),
     path("tokens/<int:token_id>/revoke/", token_views.token_revoke, name="token_revoke"),
     path("ops/", ops_views.ops_page, name="ops"),

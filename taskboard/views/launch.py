@@ -33,14 +33,14 @@ REFUSED_STATUS = {
 FIELD_IDS = "launch-%s"
 
 
-def _prepare(form):
+def prepare_form(form):
     """Give a launch form the page-unique ids and labels without a trailing colon."""
     form.auto_id = FIELD_IDS
     form.label_suffix = ""
     return form
 
 
-def _entry_for(request: HtmxHttpRequest, name: str) -> registry.Launchable:
+def entry_for(request: HtmxHttpRequest, name: str) -> registry.Launchable:
     """Return the launchable ``name`` for this user, or raise Http404 / PermissionDenied."""
     try:
         entry = registry.get(name)
@@ -83,7 +83,7 @@ def catalog(request: HtmxHttpRequest) -> HttpResponse:
         template += "#picker"
         if entries:
             first = entries[0]
-            context.update(_form_context(first, _prepare(first.form_class())))
+            context.update(_form_context(first, prepare_form(first.form_class())))
         context["in_dialog"] = True
     return render(request, template, context)
 
@@ -112,12 +112,12 @@ def _form_context(entry, form, retry_of: Task | None = None) -> dict:
 @vary_on_headers("HX-Request")
 def launch(request: HtmxHttpRequest, name: str) -> HttpResponse:
     """Show the task's form (GET) or launch it (POST)."""
-    entry = _entry_for(request, name)
+    entry = entry_for(request, name)
     retry_of = _retry_source(request, name)
     in_dialog = bool(request.htmx)
     if request.method == "GET":
         initial = retry_of.kwargs if retry_of is not None else None
-        form = _prepare(entry.form_class(initial=initial))
+        form = prepare_form(entry.form_class(initial=initial))
         return _render_form(request, entry, form, retry_of, in_dialog=in_dialog)
     try:
         if retry_of is not None:
@@ -125,13 +125,13 @@ def launch(request: HtmxHttpRequest, name: str) -> HttpResponse:
         else:
             task = services.task_launch(user=request.user, name=entry.name, params=request.POST)
     except services.LaunchInvalid as exc:
-        _prepare(exc.form)
+        prepare_form(exc.form)
         # 422 lets htmx tell a refused form from a launch; a full page stays a plain 200.
         status = 422 if request.htmx else 200
         return _render_form(request, entry, exc.form, retry_of, in_dialog=in_dialog, status=status)
     except (services.LaunchError, services.ActionNotAllowed) as exc:
         # Refused as a whole (broker down, rate limit, retry of an unfinished run).
-        form = _prepare(entry.form_class(data=request.POST))
+        form = prepare_form(entry.form_class(data=request.POST))
         status = REFUSED_STATUS.get(type(exc), 409)
         return _render_form(
             request, entry, form, retry_of, in_dialog=in_dialog, status=status, error=str(exc)
