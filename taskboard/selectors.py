@@ -451,7 +451,10 @@ def next_run_at(schedule: Schedule) -> datetime | None:
         return None
     now = timezone.now()
     remaining = periodic.schedule.remaining_estimate(periodic.last_run_at or now)
-    return now + max(remaining, timedelta(0))
+    # The schedule reads its own clock a moment after ``now``: round that away, so
+    # that 02:00 does not show as 01:59.
+    moment = now + max(remaining, timedelta(0)) + timedelta(milliseconds=500)
+    return moment.replace(microsecond=0)
 
 
 def schedule_rows(schedules: Iterable[Schedule]) -> list[ScheduleRow]:
