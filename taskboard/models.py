@@ -2,13 +2,24 @@ from __future__ import annotations
 
 import uuid
 
+from django.apps import apps
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.utils import timezone
-from django_celery_beat.models import PeriodicTask
 
 from taskboard.permissions import visible_filter
 from taskboard.status import IN_FLIGHT, TERMINAL, Status
+
+# Schedules are stored with django-celery-beat: say so plainly instead of Django's
+# "doesn't declare an explicit app_label" when a host has not added it (README).
+if not apps.is_installed("django_celery_beat"):
+    raise ImproperlyConfigured(
+        "Taskboard needs 'django_celery_beat' in INSTALLED_APPS: its schedules are stored "
+        "there. See the README, 'Add Taskboard to your Django project'."
+    )
+
+from django_celery_beat.models import PeriodicTask  # noqa: E402 - after the check above
 
 # Short names for the states, kept for the many writers and readers that compare a
 # row's status (services, states, charts...); each is the class member itself.

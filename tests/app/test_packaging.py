@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_tables2",
     "template_partials",
+    "django_celery_beat",
     "taskboard",
 ]
 
