@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django_celery_beat.models import PeriodicTask
 
 from taskboard import services
@@ -95,6 +97,27 @@ def test_list_shows_why_a_schedule_is_broken(alice, schedule):
     body = alice.get("/schedules/").content.decode()
     assert "The task “demo.gone” is no longer registered." in body
     assert 'class="broken"' in body
+
+
+def test_list_queries_do_not_grow_with_the_schedules(client, staff_user):
+    client.force_login(staff_user)
+
+    def add(n: int) -> None:
+        for i in range(n):
+            owner = UserFactory()
+            schedule = services.schedule_create(
+                user=owner, name="demo.quick", params={"x": i, "y": 1}, timing=Timing(5, "hours")
+            )
+            TaskFactory(owner=owner, schedule=schedule, completed=True)
+
+    add(1)
+    client.get("/schedules/")  # warm: the session, the permission caches
+    with CaptureQueriesContext(connection) as one:
+        client.get("/schedules/")
+    add(5)
+    with CaptureQueriesContext(connection) as six:
+        assert client.get("/schedules/").content.decode().count('id="schedule-') == 6
+    assert len(six) == len(one)
 
 
 def test_anonymous_goes_to_login_and_htmx_gets_hx_redirect(client):
