@@ -92,3 +92,9 @@ def test_command_line_refuses_a_missing_procfile(tmp_path):
     )
     assert result.returncode == 2
     assert "procfile:" in result.stderr
+
+
+def test_the_sites_beat_uses_the_database_scheduler():
+    # Schedules live in django-celery-beat's tables: `make run` must start that beat.
+    beat = {entry.name: entry.command for entry in parse((ROOT / "Procfile").read_text())}["beat"]
+    assert "--scheduler django_celery_beat.schedulers:DatabaseScheduler" in beat
