@@ -80,6 +80,8 @@ def schedule_detail(request: HtmxHttpRequest, schedule_id: int) -> HttpResponse:
         "stats": stats,
         "problem": schedule.broken_reason or services.schedule_problem(schedule),
         "can_change": permissions.can_act_on_schedule(request.user, schedule),
+        # A task that is no longer registered has no form to edit it with.
+        "can_edit": _registered(schedule.name),
         "title": _title(schedule.name),
     }
     template = "taskboard/schedules/detail.html"
@@ -88,11 +90,17 @@ def schedule_detail(request: HtmxHttpRequest, schedule_id: int) -> HttpResponse:
     return render(request, template, context)
 
 
-def _title(name: str) -> str:
+def _registered(name: str) -> bool:
     try:
-        return registry.get(name).title
+        registry.get(name)
     except registry.UnknownTask:
-        return name
+        return False
+    return True
+
+
+def _title(name: str) -> str:
+    """Return the registered task's title, or its name if it is no longer registered."""
+    return registry.get(name).title if _registered(name) else name
 
 
 @dashboard_view

@@ -106,3 +106,30 @@ def test_schedules_page_screenshot(browser: Browser, live_server, user):
         page.screenshot(path=str(SCREENSHOTS / "schedules.png"), full_page=True)
     finally:
         page.context.close()
+
+
+def test_disable_run_now_and_delete_from_the_schedule_page(browser: Browser, live_server, user):
+    schedule = services.schedule_create(
+        user=user, name="demo.quick", params={"x": "1", "y": "2"}, timing=Timing(1, "days")
+    )
+    page = logged_in(browser, live_server, user, 1280)
+    try:
+        page.goto(live_server.url + reverse("taskboard:schedule_detail", args=[schedule.pk]))
+        page.get_by_role("button", name="Disable").click()
+        expect(page.get_by_role("button", name="Enable")).to_be_visible(timeout=STEP)
+        assert not Schedule.objects.get().enabled
+
+        page.get_by_role("button", name="Run now").click()
+        expect(page.locator("#task-title")).to_be_visible(timeout=STEP)
+        run = schedule.runs.get()
+        assert page.url.endswith(reverse("taskboard:task_detail", args=[run.pk]))
+
+        page.goto(live_server.url + reverse("taskboard:schedule_detail", args=[schedule.pk]))
+        page.get_by_role("button", name="Delete").click()
+        expect(page.locator("#confirm-dialog")).to_be_visible(timeout=STEP)
+        page.keyboard.press("Enter")
+        expect(page.locator("h1", has_text="Schedules")).to_be_visible(timeout=STEP)
+        assert page.url.endswith(reverse("taskboard:schedule_list"))
+        assert not Schedule.objects.exists()
+    finally:
+        page.context.close()

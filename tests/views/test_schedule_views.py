@@ -144,6 +144,14 @@ def test_detail_lists_runs_success_rate_and_run_times(alice, user, schedule):
     assert "Run now" in body and "Disable" in body
 
 
+def test_detail_of_a_schedule_whose_task_is_gone_offers_no_edit(alice, schedule):
+    Schedule.objects.filter(pk=schedule.pk).update(name="demo.gone")
+    body = alice.get(f"/schedules/{schedule.pk}/").content.decode()
+    assert "The task “demo.gone” is no longer registered." in body
+    assert f'href="/schedules/{schedule.pk}/edit/"' not in body
+    assert "register the task again" in body
+
+
 def test_detail_for_htmx_is_a_fragment(alice, schedule):
     body = alice.get(f"/schedules/{schedule.pk}/", **HX).content.decode()
     assert body.lstrip().startswith('<section id="schedule-detail"') and "<html" not in body
