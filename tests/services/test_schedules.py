@@ -288,4 +288,3 @@ def test_schedule_stats_give_the_success_rate_and_durations(user):
     stats = selectors.schedule_stats(user=user, schedule=schedule)
     assert (stats.runs, stats.finished, stats.succeeded, stats.success_rate) == (5, 4, 3, 75)
     assert len(stats.durations) == 3
-
