@@ -99,6 +99,9 @@ class Task(models.Model):
     root_id = models.UUIDField(null=True, blank=True)
     parent_id = models.UUIDField(null=True, blank=True)
     group_id = models.UUIDField(null=True, blank=True)
+    # On a chord's header members: the id of the chord's callback, which runs once the
+    # whole group is done (docs/architecture.md, "Workflows").
+    chord_id = models.UUIDField(null=True, blank=True)
 
     objects = TaskQuerySet.as_manager()
 

@@ -23,6 +23,7 @@ from taskboard.models import (
     CANCELLED,
     COMPLETED,
     FAILED,
+    TERMINAL,
     ApiToken,
     AuditLog,
     BulkAction,
@@ -254,6 +255,86 @@ def poll_rows(*, user, ids: Iterable) -> list[PollRow]:
         PollRow(values[0], values[_STATUS], values[_ATTEMPTS], values[_VERSION], values)
         for values in visible_tasks(user).filter(pk__in=ids).values_list(*fields)
     ]
+
+
+# What a workflow tree's node shows (partials/workflow_tree.html), and its links.
+TREE_FIELDS = (
+    "id",
+    "name",
+    "status",
+    "attempts",
+    "version",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "parent_id",
+    "group_id",
+    "chord_id",
+    "retry_of_id",
+    "owner_id",
+)
+# A tree stops here: past it, the page says it shows the first ones only.
+TREE_MAX = 5000
+
+
+class TreeRow(NamedTuple):
+    """One node of a workflow as read for its tree: no model instance, no owner."""
+
+    pk: uuid.UUID
+    name: str
+    status: str
+    attempts: int
+    version: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    parent_id: uuid.UUID | None
+    group_id: uuid.UUID | None
+    chord_id: uuid.UUID | None
+    retry_of_id: uuid.UUID | None
+    owner_id: int | None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+def workflow_root(task: Task) -> uuid.UUID:
+    """Return the id of the root of ``task``'s workflow (its own id for a root)."""
+    return task.root_id or task.pk
+
+
+def workflow_rows(*, user, root_id, limit: int = TREE_MAX) -> list[TreeRow]:
+    """Return the nodes of the workflow rooted at ``root_id`` that ``user`` may see, in one query.
+
+    The root and every row naming it as root, oldest first, on the (root_id,
+    created_at) index; at most ``limit`` of them.
+    """
+    rows = (
+        visible_tasks(user)
+        .filter(Q(pk=root_id) | Q(root_id=root_id))
+        .order_by("created_at", "id")
+        .values_list(*TREE_FIELDS)
+    )
+    return [TreeRow(*values) for values in rows[:limit]]
+
+
+def workflow_counts(*, user, root_ids: Iterable) -> dict[str, dict[str, int]]:
+    """Return how many nodes of each workflow in ``root_ids`` are in each status, in one query."""
+    root_ids = list(root_ids)
+    if not root_ids:
+        return {}
+    rows = (
+        visible_tasks(user)
+        .filter(root_id__in=root_ids)
+        .order_by()
+        .values_list("root_id", "status")
+        .annotate(count=Count("pk"))
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for root_id, status, count in rows:
+        counts.setdefault(str(root_id), {})[status] = count
+    return counts
 
 
 def table_tasks(user) -> QuerySet[Task]:

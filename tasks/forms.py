@@ -29,3 +29,19 @@ class FlakyForm(forms.Form):
     failures = forms.IntegerField(
         initial=2, min_value=0, max_value=5, help_text="How many attempts fail before one succeeds."
     )
+
+
+class PagesForm(forms.Form):
+    pages = forms.IntegerField(
+        initial=5, min_value=1, max_value=400, help_text="How many pages to fetch, side by side."
+    )
+    seconds = forms.FloatField(
+        initial=2, min_value=0, max_value=60, help_text="How long each page takes, in seconds."
+    )
+    fail_page = forms.IntegerField(
+        initial=0,
+        min_value=0,
+        max_value=400,
+        required=False,
+        help_text="The page whose fetch fails (0: none), to see a failed step and retry it.",
+    )

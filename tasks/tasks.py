@@ -1,14 +1,16 @@
 """The standalone site's demo tasks, written against Taskboard's public API only.
 
 They are what a host project's own tasks look like: a Celery task, decorated with
-``@launchable`` and a form, reporting progress with ``report_progress``.
+``@launchable`` and a form, reporting progress with ``report_progress``; and a
+workflow, a function decorated with ``@launchable`` that returns a canvas.
 """
 
 from __future__ import annotations
 
 import time
 
-from celery import shared_task
+from celery import chord, group, shared_task
+from celery.canvas import Signature
 
 from taskboard import launchable, report_progress
 from tasks import forms
@@ -83,3 +85,40 @@ def flaky(self, failures: int = 2) -> dict:
             countdown=0.5 * 2**self.request.retries,
         )
     return {"attempts": self.request.retries + 1}
+
+
+class PageUnavailable(RuntimeError):
+    """The error of the page the workflow demo was told to fail."""
+
+
+@shared_task(bind=True, name="demo.fetch_page")
+def fetch_page(self, page: int, seconds: float = 2, fail: bool = False) -> dict:
+    steps = 4
+    for step in range(steps):
+        report_progress(step, steps, f"page {page}")
+        time.sleep(seconds / steps)
+    if fail:
+        raise PageUnavailable(f"page {page} could not be fetched (on purpose)")
+    return {"page": page, "words": 100 + page}
+
+
+@shared_task(name="demo.merge_pages")
+def merge_pages(pages: list) -> dict:
+    return {"pages": len(pages), "words": sum(page["words"] for page in pages)}
+
+
+@launchable(
+    form=forms.PagesForm,
+    title="Fetch pages, then merge (workflow)",
+    description="Fetches the pages side by side (a group), then merges them (a chord's "
+    "callback); one page can be told to fail.",
+    name="demo.pages",
+)
+def fetch_and_merge(pages: int = 5, seconds: float = 2, fail_page: int | None = 0) -> Signature:
+    return chord(
+        group(
+            fetch_page.s(page=page, seconds=seconds, fail=page == fail_page)
+            for page in range(1, pages + 1)
+        ),
+        merge_pages.s(),
+    )

@@ -116,6 +116,8 @@ def on_published(sender=None, headers=None, body=None, routing_key=None, **_):
     args, kwargs = (
         (body[0], body[1]) if isinstance(body, list | tuple) and len(body) >= 2 else ([], {})
     )
+    # The chord callback rides in the message body's embed (protocol 2), beside the args.
+    embed = body[2] if isinstance(body, list | tuple) and len(body) >= 3 else None
     _write(
         tracking.track_published,
         task_id=headers["id"],
@@ -123,6 +125,13 @@ def on_published(sender=None, headers=None, body=None, routing_key=None, **_):
         args=args,
         kwargs=kwargs,
         queue=routing_key or "",
+        links=tracking.workflow_links(
+            task_id=headers["id"],
+            root_id=headers.get("root_id"),
+            parent_id=headers.get("parent_id"),
+            group_id=headers.get("group"),
+            chord=embed.get("chord") if isinstance(embed, dict) else None,
+        ),
     )
 
 
@@ -175,6 +184,13 @@ def on_prerun(sender=None, task_id=None, task=None, args=None, kwargs=None, **_)
         "retries": request.retries or 0,
         "queue": delivery.get("routing_key") or "",
         "started_at": timezone.now(),
+        "links": tracking.workflow_links(
+            task_id=task_id,
+            root_id=request.root_id,
+            parent_id=request.parent_id,
+            group_id=request.group,
+            chord=request.chord,
+        ),
     }
     if held_starts.delay > 0:
         held_starts.hold(task_id, start)
