@@ -43,5 +43,5 @@ class PagesForm(forms.Form):
         min_value=0,
         max_value=400,
         required=False,
-        help_text="The page whose fetch fails (0: none), to see a failed step and retry it.",
+        help_text="The page whose fetch fails (0: none); its retry succeeds.",
     )

@@ -31,11 +31,16 @@ def _tree(user, root_id, current_id) -> tuple[Tree, bool, int]:
 
 
 def _poll_ids(tree: Tree) -> str:
-    """Return the poll's ``ids`` value: every node of the tree still in flight."""
+    """Return the poll's ``ids`` value: every node of the tree still in flight.
+
+    In flight by its badge: a chord's callback that Celery failed for its header's
+    failure never ran, so its row stays pending until the reconciler converges it,
+    but the result backend already says Failed, and the tree is finished.
+    """
     return polling.carried(
         polling.item(pk, polling.token(node.row.version, node.badge))
         for pk, node in tree.nodes.items()
-        if not node.row.is_terminal
+        if not node.badge.is_terminal
     )
 
 
@@ -56,7 +61,13 @@ def _context(request: HtmxHttpRequest, tree: Tree, live: bool, current_id) -> di
 
 
 def workflow_context(request: HtmxHttpRequest, task: Task) -> dict | None:
-    """Return what the detail page needs to draw ``task``'s workflow, or None for a lone task."""
+    """Return what the detail page needs to draw ``task``'s workflow, or None for a lone task.
+
+    A lone task costs no query: every node of a workflow, its root included, has
+    ``root_id`` set (taskboard/worker/tracking.py marks a root once a node names it).
+    """
+    if task.root_id is None:
+        return None
     root_id = selectors.workflow_root(task)
     tree, live, size = _tree(request.user, root_id, task.pk)
     if size <= 1:
