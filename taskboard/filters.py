@@ -11,7 +11,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
-from django.db.models import Q, QuerySet, TextField
+from django.db.models import F, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -21,6 +21,9 @@ from taskboard.models import Status, Task
 SEARCH_MAX = 200
 # Relative time ranges of the created/finished filters.
 WITHIN_CHOICES = (("hour", "Last hour"), ("today", "Today"), ("7d", "Last 7 days"))
+# The table shows a workflow's root only, or (steps=all) every step of it too.
+STEPS_ALL = "all"
+STEPS_CHOICES = ((STEPS_ALL, "Every workflow step"),)
 # PostgreSQL's text search configuration: English stems "timeouts" to "timeout".
 SEARCH_CONFIG = "english"
 
@@ -71,11 +74,20 @@ class TaskFilter(django_filters.FilterSet):
     # For those who see everyone's tasks (removed for others in __init__).
     owner = django_filters.CharFilter(method="filter_owner", label="Owner", max_length=150)
     queue = django_filters.CharFilter(field_name="queue", label="Queue", max_length=200)
+    # A workflow's steps are hidden behind its root unless asked for (applied in
+    # __init__: a filter's method is not called for the empty default).
+    steps = django_filters.ChoiceFilter(
+        choices=STEPS_CHOICES,
+        method="filter_steps",
+        label="Show",
+        empty_label="Workflows and lone tasks",
+    )
 
     # The filters with an input in the page's search form (templates/taskboard/tasks/list.html).
     search_form_fields = (
         "q",
         "name",
+        "steps",
         "created",
         "created_from",
         "created_to",
@@ -92,6 +104,9 @@ class TaskFilter(django_filters.FilterSet):
         fields: list[str] = []
 
     def __init__(self, data=None, queryset=None, *, user=None, **kwargs):
+        if queryset is not None and (data or {}).get("steps") != STEPS_ALL:
+            # Roots and lone tasks only: a filter on the rows each index range reads.
+            queryset = queryset.filter(Q(root_id__isnull=True) | Q(root_id=F("pk")))
         super().__init__(data, queryset, **kwargs)
         if user is None or not permissions.can_view_all(user):
             for field in self.staff_fields:
@@ -147,6 +162,10 @@ class TaskFilter(django_filters.FilterSet):
             )
             match |= Q(document=SearchQuery(value, search_type="websearch", config=SEARCH_CONFIG))
         return queryset.filter(match)
+
+    def filter_steps(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
+        """Keep every step (the roots-only default is applied to the base queryset)."""
+        return queryset
 
     def filter_within(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
         """Keep the tasks created (or finished) within the last hour, today or the last week."""

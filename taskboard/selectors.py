@@ -214,6 +214,8 @@ ROW_FIELDS = (
     "started_at",
     "finished_at",
     "version",
+    # A workflow's root shows the workflow's counts; a step links to its root.
+    "root_id",
 )
 _STATUS, _ATTEMPTS, _VERSION = (ROW_FIELDS.index(f) for f in ("status", "attempts", "version"))
 

@@ -225,6 +225,34 @@ class Tree:
         return not any(self.counts.get(s) for s in (Status.PENDING, Status.RUNNING, "unknown"))
 
 
+@dataclass(frozen=True)
+class WorkflowSummary:
+    """A workflow's overall state and counts, as its root's row in the table shows them."""
+
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def status(self) -> str:
+        """Return the workflow's state: in flight while a node is, else failed, cancelled, done."""
+        for status in (Status.RUNNING, Status.PENDING, Status.FAILED, Status.CANCELLED):
+            if self.counts.get(status):
+                return status
+        return Status.COMPLETED
+
+    @property
+    def label(self) -> str:
+        return Status.label_of(self.status)
+
+    @property
+    def summary(self) -> str:
+        """Return "3 of 5 done, 1 failed"."""
+        return TreeGroup("", [], self.total, self.counts).summary
+
+
 def tree_counts(badges: Iterable[Badge]) -> dict[str, int]:
     """Return how many of ``badges`` are in each status."""
     counts: dict[str, int] = {}

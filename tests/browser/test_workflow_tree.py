@@ -67,5 +67,6 @@ def test_launch_the_demo_workflow_watch_its_tree_and_retry_its_failed_step(
     assert str(retry.root_id) == root_id
     retry_line = page.locator(f"#wf-node-{retry.pk}")
     expect(retry_line).to_have_class(re.compile("is-current"))
-    expect(retry_line.locator(".badge")).to_have_attribute("data-status", "completed", timeout=FINAL)
+    retry_badge = retry_line.locator(".badge")
+    expect(retry_badge).to_have_attribute("data-status", "completed", timeout=FINAL)
     expect(page.locator("#workflow-tree .wf-group-head")).to_contain_text("4 of 4 done")
