@@ -157,9 +157,8 @@ class TreeNode:
 
     @property
     def duration(self) -> timedelta | None:
-        if self.row.started_at and self.row.finished_at:
-            return self.row.finished_at - self.row.started_at
-        return None
+        """Return how long the task ran, once it has finished."""
+        return self.row.run
 
     @property
     def outcome(self) -> Badge:

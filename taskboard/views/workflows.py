@@ -96,33 +96,44 @@ def workflow_status(request: HtmxHttpRequest, root_id) -> HttpResponse:
     except polling.PollIdsInvalid as exc:
         return _bad(str(exc))
     current = params.get("current", "")
-    tree, live, size = _tree(request.user, root_id, current if _is_uuid(current) else None)
-    if size == 0:
+    rows = selectors.workflow_rows(user=request.user, root_id=root_id)
+    if not rows:
         raise Http404("No workflow with that root.")
+    badges, live = badges_for(rows)
+    changed = []
+    for row in rows:
+        old = wanted.get(row.pk)
+        if old is None:
+            continue
+        # Without live state only the database's finished rows can be trusted.
+        trusted = live or row.is_terminal
+        if trusted and polling.token(row.version, badges[str(row.pk)]) != old:
+            changed.append(str(row.pk))
+    grew = params.get("size", "") != str(len(rows))
+    if not grew and not changed and live:
+        # The common answer, before any tree is built: htmx keeps the page as it is.
+        return HttpResponse(status=204)
+    tree = build_tree(
+        rows, badges, root_id=root_id, current_id=current if _is_uuid(current) else None
+    )
     context = _context(request, tree, live, current)
-    drawn = params.get("size", "")
-    if drawn != str(size):
+    if grew:
         # New nodes (a retry, a task that started others): the whole tree again.
         response = render(request, f"{TREE_TEMPLATE}#tree", {"wf": context})
         response["HX-Retarget"] = "#workflow-tree"
         response["HX-Reswap"] = "outerHTML"
         return response
+    shown = {node.pk for group in tree.groups.values() for node in group.members}
     changed_nodes: list[TreeNode] = []
     changed_groups: dict[str, TreeGroup] = {}
-    for pk, old in wanted.items():
-        node = tree.nodes.get(str(pk))
-        if node is None or not live and not node.row.is_terminal:
-            continue
-        if polling.token(node.row.version, node.badge) == old:
-            continue
-        group = tree.group_of(str(pk))
+    for pk in changed:
+        group = tree.group_of(pk)
         if group is not None:
-            # Its group's count moved too: the group is drawn again, members and all.
+            # Its group's count moved too; a member the group leaves out has no line.
             changed_groups[group.group_id] = group
-        else:
-            changed_nodes.append(node)
-    if not changed_nodes and not changed_groups and live:
-        return HttpResponse(status=204)
+            if pk not in shown and not tree.nodes[pk].row.retry_of_id:
+                continue
+        changed_nodes.append(tree.nodes[pk])
     return render(
         request,
         f"{TREE_TEMPLATE}#response",

@@ -7,7 +7,6 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 from celery import chain, chord, group
-from django.utils import timezone
 
 from taskboard.live import Badge
 from taskboard.status import Status
@@ -16,14 +15,12 @@ from tasks.tasks import quick
 
 
 def row(name="demo.quick", status=Status.COMPLETED, **links):
-    now = timezone.now()
     fields = {
         "pk": uuid.uuid4(),
         "name": name,
         "status": status,
         "version": 2,
-        "started_at": now - timedelta(seconds=3),
-        "finished_at": now if status in (Status.COMPLETED, Status.FAILED) else None,
+        "run": timedelta(seconds=3) if status in (Status.COMPLETED, Status.FAILED) else None,
         "parent_id": None,
         "group_id": None,
         "chord_id": None,

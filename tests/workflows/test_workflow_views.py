@@ -65,7 +65,7 @@ def tree_poll(response) -> tuple[str, dict]:
 
 def oob_ids(response) -> list[str]:
     return re.findall(
-        r'<div id="(wf-(?:node|group)-[0-9a-f-]{36})"[^>]*hx-swap-oob="true"',
+        r'<(?:div|p) id="(wf-(?:node|group-head)-[0-9a-f-]{36})"[^>]*hx-swap-oob="true"',
         response.content.decode(),
     )
 
@@ -143,13 +143,13 @@ def test_tree_poll_unchanged_answers_no_content(alice, user):
     assert response.status_code == 204
 
 
-def test_tree_poll_swaps_only_the_changed_group(alice, user):
+def test_tree_poll_swaps_only_the_changed_member_and_its_group_count(alice, user):
     rows = workflow(user)
     url, values = tree_poll(alice.get(f"/tasks/{rows[0].pk}/"))
     Task.objects.filter(pk=rows[2].pk).update(status="completed", version=3)
     response = alice.post(url, values, headers=HTMX)
     assert response.status_code == 200
-    assert oob_ids(response) == [f"wf-group-{rows[0].group_id}"]
+    assert oob_ids(response) == [f"wf-node-{rows[2].pk}", f"wf-group-head-{rows[0].group_id}"]
     assert "1 of 3 done" in response.content.decode()
     _, following = tree_poll(response)
     assert str(rows[2].pk) not in following["ids"]
@@ -162,6 +162,16 @@ def test_tree_poll_swaps_a_lone_node_line(alice, user):
     Task.objects.filter(pk=callback.pk).update(status="running", version=2)
     response = alice.post(url, values, headers=HTMX)
     assert oob_ids(response) == [f"wf-node-{callback.pk}"]
+
+
+def test_tree_poll_counts_a_collapsed_member_without_drawing_it(alice, user):
+    rows = workflow(user, members=30)
+    url, values = tree_poll(alice.get(f"/tasks/{rows[0].pk}/"))
+    hidden = rows[25]  # past the twenty a collapsed group shows
+    Task.objects.filter(pk=hidden.pk).update(status="completed", version=3)
+    response = alice.post(url, values, headers=HTMX)
+    assert oob_ids(response) == [f"wf-group-head-{rows[0].group_id}"]
+    assert "1 of 30 done" in response.content.decode()
 
 
 def test_tree_poll_stops_when_the_tree_is_finished(alice, user):
@@ -237,7 +247,7 @@ def test_tree_poll_of_fifty_nodes_is_one_query_and_one_redis_round_trip(alice, u
             re.search(r'FROM "(django_session|auth_user|auth_permission)"', s) for s in others
         )
         assert trips == ["MGET"]
-        assert oob_ids(response) == [f"wf-group-{rows[0].group_id}"]
+        assert oob_ids(response) == [f"wf-node-{rows[2].pk}", f"wf-group-head-{rows[0].group_id}"]
     finally:
         for row in rows:
             current_app.backend.forget(str(row.pk))
