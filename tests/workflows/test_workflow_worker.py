@@ -113,3 +113,18 @@ def test_detail_tree_shows_every_node_until_the_end(celery_worker, user, alice):
     assert "3 of 3 done" in body
     # Finished: the tree's poll element has nothing to ask.
     assert '<div id="tree-poll"></div>' in body
+
+
+def test_chain_sent_from_code_marks_its_root_and_shows_a_tree(celery_worker, user, alice):
+    result = (quick.s(1, 1) | quick.s(1)).apply_async()
+    last = wait_for(
+        lambda: Task.objects.filter(pk=result.id, status="completed").first(),
+        timeout=60,
+        message="the chain's last step",
+    )
+    root = Task.objects.get(pk=last.root_id)
+    assert root.root_id == root.pk
+    assert last.parent_id == root.pk
+    Task.objects.filter(pk__in=[root.pk, last.pk]).update(owner=user)
+    body = alice.get(f"/tasks/{root.pk}/").content.decode()
+    assert f'id="wf-node-{last.pk}"' in body
