@@ -288,6 +288,9 @@ def build_tree(
     for row in rows:
         retried = str(row.retry_of_id) if row.retry_of_id else None
         if retried in nodes and str(row.pk) not in callbacks:
+            # A retry of a retry sits beside the first run too, newest last.
+            while by_id[retried].retry_of_id and str(by_id[retried].retry_of_id) in nodes:
+                retried = str(by_id[retried].retry_of_id)
             nodes[retried].retries.append(nodes[str(row.pk)])
             retries.add(str(row.pk))
     # What each task started, in order ("" for the top of the tree).

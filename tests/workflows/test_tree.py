@@ -95,6 +95,15 @@ def test_retry_sits_beside_the_run_it_retried_and_counts_for_the_group():
     assert [r.pk for r in group_item.members[0].retries] == [str(retry.pk)]
 
 
+def test_retry_of_a_retry_sits_beside_the_first_run():
+    failed = row(status=Status.FAILED)
+    again = row(status=Status.FAILED, retry_of_id=failed.pk)
+    ok = row(retry_of_id=again.pk)
+    (item,) = tree_of([failed, again, ok]).items
+    assert [r.pk for r in item.retries] == [str(again.pk), str(ok.pk)]
+    assert item.outcome.status == Status.COMPLETED
+
+
 def test_task_starting_several_nests_them_and_orphans_start_at_the_top():
     parent = row()
     kids = [row(parent_id=parent.pk) for _ in range(2)]

@@ -287,6 +287,20 @@ def test_cancel_workflow_cancels_every_pending_node_and_audits(alice, user, revo
     assert entry.count == 4
 
 
+def test_cancel_workflow_asks_running_nodes_to_stop(alice, user, revokes):
+    rows = workflow(user, status="running")
+    try:
+        alice.post(f"/tasks/{rows[0].pk}/cancel-workflow/")
+        running = Task.objects.filter(root_id=rows[0].pk, status="running")
+        assert running.count() == 3
+        assert all(task.cancel_requested for task in running)
+        # The callback had not started: it is cancelled at once.
+        assert Task.objects.get(pk=rows[-1].pk).status == "cancelled"
+    finally:
+        for row in rows:
+            current_app.backend.forget(str(row.pk))
+
+
 def test_cancel_workflow_htmx_redirects(alice, user, revokes):
     rows = workflow(user, status="pending")
     response = alice.post(f"/tasks/{rows[1].pk}/cancel-workflow/", headers=HTMX)
