@@ -287,6 +287,7 @@ def test_cancel_workflow_cancels_every_pending_node_and_audits(alice, user, revo
     assert entry.count == 4
 
 
+@pytest.mark.integration
 def test_cancel_workflow_asks_running_nodes_to_stop(alice, user, revokes):
     rows = workflow(user, status="running")
     try:
