@@ -8,7 +8,7 @@ from typing import Any
 
 from celery.utils.serialization import UnpickleableExceptionWrapper
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from taskboard import states
@@ -30,12 +30,18 @@ def reconcile(*, now=None, batch: int = 500) -> dict[str, int]:
         seconds=settings.CELERY_TASK_TIME_LIMIT + app_settings.STALE_MARGIN
     )
     pending_cutoff = now - timedelta(seconds=app_settings.PENDING_STALE_AFTER)
+    # A workflow's later steps are recorded pending when it is launched and sent only
+    # when the steps before them end: while a node of their workflow runs, they wait.
+    workflow_runs = Exists(
+        Task.objects.filter(root_id=OuterRef("root_id"), status=RUNNING).order_by()
+    )
     stale = list(
         Task.objects.filter(
             Q(status=RUNNING, started_at__lt=running_cutoff)
             | Q(status=RUNNING, started_at__isnull=True, created_at__lt=running_cutoff)
             | Q(status=PENDING, created_at__lt=pending_cutoff)
         )
+        .exclude(Q(status=PENDING, root_id__isnull=False) & workflow_runs)
         .order_by()
         .values_list("id", "status")[:batch]
     )

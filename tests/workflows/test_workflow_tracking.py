@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from taskboard.models import Task
 from taskboard.worker import tracking
+from taskboard.worker.reconcile import reconcile
 from tests.factories import TaskFactory
 
 pytestmark = pytest.mark.django_db
@@ -80,3 +82,17 @@ def test_start_of_an_unrecorded_node_creates_it_linked(user):
     assert Task.objects.get(pk=task_id).root_id == root.pk
     root.refresh_from_db()
     assert root.root_id == root.pk
+
+
+def test_reconciler_leaves_a_waiting_step_while_its_workflow_runs(user):
+    root_id = uuid.uuid4()
+    old = timezone.now() - timedelta(hours=3)
+    TaskFactory(owner=user, id=root_id, root_id=root_id, running=True, started_at=timezone.now())
+    waiting = TaskFactory(owner=user, root_id=root_id, parent_id=root_id, created_at=old)
+    lone = TaskFactory(owner=user, created_at=old)
+    reconcile()
+    assert Task.objects.get(pk=waiting.pk).status == "pending"
+    assert Task.objects.get(pk=lone.pk).status == "failed"  # lost: nothing knows it
+    Task.objects.filter(pk=root_id).update(status="failed")
+    reconcile()
+    assert Task.objects.get(pk=waiting.pk).status == "failed"
