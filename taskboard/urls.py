@@ -6,7 +6,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from taskboard.views import api as api_views
-from taskboard.views import audit, bulk, charts, detail, failures, health, launch
+from taskboard.views import audit, bulk, charts, detail, failures, health, launch, logs
 from taskboard.views import metrics as metrics_views
 from taskboard.views import ops as ops_views
 from taskboard.views import tasks as task_views
@@ -34,6 +34,8 @@ urlpatterns = [
     path("tasks/<uuid:task_id>/retry/", detail.task_retry, name="task_retry"),
     path("tasks/<uuid:task_id>/cancel/", detail.task_cancel, name="task_cancel"),
     path("tasks/<uuid:task_id>/download/", detail.task_download, name="task_download"),
+    path("tasks/<uuid:task_id>/log/", logs.task_log, name="task_log"),
+    path("tasks/<uuid:task_id>/log/download/", logs.task_log_download, name="task_log_download"),
     path("launch/", launch.catalog, name="launch_catalog"),
     path("launch/<str:name>/", launch.launch, name="launch"),
     path("tokens/", token_views.token_list, name="token_list"),

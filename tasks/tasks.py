@@ -9,9 +9,12 @@ from __future__ import annotations
 import time
 
 from celery import shared_task
+from celery.utils.log import get_task_logger
 
 from taskboard import launchable, report_progress
 from tasks import forms
+
+logger = get_task_logger(__name__)
 
 
 class FlakyError(Exception):
@@ -83,3 +86,25 @@ def flaky(self, failures: int = 2) -> dict:
             countdown=0.5 * 2**self.request.retries,
         )
     return {"attempts": self.request.retries + 1}
+
+
+@launchable(
+    form=forms.ChattyForm,
+    title="Chatty (writes a log)",
+    description="Logs a line every interval, with a warning every fifth: watch its log live.",
+)
+@shared_task(bind=True, name="demo.chatty")
+def chatty(
+    self, lines: int = 10, interval: float = 0.5, message: str = "working", fail_after: int = 0
+) -> dict:
+    for number in range(1, lines + 1):
+        if number % 5 == 0:
+            logger.warning("%s: line %d of %d (a warning)", message, number, lines)
+        else:
+            logger.info("%s: line %d of %d", message, number, lines)
+        if number == fail_after:
+            logger.error("giving up after line %d", number)
+            raise_failure(f"chatty stopped after {number} lines")
+        if interval:
+            time.sleep(interval)
+    return {"lines": lines}
