@@ -98,7 +98,8 @@ class RedisLogs:
     def __init__(self, backend: RedisBackend):
         self.backend = backend
 
-    def _keys(self, task_id: str) -> tuple[bytes, bytes]:
+    def keys(self, task_id: str) -> tuple[bytes, bytes]:
+        """Return the keys of the task's lines and of its count of lines logged."""
         get = self.backend.get_key_for_task
         return get(task_id, key=LOG_SUFFIX), get(task_id, key=COUNT_SUFFIX)
 
@@ -107,7 +108,7 @@ class RedisLogs:
         cap, ttl = app_settings.LOG_MAX_LINES, app_settings.LOG_TTL
         pipe = self.backend.client.pipeline(transaction=False)
         for task_id, batch in batches.items():
-            lines_key, count_key = self._keys(task_id)
+            lines_key, count_key = self.keys(task_id)
             if batch.lines:
                 pipe.rpush(lines_key, *batch.lines)
                 # Several processes may write one task (its retries): the list never
@@ -118,7 +119,7 @@ class RedisLogs:
             pipe.expire(count_key, ttl)
         wanted = list(read_back)
         for task_id in wanted:
-            lines_key, count_key = self._keys(task_id)
+            lines_key, count_key = self.keys(task_id)
             pipe.lrange(lines_key, 0, cap - 1)
             pipe.get(count_key)
         replies = pipe.execute()
@@ -130,7 +131,7 @@ class RedisLogs:
         stop = -1 if limit is None else offset + limit - 1
         pipe = self.backend.client.pipeline(transaction=False)
         for task_id in wanted:
-            lines_key, count_key = self._keys(task_id)
+            lines_key, count_key = self.keys(task_id)
             pipe.lrange(lines_key, offset, stop)
             pipe.llen(lines_key)
             pipe.get(count_key)

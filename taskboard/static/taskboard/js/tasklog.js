@@ -24,6 +24,8 @@
     }
 
     button.hidden = false;
+    // Lines arrive by themselves: the no-JavaScript "Newer lines" link is not needed.
+    list.parentElement.classList.add("log-live");
     button.addEventListener("click", function () {
       following = !following;
       show();
