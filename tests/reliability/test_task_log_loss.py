@@ -22,9 +22,7 @@ pytestmark = [
 ]
 
 
-def test_killed_worker_task_keeps_the_lines_that_reached_the_backend(
-    stack, user, client, settings
-):
+def test_killed_worker_task_keeps_the_lines_that_reached_the_backend(stack, user, client, settings):
     # The reconciler gives up on a running row after the time limit plus the margin.
     settings.CELERY_TASK_TIME_LIMIT = 6
     settings.TASKBOARD_STALE_MARGIN = 2
