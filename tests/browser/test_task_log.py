@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from taskboard import services
-from tests.browser.test_phone import OVERFLOW, logged_in
+from tests.browser.test_phone import OVERFLOW, REVIEW, logged_in
 from tests.conftest import SCREENSHOTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -69,4 +69,6 @@ def test_running_tasks_log_fills_in_live(
     expect(follow).to_have_attribute("aria-pressed", "true")
 
     assert page.evaluate(OVERFLOW) == []
+    REVIEW.mkdir(parents=True, exist_ok=True)
+    page.locator("#task-log").screenshot(path=str(REVIEW / f"task-log-{width}-{scheme}.png"))
     page.context.close()
