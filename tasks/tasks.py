@@ -105,6 +105,10 @@ def chatty(
         if number == fail_after:
             logger.error("giving up after line %d", number)
             raise_failure(f"chatty stopped after {number} lines")
+        # Its progress bar, and where a cancel request stops it.
+        report_progress(number, lines, f"line {number} of {lines}")
         if interval:
             time.sleep(interval)
+    # Printed, not logged: the worker's redirected stdout reaches the log too.
+    print(f"{message}: done, {lines} lines")
     return {"lines": lines}

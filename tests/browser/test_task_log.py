@@ -49,11 +49,14 @@ def test_running_tasks_log_fills_in_live(
         page.screenshot(path=str(SCREENSHOTS / "task-log.png"))
 
     expect(poll).to_have_attribute("data-finished", "", timeout=STEP * 2)
-    expect(lines).to_have_count(LINES)
+    expect(lines).to_have_count(LINES + 1)
     texts = [line.strip() for line in page.locator("#log-lines .log-message").all_inner_texts()]
     assert texts == [
-        f"{message}: line {n} of {LINES}" + (" (a warning)" if n % 5 == 0 else "")
-        for n in range(1, LINES + 1)
+        *(
+            f"{message}: line {n} of {LINES}" + (" (a warning)" if n % 5 == 0 else "")
+            for n in range(1, LINES + 1)
+        ),
+        f"{message}: done, {LINES} lines",  # printed
     ]
     assert page.locator("#log-lines b").count() == 0  # the markup stayed text
     # The level in words beside its colour.

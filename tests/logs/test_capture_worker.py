@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from celery import current_app
 
 from taskboard import services, tasklog
 from taskboard.models import Task, TaskLog
@@ -39,12 +40,16 @@ def stored_log(task_id, timeout: float = 30) -> TaskLog:
 
 
 def expected(lines: int, message: str = "working") -> list[tuple[str, str]]:
-    """Return the (level, message) pairs demo.chatty logs."""
+    """Return the (level, message) pairs demo.chatty logs, and the line it prints last."""
     return [
-        ("WARNING", f"{message}: line {n} of {lines} (a warning)")
-        if n % 5 == 0
-        else ("INFO", f"{message}: line {n} of {lines}")
-        for n in range(1, lines + 1)
+        *(
+            ("WARNING", f"{message}: line {n} of {lines} (a warning)")
+            if n % 5 == 0
+            else ("INFO", f"{message}: line {n} of {lines}")
+            for n in range(1, lines + 1)
+        ),
+        # print() under the worker's worker_redirect_stdouts: a WARNING record.
+        ("WARNING", f"{message}: done, {lines} lines"),
     ]
 
 
@@ -123,14 +128,14 @@ def test_log_beyond_the_cap_keeps_the_cap_and_says_how_many_were_dropped(
     finished(task.pk)
     log = stored_log(task.pk)
     assert len(log.entries) == cap
-    assert log.dropped == 150
+    assert log.dropped == 151  # the lines over the cap, and the printed one after them
     assert log.entries[-1][2].startswith(f"flood: line {cap} of {cap + 150}")  # the first kept
 
     client.force_login(user)
     page = client.get(f"/tasks/{task.pk}/").content.decode()
-    assert "150 lines dropped" in page
+    assert "151 lines dropped" in page
     download = client.get(f"/tasks/{task.pk}/log/download/").content.decode()
-    assert download.endswith("[150 lines dropped: over the log's cap]\n")
+    assert download.endswith("[151 lines dropped: over the log's cap]\n")
     assert len(download.splitlines()) == cap + 1
 
 
@@ -143,3 +148,32 @@ def test_failed_task_keeps_its_log_up_to_the_failure(celery_worker, user):
         *expected(10, "doomed")[:3],
         ("ERROR", "giving up after line 3"),
     ]
+
+
+def test_cancelled_running_task_keeps_its_log_up_to_the_stop(celery_worker, user):
+    task = chatty(user, lines=200, interval=0.1, message="stopped")
+    wait_for(
+        lambda: len(tasklog.read_live(task.pk).lines) >= 3, message="three lines in the backend"
+    )
+    services.task_cancel(task=Task.objects.get(pk=task.pk), user=user)
+    row = finished(task.pk)
+    log = stored_log(task.pk)
+    assert row.status == "cancelled"
+    messages = [message for _, _, message in log.entries]
+    assert 3 <= len(messages) < 200
+    assert messages == [message for _, message in expected(200, "stopped")[: len(messages)]]
+
+
+def test_terminated_task_keeps_the_lines_it_sent(celery_worker, user):
+    # Its pool process is killed: the worker's main process stores what reached Redis.
+    task = chatty(user, lines=200, interval=0.1, message="terminated")
+    wait_for(
+        lambda: len(tasklog.read_live(task.pk).lines) >= 3, message="three lines in the backend"
+    )
+    current_app.control.revoke(str(task.pk), terminate=True)
+    row = finished(task.pk)
+    log = stored_log(task.pk)
+    assert row.status == "cancelled"
+    sent = [line.message for line in tasklog.read_live(task.pk).lines]
+    assert [message for _, _, message in log.entries] == sent
+    assert 3 <= len(sent) < 200

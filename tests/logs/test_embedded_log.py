@@ -60,9 +60,10 @@ def test_embedded_worker_captures_and_stores_a_tasks_log(tmp_path):
         worker.stop()
     assert "STATUS completed" in out, out + worker.tail()
     assert "PARTIAL True" in out, out  # some lines read from the file while it ran
-    assert "FILE 4 after offset 2" in out, out
+    assert "FILE 5 after offset 2" in out, out
     expected = [
-        f"embedded: line {n} of 6" + (" (a warning)" if n == 5 else "") for n in range(1, 7)
+        *(f"embedded: line {n} of 6" + (" (a warning)" if n == 5 else "") for n in range(1, 7)),
+        "embedded: done, 6 lines",  # printed
     ]
     assert f"STORED {expected}" in out, out
     assert "SEARCH True" in out, out
