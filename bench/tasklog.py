@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--polls", type=int, default=150, help="fragment/table pairs")
     parser.add_argument("--tasks", type=int, default=60, help="tasks per worker round")
     parser.add_argument("--lines", type=int, default=100, help="lines each task logs")
-    parser.add_argument("--interval", type=float, default=0.002, help="seconds between lines")
+    parser.add_argument("--interval", type=float, default=0.001, help="seconds between lines")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", choices=["fragment", "worker"])
     parser.add_argument("--out", default=None, help="write the results here as JSON")
