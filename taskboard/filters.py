@@ -16,7 +16,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from taskboard import permissions, registry
-from taskboard.models import Status, Task
+from taskboard.models import Status, Task, TaskLog
 
 SEARCH_MAX = 200
 # Relative time ranges of the created/finished filters.
@@ -44,6 +44,22 @@ def _datetime_filter(field: str, lookup: str, label: str) -> django_filters.Date
         lookup_expr=lookup,
         label=label,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+
+
+def _log_matches(value: str) -> QuerySet[TaskLog]:
+    """Return the ids of the tasks whose stored log matches ``value``.
+
+    On PostgreSQL by full text only, through the GIN index of the same expression
+    (migration 0004): a substring match would read every stored log. Elsewhere the
+    substring match the other columns use.
+    """
+    if connection.vendor != "postgresql":
+        return TaskLog.objects.filter(text__icontains=value).values("task_id")
+    return (
+        TaskLog.objects.annotate(document=SearchVector("text", config=SEARCH_CONFIG))
+        .filter(document=SearchQuery(value, search_type="websearch", config=SEARCH_CONFIG))
+        .values("task_id")
     )
 
 
@@ -125,7 +141,7 @@ class TaskFilter(django_filters.FilterSet):
         return queryset.filter(**{f"owner__{get_user_model().USERNAME_FIELD}": value})
 
     def filter_search(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
-        """Match name, id, arguments, result or error; full-text as well on PostgreSQL."""
+        """Match name, id, arguments, result, error or stored log; full-text on PostgreSQL."""
         value = value.strip()
         if not value:
             return queryset
@@ -161,7 +177,7 @@ class TaskFilter(django_filters.FilterSet):
                 )
             )
             match |= Q(document=SearchQuery(value, search_type="websearch", config=SEARCH_CONFIG))
-        return queryset.filter(match)
+        return queryset.filter(match | Q(pk__in=_log_matches(value)))
 
     def filter_steps(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
         """Keep every step (the roots-only default is applied to the base queryset)."""

@@ -29,7 +29,9 @@ from taskboard.models import (
     BulkAction,
     Status,
     Task,
+    TaskLog,
 )
+from taskboard.tasklog import LogChunk, LogUnavailable, decode_all, read_live
 
 
 def completed_tasks() -> QuerySet[Task]:
@@ -60,6 +62,44 @@ def visible_tasks(user) -> QuerySet[Task]:
 def task_get(*, user, task_id) -> Task:
     """Return the task ``user`` may see with this id, or raise Http404."""
     return get_object_or_404(visible_tasks(user).select_related("owner", "retry_of"), pk=task_id)
+
+
+# How long after its end a task's page still asks for log lines while its stored log
+# is not written yet: the worker sends its last lines right after the end is recorded.
+LOG_SETTLE = timedelta(seconds=10)
+
+
+@dataclass(frozen=True)
+class TaskLogView:
+    """A task's log from an offset, where it came from, and whether more may come."""
+
+    chunk: LogChunk
+    live: bool = True
+    finished: bool = False
+    stored: bool = False
+
+
+def task_log(*, task: Task, offset: int = 0, limit: int | None = None) -> TaskLogView:
+    """Return the log of ``task`` from ``offset``: its stored copy once ended, else the live one.
+
+    A running task costs one result-backend round trip and no query; an ended one
+    one query (its stored log), or the live log while its worker has not stored it.
+    """
+    if task.is_terminal:
+        stored = TaskLog.objects.filter(task=task).values_list("entries", "dropped").first()
+        if stored is not None:
+            entries, dropped = stored
+            stop = len(entries) if limit is None else offset + limit
+            chunk = LogChunk(decode_all(entries[offset:stop]), offset, len(entries), dropped)
+            return TaskLogView(chunk, finished=chunk.at_end, stored=True)
+    try:
+        chunk = read_live(task.pk, offset, limit) or LogChunk(offset=offset)
+    except LogUnavailable:
+        return TaskLogView(LogChunk(offset=offset), live=False, finished=task.is_terminal)
+    settled = task.is_terminal and (
+        task.finished_at is None or timezone.now() - task.finished_at > LOG_SETTLE
+    )
+    return TaskLogView(chunk, finished=settled and chunk.at_end)
 
 
 RUN_TIME = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())

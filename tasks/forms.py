@@ -45,3 +45,22 @@ class PagesForm(forms.Form):
         required=False,
         help_text="The page whose fetch fails (0: none); its retry succeeds.",
     )
+
+
+class ChattyForm(forms.Form):
+    lines = forms.IntegerField(
+        initial=10, min_value=1, max_value=10_000, help_text="How many lines to log."
+    )
+    interval = forms.FloatField(
+        initial=0.5, min_value=0, max_value=60, help_text="Seconds between two lines."
+    )
+    message = forms.CharField(
+        initial="working", max_length=500, required=False, help_text="What each line says."
+    )
+    fail_after = forms.IntegerField(
+        initial=0,
+        min_value=0,
+        max_value=10_000,
+        required=False,
+        help_text="Fail after this many lines (0: never).",
+    )

@@ -11,9 +11,12 @@ import time
 
 from celery import chord, group, shared_task
 from celery.canvas import Signature
+from celery.utils.log import get_task_logger
 
 from taskboard import launchable, report_progress
 from tasks import forms
+
+logger = get_task_logger(__name__)
 
 
 class FlakyError(Exception):
@@ -124,3 +127,29 @@ def fetch_and_merge(pages: int = 5, seconds: float = 2, fail_page: int | None = 
         ),
         merge_pages.s(),
     )
+
+
+@launchable(
+    form=forms.ChattyForm,
+    title="Chatty (writes a log)",
+    description="Logs a line every interval, with a warning every fifth: watch its log live.",
+)
+@shared_task(bind=True, name="demo.chatty")
+def chatty(
+    self, lines: int = 10, interval: float = 0.5, message: str = "working", fail_after: int = 0
+) -> dict:
+    for number in range(1, lines + 1):
+        if number % 5 == 0:
+            logger.warning("%s: line %d of %d (a warning)", message, number, lines)
+        else:
+            logger.info("%s: line %d of %d", message, number, lines)
+        if number == fail_after:
+            logger.error("giving up after line %d", number)
+            raise_failure(f"chatty stopped after {number} lines")
+        # Its progress bar, and where a cancel request stops it.
+        report_progress(number, lines, f"line {number} of {lines}")
+        if interval:
+            time.sleep(interval)
+    # Printed, not logged: the worker's redirected stdout reaches the log too.
+    print(f"{message}: done, {lines} lines")
+    return {"lines": lines}

@@ -143,6 +143,9 @@ def _render_detail(
     template = "taskboard/tasks/detail.html"
     if request.htmx:
         template += "#detail"
+    else:
+        # The whole page draws the log so far; its own poll appends the rest.
+        extra = {"log": selectors.task_log(task=task), **extra}
     context = _detail_context(request, task, live_badge, **extra)
     return render(request, template, context, status=status)
 

@@ -15,6 +15,7 @@ from taskboard import states
 from taskboard.conf import app_settings
 from taskboard.live import live_metas
 from taskboard.models import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, Task
+from taskboard.worker import logcapture
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ def reconcile(*, now=None, batch: int = 500) -> dict[str, int]:
     if not stale:
         return counts
     metas = live_metas(task_id for task_id, _ in stale)
+    converged = []
     for task_id, _status in stale:
         meta = metas.get(str(task_id)) or {}
         try:
@@ -59,7 +61,21 @@ def reconcile(*, now=None, batch: int = 500) -> dict[str, int]:
             outcome = "skipped"
         if outcome:
             counts[outcome] += 1
+        if outcome and outcome != "skipped":
+            converged.append(task_id)
+    _store_logs(converged)
     return counts
+
+
+def _store_logs(task_ids: list) -> None:
+    """Store the live logs of rows converged here: their worker died before it could."""
+    if not task_ids:
+        return
+    try:
+        logcapture.store_from_backend(task_ids)
+    except Exception:
+        # The rows are converged; a log the backend cannot give now is not worth failing for.
+        logger.exception("reconcile: logs of %d converged rows not stored", len(task_ids))
 
 
 def _converge(task_id, meta: dict) -> str | None:
