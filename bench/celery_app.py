@@ -7,9 +7,11 @@ measure what tracking costs; the product never reads this variable.
 from __future__ import annotations
 
 import os
+import time
 
 import django
 from celery import signals
+from celery.utils.log import get_task_logger
 
 from web.celery import app
 
@@ -31,6 +33,21 @@ if os.environ.get("BENCH_HEALTH_CHECK_PER_TASK") == "1":
     @signals.task_prerun.connect(weak=False)
     def _health_check_per_task(**_) -> None:
         close_old_connections()
+
+
+# The log-capture run (bench/tasklog.py): lines at WARNING, the level bench workers
+# log at (procs.worker), so that every line reaches the capture as INFO does on a
+# worker at the default level.
+task_logger = get_task_logger("bench.chatty")
+
+
+@app.task(name="bench.chatty")
+def chatty(lines: int, interval: float) -> int:
+    for number in range(1, lines + 1):
+        task_logger.warning("bench line %d of %d: fetched a page, parsed 42 records", number, lines)
+        if interval:
+            time.sleep(interval)
+    return lines
 
 
 @signals.worker_ready.connect

@@ -52,7 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=["worker"],
+        choices=["worker", "tasklog"],
         help="run one measurement and print it (JSON), without rewriting the report",
     )
     args = parser.parse_args(argv)
@@ -398,10 +398,33 @@ def only_worker(args: argparse.Namespace) -> None:
     print(json.dumps(runs, indent=1))
 
 
+def only_tasklog(args: argparse.Namespace) -> None:
+    """Measure what task logs cost on ``args.db`` (bench/tasklog.py); write tasklog.json."""
+    from bench import tasklog
+
+    prepare_db(args, args.db, args.rows)
+    out = Path(args.out) if args.out else ROOT / "var" / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    tasklog.main(
+        [
+            "--pg",
+            args.pg,
+            "--db",
+            args.db,
+            "--redis",
+            args.redis,
+            "--out",
+            str(out / "tasklog.json"),
+        ]
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.only == "worker":
         return only_worker(args)
+    if args.only == "tasklog":
+        return only_tasklog(args)
     started = time.monotonic()
     out = Path(args.out) if args.out else DOCS
     results: dict = {

@@ -59,6 +59,18 @@ DEFAULTS: dict[str, Any] = {
     "METRICS_TOKEN": "",
     # The URL name or path of the host's logout view (POST); empty: no logout button.
     "LOGOUT_URL": "logout",
+    # Live task logs (docs/operations.md, "Task logs"): capture on the workers or not,
+    # the lowest level kept, what one task keeps (its first lines, the rest counted as
+    # dropped), seconds the live copy lives in the result backend, and how often a
+    # worker sends what it gathered (seconds, or sooner once that many lines wait).
+    "LOG_CAPTURE": True,
+    "LOG_LEVEL": "INFO",
+    "LOG_MAX_LINES": 2000,
+    "LOG_MAX_BYTES": 512 * 1024,
+    "LOG_LINE_MAX_CHARS": 4000,
+    "LOG_TTL": 24 * 3600,
+    "LOG_FLUSH_INTERVAL": 0.25,
+    "LOG_FLUSH_LINES": 500,
 }
 
 

@@ -11,16 +11,19 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
-from django.db.models import Q, QuerySet, TextField
+from django.db.models import F, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
 from taskboard import permissions, registry
-from taskboard.models import Status, Task
+from taskboard.models import Status, Task, TaskLog
 
 SEARCH_MAX = 200
 # Relative time ranges of the created/finished filters.
 WITHIN_CHOICES = (("hour", "Last hour"), ("today", "Today"), ("7d", "Last 7 days"))
+# The table shows a workflow's root only, or (steps=all) every step of it too.
+STEPS_ALL = "all"
+STEPS_CHOICES = ((STEPS_ALL, "Every workflow step"),)
 # PostgreSQL's text search configuration: English stems "timeouts" to "timeout".
 SEARCH_CONFIG = "english"
 
@@ -41,6 +44,22 @@ def _datetime_filter(field: str, lookup: str, label: str) -> django_filters.Date
         lookup_expr=lookup,
         label=label,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+
+
+def _log_matches(value: str) -> QuerySet[TaskLog]:
+    """Return the ids of the tasks whose stored log matches ``value``.
+
+    On PostgreSQL by full text only, through the GIN index of the same expression
+    (migration 0004): a substring match would read every stored log. Elsewhere the
+    substring match the other columns use.
+    """
+    if connection.vendor != "postgresql":
+        return TaskLog.objects.filter(text__icontains=value).values("task_id")
+    return (
+        TaskLog.objects.annotate(document=SearchVector("text", config=SEARCH_CONFIG))
+        .filter(document=SearchQuery(value, search_type="websearch", config=SEARCH_CONFIG))
+        .values("task_id")
     )
 
 
@@ -73,11 +92,20 @@ class TaskFilter(django_filters.FilterSet):
     queue = django_filters.CharFilter(field_name="queue", label="Queue", max_length=200)
     # The runs of one schedule (its page links here); the rows stay those the user sees.
     schedule = django_filters.NumberFilter(field_name="schedule", label="Schedule", min_value=1)
+    # A workflow's steps are hidden behind its root unless asked for (applied in
+    # __init__: a filter's method is not called for the empty default).
+    steps = django_filters.ChoiceFilter(
+        choices=STEPS_CHOICES,
+        method="filter_steps",
+        label="Show",
+        empty_label="Workflows and lone tasks",
+    )
 
     # The filters with an input in the page's search form (templates/taskboard/tasks/list.html).
     search_form_fields = (
         "q",
         "name",
+        "steps",
         "created",
         "created_from",
         "created_to",
@@ -94,6 +122,9 @@ class TaskFilter(django_filters.FilterSet):
         fields: list[str] = []
 
     def __init__(self, data=None, queryset=None, *, user=None, **kwargs):
+        if queryset is not None and (data or {}).get("steps") != STEPS_ALL:
+            # Roots and lone tasks only: a filter on the rows each index range reads.
+            queryset = queryset.filter(Q(root_id__isnull=True) | Q(root_id=F("pk")))
         super().__init__(data, queryset, **kwargs)
         if user is None or not permissions.can_view_all(user):
             for field in self.staff_fields:
@@ -112,7 +143,7 @@ class TaskFilter(django_filters.FilterSet):
         return queryset.filter(**{f"owner__{get_user_model().USERNAME_FIELD}": value})
 
     def filter_search(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
-        """Match name, id, arguments, result or error; full-text as well on PostgreSQL."""
+        """Match name, id, arguments, result, error or stored log; full-text on PostgreSQL."""
         value = value.strip()
         if not value:
             return queryset
@@ -148,7 +179,11 @@ class TaskFilter(django_filters.FilterSet):
                 )
             )
             match |= Q(document=SearchQuery(value, search_type="websearch", config=SEARCH_CONFIG))
-        return queryset.filter(match)
+        return queryset.filter(match | Q(pk__in=_log_matches(value)))
+
+    def filter_steps(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
+        """Keep every step (the roots-only default is applied to the base queryset)."""
+        return queryset
 
     def filter_within(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
         """Keep the tasks created (or finished) within the last hour, today or the last week."""

@@ -121,6 +121,9 @@ class Task(models.Model):
         related_name="runs",
         db_index=False,
     )
+    # On a chord's header members: the id of the chord's callback, which runs once the
+    # whole group is done (docs/architecture.md, "Workflows").
+    chord_id = models.UUIDField(null=True, blank=True)
 
     objects = TaskQuerySet.as_manager()
 
@@ -167,6 +170,28 @@ class Task(models.Model):
         if self.started_at is None or self.finished_at is None:
             return None
         return self.finished_at - self.started_at
+
+
+class TaskLog(models.Model):
+    """What a task logged, stored when it ends: its first lines (capped), with the rest counted.
+
+    A table of its own beside Task: the task table is read for every page and poll,
+    and most rows have no log (docs/architecture.md, "Task logs").
+    """
+
+    task = models.OneToOneField(
+        Task, primary_key=True, on_delete=models.CASCADE, related_name="stored_log"
+    )
+    # [[seconds since the epoch, level name, message], ...] in the order logged.
+    entries = models.JSONField(default=list, blank=True)
+    # Lines logged beyond the caps, not kept (the caps: taskboard/conf.py, LOG_MAX_*).
+    dropped = models.PositiveIntegerField(default=0)
+    # The messages alone, one per line: what the table's search box matches.
+    text = models.TextField(blank=True)
+    stored_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"log of {self.task_id} ({len(self.entries)} lines)"
 
 
 class AuditLog(models.Model):

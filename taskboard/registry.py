@@ -19,6 +19,8 @@ class UnknownTask(LookupError):
 @dataclass(frozen=True)
 class Launchable:
     name: str
+    # The Celery task, or for a workflow the function that builds its canvas
+    # (a chain or a chord) from the form's cleaned data.
     task: object
     form_class: type[forms.Form]
     title: str
@@ -27,6 +29,11 @@ class Launchable:
     # A template that draws the result on the detail page (docs in the README);
     # empty: the result is shown as JSON.
     result_template: str = ""
+
+    @property
+    def is_workflow(self) -> bool:
+        """Return whether launching this builds a canvas (a chain or a chord) of many tasks."""
+        return not hasattr(self.task, "apply_async")
 
     def allowed_for(self, user) -> bool:
         """Return whether ``user`` may launch this task (taskboard/permissions.py)."""
@@ -67,14 +74,20 @@ def register(
     description: str = "",
     staff_only: bool = False,
     result_template: str = "",
+    name: str = "",
 ) -> Launchable:
     """Register a Celery task as launchable from the web with ``form`` for its parameters.
 
+    ``task`` may instead be a function that returns a canvas signature (a chain or a
+    chord) built from the form's cleaned data, as keyword arguments: a workflow,
+    registered under ``name`` (by default the function's module and name).
     ``result_template`` names a template that draws a completed task's result on its
     detail page (given ``task`` and ``result``); a missing one is refused here.
     """
+    if not name:
+        name = getattr(task, "name", "") or f"{task.__module__}.{task.__name__}"
     entry = Launchable(
-        name=task.name,
+        name=name,
         task=task,
         form_class=form,
         title=title,
@@ -92,13 +105,18 @@ def register(
 
 
 def launchable(**options) -> Callable:
-    """Register the decorated Celery task; see ``register`` for the options."""
+    """Register the decorated Celery task or canvas-building function; see ``register``."""
 
     def decorator(task):
         register(task, **options)
         return task
 
     return decorator
+
+
+def unregister(name: str) -> None:
+    """Remove the launchable registered as ``name``, if any (a test's own, once it ends)."""
+    _registry.pop(name, None)
 
 
 def get(name: str) -> Launchable:

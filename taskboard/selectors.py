@@ -34,13 +34,16 @@ from taskboard.models import (
     CANCELLED,
     COMPLETED,
     FAILED,
+    TERMINAL,
     ApiToken,
     AuditLog,
     BulkAction,
     Schedule,
     Status,
     Task,
+    TaskLog,
 )
+from taskboard.tasklog import LogChunk, LogUnavailable, decode_all, read_live
 from taskboard.timing import Timing, describe_timing
 
 
@@ -72,6 +75,44 @@ def visible_tasks(user) -> QuerySet[Task]:
 def task_get(*, user, task_id) -> Task:
     """Return the task ``user`` may see with this id, or raise Http404."""
     return get_object_or_404(visible_tasks(user).select_related("owner", "retry_of"), pk=task_id)
+
+
+# How long after its end a task's page still asks for log lines while its stored log
+# is not written yet: the worker sends its last lines right after the end is recorded.
+LOG_SETTLE = timedelta(seconds=10)
+
+
+@dataclass(frozen=True)
+class TaskLogView:
+    """A task's log from an offset, where it came from, and whether more may come."""
+
+    chunk: LogChunk
+    live: bool = True
+    finished: bool = False
+    stored: bool = False
+
+
+def task_log(*, task: Task, offset: int = 0, limit: int | None = None) -> TaskLogView:
+    """Return the log of ``task`` from ``offset``: its stored copy once ended, else the live one.
+
+    A running task costs one result-backend round trip and no query; an ended one
+    one query (its stored log), or the live log while its worker has not stored it.
+    """
+    if task.is_terminal:
+        stored = TaskLog.objects.filter(task=task).values_list("entries", "dropped").first()
+        if stored is not None:
+            entries, dropped = stored
+            stop = len(entries) if limit is None else offset + limit
+            chunk = LogChunk(decode_all(entries[offset:stop]), offset, len(entries), dropped)
+            return TaskLogView(chunk, finished=chunk.at_end, stored=True)
+    try:
+        chunk = read_live(task.pk, offset, limit) or LogChunk(offset=offset)
+    except LogUnavailable:
+        return TaskLogView(LogChunk(offset=offset), live=False, finished=task.is_terminal)
+    settled = task.is_terminal and (
+        task.finished_at is None or timezone.now() - task.finished_at > LOG_SETTLE
+    )
+    return TaskLogView(chunk, finished=settled and chunk.at_end)
 
 
 RUN_TIME = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
@@ -226,6 +267,8 @@ ROW_FIELDS = (
     "started_at",
     "finished_at",
     "version",
+    # A workflow's root shows the workflow's counts; a step links to its root.
+    "root_id",
 )
 _STATUS, _ATTEMPTS, _VERSION = (ROW_FIELDS.index(f) for f in ("status", "attempts", "version"))
 
@@ -267,6 +310,85 @@ def poll_rows(*, user, ids: Iterable) -> list[PollRow]:
         PollRow(values[0], values[_STATUS], values[_ATTEMPTS], values[_VERSION], values)
         for values in visible_tasks(user).filter(pk__in=ids).values_list(*fields)
     ]
+
+
+# What a workflow tree's node shows (partials/workflow_tree.html), and its links.
+TREE_FIELDS = (
+    "id",
+    "name",
+    "status",
+    "attempts",
+    "version",
+    "run",
+    "parent_id",
+    "group_id",
+    "chord_id",
+    "retry_of_id",
+    "owner_id",
+)
+# A tree stops here: past it, the page says it shows the first ones only.
+TREE_MAX = 5000
+
+
+class TreeRow(NamedTuple):
+    """One node of a workflow as read for its tree: no model instance, no owner."""
+
+    pk: uuid.UUID
+    name: str
+    status: str
+    attempts: int
+    version: int
+    # How long it ran, once finished: one interval instead of two timestamps (a
+    # poll of a large tree reads it for every finished node).
+    run: timedelta | None
+    parent_id: uuid.UUID | None
+    group_id: uuid.UUID | None
+    chord_id: uuid.UUID | None
+    retry_of_id: uuid.UUID | None
+    owner_id: int | None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+def workflow_root(task: Task) -> uuid.UUID:
+    """Return the id of the root of ``task``'s workflow (its own id for a root)."""
+    return task.root_id or task.pk
+
+
+def workflow_rows(*, user, root_id, limit: int = TREE_MAX) -> list[TreeRow]:
+    """Return the nodes of the workflow rooted at ``root_id`` that ``user`` may see, in one query.
+
+    The root and every row naming it as root, oldest first, on the (root_id,
+    created_at) index; at most ``limit`` of them.
+    """
+    rows = (
+        visible_tasks(user)
+        .filter(Q(pk=root_id) | Q(root_id=root_id))
+        .order_by("created_at", "id")
+        .annotate(run=RUN_TIME)
+        .values_list(*TREE_FIELDS)
+    )
+    return [TreeRow(*values) for values in rows[:limit]]
+
+
+def workflow_counts(*, user, root_ids: Iterable) -> dict[str, dict[str, int]]:
+    """Return how many nodes of each workflow in ``root_ids`` are in each status, in one query."""
+    root_ids = list(root_ids)
+    if not root_ids:
+        return {}
+    rows = (
+        visible_tasks(user)
+        .filter(root_id__in=root_ids)
+        .order_by()
+        .values_list("root_id", "status")
+        .annotate(count=Count("pk"))
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for root_id, status, count in rows:
+        counts.setdefault(str(root_id), {})[status] = count
+    return counts
 
 
 def table_tasks(user) -> QuerySet[Task]:

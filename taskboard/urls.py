@@ -6,7 +6,17 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from taskboard.views import api as api_views
-from taskboard.views import audit, bulk, charts, detail, failures, health, launch
+from taskboard.views import (
+    audit,
+    bulk,
+    charts,
+    detail,
+    failures,
+    health,
+    launch,
+    logs,
+    workflows,
+)
 from taskboard.views import metrics as metrics_views
 from taskboard.views import ops as ops_views
 from taskboard.views import schedules as schedule_views
@@ -35,6 +45,14 @@ urlpatterns = [
     path("tasks/<uuid:task_id>/retry/", detail.task_retry, name="task_retry"),
     path("tasks/<uuid:task_id>/cancel/", detail.task_cancel, name="task_cancel"),
     path("tasks/<uuid:task_id>/download/", detail.task_download, name="task_download"),
+    path(
+        "tasks/<uuid:task_id>/cancel-workflow/",
+        workflows.workflow_cancel,
+        name="workflow_cancel",
+    ),
+    path("workflows/<uuid:root_id>/status/", workflows.workflow_status, name="workflow_status"),
+    path("tasks/<uuid:task_id>/log/", logs.task_log, name="task_log"),
+    path("tasks/<uuid:task_id>/log/download/", logs.task_log_download, name="task_log_download"),
     path("launch/", launch.catalog, name="launch_catalog"),
     path("launch/<str:name>/", launch.launch, name="launch"),
     path("schedules/", schedule_views.schedule_list, name="schedule_list"),

@@ -327,6 +327,11 @@ TASKBOARD_OPS_QUEUES = env_list("TASKBOARD_OPS_QUEUES", "")
 TASKBOARD_PENDING_WARN_AFTER = int(os.environ.get("TASKBOARD_PENDING_WARN_AFTER", "300"))
 # Bearer token Prometheus sends to /metrics (empty: staff sessions only).
 TASKBOARD_METRICS_TOKEN = os.environ.get("TASKBOARD_METRICS_TOKEN", "")
+# Live task logs (docs/operations.md, "Task logs"): capture on the workers (0 turns it
+# off), and the first lines and bytes a task keeps (the rest are counted as dropped).
+TASKBOARD_LOG_CAPTURE = os.environ.get("TASKBOARD_LOG_CAPTURE", "1") not in {"0", "false", ""}
+TASKBOARD_LOG_MAX_LINES = int(os.environ.get("TASKBOARD_LOG_MAX_LINES", "2000"))
+TASKBOARD_LOG_MAX_BYTES = int(os.environ.get("TASKBOARD_LOG_MAX_BYTES", str(512 * 1024)))
 
 CELERY_BEAT_SCHEDULE = {
     "taskboard-reconcile": {

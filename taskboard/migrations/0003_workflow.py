@@ -27,6 +27,11 @@ class Migration(migrations.Migration):
             name='root_id',
             field=models.UUIDField(blank=True, null=True),
         ),
+        migrations.AddField(
+            model_name='task',
+            name='chord_id',
+            field=models.UUIDField(blank=True, null=True),
+        ),
         migrations.AddIndex(
             model_name='task',
             index=models.Index(fields=['root_id', 'created_at'], name='task_root_idx'),

@@ -26,6 +26,7 @@ from taskboard.services.launch import (
     task_cancel,
     task_launch,
     task_retry,
+    workflow_cancel,
 )
 from taskboard.services.retention import AUDIT_MAX_IDS, purge_older_than, retention_purge
 from taskboard.services.roles import on_user_saved, role_groups_install, user_join_default_group
@@ -106,4 +107,5 @@ __all__ = [
     "track_succeeded",
     "track_succeeded_many",
     "user_join_default_group",
+    "workflow_cancel",
 ]

@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from datetime import timedelta
 from typing import Any
 
 from celery import current_app
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
-from taskboard import permissions, registry, states
+from taskboard import permissions, registry, states, workflows
 from taskboard.conf import app_settings
 from taskboard.live import LiveStatusUnavailable, live_metas
 from taskboard.models import CANCELLED, PENDING, TERMINAL, AuditLog, BulkAction, Schedule, Task
 from taskboard.services.audit import audit_record
+from taskboard.status import IN_FLIGHT
 from taskboard.worker.progress import request_cancel
-from taskboard.worker.tracking import TRACKED_HEADER
+from taskboard.worker.tracking import LINKS, TRACKED_HEADER
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +96,66 @@ def create_and_send(**fields: Any) -> Task:
     return task
 
 
+def create_workflow(*, build, params: dict[str, Any], **fields: Any) -> Task:
+    """Record every node of the canvas ``build(**params)`` returns, then send it on commit.
+
+    The ids are fixed up front (workflows.freeze_workflow), so the whole tree is on
+    the dashboard, pending, before any step runs. Return the root's row.
+    """
+    sig = build(**params)
+    if not workflows.is_canvas(sig):
+        raise ImproperlyConfigured(f"{build.__name__} must return a Celery signature (a canvas).")
+    root_id = workflows.freeze_workflow(sig)
+    now = timezone.now()
+    rows = [
+        Task(
+            id=_uuid(node.task_id),
+            name=node.name[:100],
+            status=PENDING,
+            args=states.cap_result(node.args)[0],
+            kwargs=states.cap_result(node.kwargs)[0],
+            queue=node.queue[:200],
+            root_id=_uuid(root_id),
+            parent_id=_uuid(node.parent_id),
+            group_id=_uuid(node.group_id),
+            chord_id=_uuid(node.chord_id),
+            # The canvas's order, which the tree reads back by created_at.
+            created_at=now + timedelta(microseconds=index),
+            **fields,
+        )
+        for index, node in enumerate(workflows.canvas_nodes(sig))
+    ]
+    with transaction.atomic():
+        Task.objects.bulk_create(rows)
+
+    def send() -> None:
+        try:
+            sig.apply_async(headers={TRACKED_HEADER: True})
+        except Exception as exc:
+            logger.warning("could not queue workflow %s: %s", root_id, exc)
+            Task.objects.filter(root_id=root_id, status=PENDING).delete()
+            raise LaunchUnavailable(
+                "The task queue is unreachable right now; nothing was launched. "
+                "Try again in a moment."
+            ) from exc
+
+    transaction.on_commit(send)
+    return rows[0]
+
+
+def _uuid(value: str | None) -> uuid.UUID | None:
+    return uuid.UUID(value) if value else None
+
+
+def _create(entry: registry.Launchable, fields: dict[str, Any]) -> Task:
+    """Create the launch's row (a workflow's rows) and send it on commit."""
+    if entry.is_workflow:
+        # Each node has its own name and arguments; the rows share the rest.
+        shared = {key: value for key, value in fields.items() if key not in ("name", "kwargs")}
+        return create_workflow(build=entry.task, params=fields["kwargs"], **shared)
+    return create_and_send(**fields)
+
+
 def task_launch(
     *,
     user,
@@ -102,12 +165,14 @@ def task_launch(
     check_rate: bool = True,
     bulk: BulkAction | None = None,
     schedule: Schedule | None = None,
+    links: dict[str, Any] | None = None,
 ) -> Task:
     """Validate ``params`` with the task's form, create the row and send it on commit.
 
     ``bulk`` is the bulk action launching it (a bulk retry): the row is marked with it,
     and neither counted nor refused by the launch rate limit. ``schedule`` is the
     schedule that started it (taskboard/services/schedules.py), linked from the row.
+    ``links`` place the row in a workflow (a retried step's, see ``retry_links``).
     """
     entry = registry.get(name)
     if not entry.allowed_for(user):
@@ -122,19 +187,20 @@ def task_launch(
         "retry_of": retry_of,
         "bulk": bulk,
         "schedule": schedule,
+        **(links or {}),
     }
     limit = app_settings.LAUNCH_RATE_PER_MINUTE
     if not (check_rate and bulk is None and limit and user.is_authenticated):
         # No transaction of its own: outside one, the INSERT commits by itself (one
         # round trip instead of BEGIN, INSERT, COMMIT) and the send follows it at once;
         # inside the caller's transaction, the send waits for the caller's commit.
-        return create_and_send(**fields)
+        return _create(entry, fields)
     # Counted and admitted in one transaction holding the user's row lock: concurrent
     # launches by one user (from any number of web processes) queue here, so each
     # counts the rows the others committed and exactly ``limit`` get in.
     with transaction.atomic():
         _check_rate(user, limit)
-        return create_and_send(**fields)
+        return _create(entry, fields)
 
 
 def _check_rate(user, limit: int) -> None:
@@ -148,8 +214,11 @@ def _check_rate(user, limit: int) -> None:
     locked = get_user_model().objects.select_for_update().filter(pk=user.pk)
     list(locked.values_list("pk", flat=True))
     since = timezone.now() - timedelta(minutes=1)
-    # Rows a bulk action created are not launches of this user's (Task.bulk).
-    recent = Task.objects.filter(owner=user, created_at__gte=since, bulk__isnull=True)
+    # Rows a bulk action created are not launches of this user's (Task.bulk), nor
+    # are the steps of a workflow beside its root.
+    recent = Task.objects.filter(owner=user, created_at__gte=since, bulk__isnull=True).filter(
+        Q(root_id__isnull=True) | Q(root_id=F("pk"))
+    )
     if recent[:limit].count() >= limit:
         raise RateLimited(
             f"You have launched or retried {limit} tasks in the last minute (the most "
@@ -201,6 +270,7 @@ def task_retry(
                 retry_of=task,
                 check_rate=check_rate,
                 bulk=bulk,
+                links=retry_links(task),
             )
         else:
             # Sent from code outside the registry: run it again exactly as it was.
@@ -212,6 +282,7 @@ def task_retry(
                 queue=task.queue,
                 retry_of=task,
                 bulk=bulk,
+                **retry_links(task),
             )
     if audit:
         changed = " with changed arguments" if params is not None else ""
@@ -219,6 +290,15 @@ def task_retry(
             actor=user, action=AuditLog.RETRY, task_ids=[task.pk], note=f"new run {new.pk}{changed}"
         )
     return new
+
+
+def retry_links(task: Task) -> dict[str, Any]:
+    """Return the workflow links of a retry of ``task``: its place, beside the run it retries."""
+    links = {name: getattr(task, name) for name in LINKS if getattr(task, name)}
+    if links:
+        # A retried root stays its workflow's root; the retry is one of its nodes.
+        links["root_id"] = task.root_id or task.pk
+    return links
 
 
 def _refuse_known_retry(task: Task, *, known_retries: int | None, bulk: BulkAction | None) -> None:
@@ -290,3 +370,30 @@ def _started_in_backend(task_id) -> bool:
     except LiveStatusUnavailable:
         return False
     return meta.get("status") in ("STARTED", "PROGRESS", "RETRY", "SUCCESS", "FAILURE")
+
+
+def workflow_cancel(*, user, task: Task) -> tuple[int, int]:
+    """Cancel every pending and running node of ``task``'s workflow, as ``task_cancel`` does.
+
+    One revoke broadcast for them all; pending nodes become Cancelled at once, running
+    ones are asked to stop at their next progress report. Return how many of each.
+    """
+    root = task.root_id or task.pk
+    nodes = [
+        node
+        for node in Task.objects.filter(Q(pk=root) | Q(root_id=root), status__in=IN_FLIGHT)
+        if permissions.can_act(user, node)
+    ]
+    if not nodes:
+        raise ActionNotAllowed("Nothing in this workflow is pending or running any more.")
+    revoke_sent([node.pk for node in nodes])
+    cancelled = sum(1 for node in nodes if cancel_revoked(node))
+    stopping = len(nodes) - cancelled
+    audit_record(
+        actor=user,
+        action=AuditLog.CANCEL,
+        task_ids=[node.pk for node in nodes],
+        note=f"workflow {root}: {cancelled} cancelled before they started,"
+        f" {stopping} asked to stop",
+    )
+    return cancelled, stopping

@@ -32,6 +32,16 @@ def poll_vals(ids: str, live: bool) -> str:
     return json.dumps(values, separators=(",", ":"))
 
 
+@register.simple_tag
+def tree_poll_vals(wf: dict) -> str:
+    """Return a tree poll's hx-vals: its nodes in flight, how many it drew, its page's task.
+
+    In the body of the poll's request, like the table's (see poll_vals).
+    """
+    values = {"ids": wf["tree_poll_ids"], "size": str(wf["tree"].size), "current": wf["current_id"]}
+    return json.dumps(values, separators=(",", ":"))
+
+
 @register.filter
 def poll_item(task: Task, badge: Badge) -> str:
     """Return the row's ``data-poll`` value, ``<id>:<token>`` (taskboard/polling.py)."""

@@ -25,6 +25,7 @@ from taskboard.models import Task
 from taskboard.templatetags.taskboard_table import duration
 from taskboard.views import HtmxHttpRequest, dashboard_view, safe_next, see_other
 from taskboard.views.launch import ROWS_HEADER, new_row
+from taskboard.views.workflows import workflow_context
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +143,9 @@ def _render_detail(
     template = "taskboard/tasks/detail.html"
     if request.htmx:
         template += "#detail"
+    else:
+        # The whole page draws the log so far; its own poll appends the rest.
+        extra = {"log": selectors.task_log(task=task), **extra}
     context = _detail_context(request, task, live_badge, **extra)
     return render(request, template, context, status=status)
 
@@ -156,7 +160,9 @@ def task_detail(request: HtmxHttpRequest, task_id) -> HttpResponse:
     if request.htmx and request.GET.get("since") == _stamp(task, *live_badge):
         # Nothing changed: htmx keeps the element, and with it the poll.
         return HttpResponse(status=204)
-    return _render_detail(request, task, live_badge=live_badge)
+    # The workflow's tree is drawn with the page and keeps itself live (its own poll).
+    extra = {} if request.htmx else {"workflow": workflow_context(request, task)}
+    return _render_detail(request, task, live_badge=live_badge, **extra)
 
 
 def _back(request: HtmxHttpRequest, task: Task, default: str = "") -> str:

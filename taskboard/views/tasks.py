@@ -23,6 +23,7 @@ from taskboard.models import TERMINAL, Status, Task
 from taskboard.tables import PER_PAGE, TaskTable
 from taskboard.templatetags import taskboard_roles as roles
 from taskboard.views import HtmxHttpRequest, dashboard_view
+from taskboard.workflows import WorkflowSummary
 
 TABS_TARGET = "status-tabs"
 # Deeper pages show the first one: their OFFSET would overflow the database's bigint.
@@ -99,6 +100,7 @@ def task_list(request: HtmxHttpRequest) -> HttpResponse:
     badges, live = badges_for(tasks)
     rows = [(task, badges[str(task.pk)]) for task in tasks]
     _attach_etas(rows)
+    attach_workflows(request.user, tasks)
     context.update(
         table=table,
         # Each (task, badge) is drawn by partials/task_row.html, as the poll draws them.
@@ -133,6 +135,19 @@ def _attach_etas(rows: list[tuple[Task, Badge]]) -> None:
         task.eta_left = time_left(
             started_at=task.started_at, current=badge.current, total=badge.total, now=now
         )
+
+
+def attach_workflows(user, tasks: list[Task]) -> None:
+    """Give each workflow root among ``tasks`` its workflow's state and counts.
+
+    One query for all of them, an index range on root_id per root, and none when
+    the page shows no workflow (a lone task has no root_id).
+    """
+    roots = [task.pk for task in tasks if task.root_id is not None and task.root_id == task.pk]
+    counts = selectors.workflow_counts(user=user, root_ids=roots)
+    for task in tasks:
+        if str(task.pk) in counts:
+            task.workflow = WorkflowSummary(counts[str(task.pk)])
 
 
 def _query_in_use(request: HttpRequest) -> QueryDict:
@@ -261,6 +276,7 @@ def task_status(request: HtmxHttpRequest) -> HttpResponse:
         # Nothing to swap: htmx leaves the page, and the poll element, as they are.
         return HttpResponse(status=204)
     _attach_etas(changed)
+    attach_workflows(request.user, [task for task, _ in changed])
     context = {
         "changed": changed,
         "poll_ids": polling.carried(waiting + carried),

@@ -8,13 +8,14 @@ from typing import Any
 
 from celery.utils.serialization import UnpickleableExceptionWrapper
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from taskboard import states
 from taskboard.conf import app_settings
 from taskboard.live import live_metas
 from taskboard.models import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, Task
+from taskboard.worker import logcapture
 
 logger = logging.getLogger(__name__)
 
@@ -30,12 +31,18 @@ def reconcile(*, now=None, batch: int = 500) -> dict[str, int]:
         seconds=settings.CELERY_TASK_TIME_LIMIT + app_settings.STALE_MARGIN
     )
     pending_cutoff = now - timedelta(seconds=app_settings.PENDING_STALE_AFTER)
+    # A workflow's later steps are recorded pending when it is launched and sent only
+    # when the steps before them end: while a node of their workflow runs, they wait.
+    workflow_runs = Exists(
+        Task.objects.filter(root_id=OuterRef("root_id"), status=RUNNING).order_by()
+    )
     stale = list(
         Task.objects.filter(
             Q(status=RUNNING, started_at__lt=running_cutoff)
             | Q(status=RUNNING, started_at__isnull=True, created_at__lt=running_cutoff)
             | Q(status=PENDING, created_at__lt=pending_cutoff)
         )
+        .exclude(Q(status=PENDING, root_id__isnull=False) & workflow_runs)
         .order_by()
         .values_list("id", "status")[:batch]
     )
@@ -43,6 +50,7 @@ def reconcile(*, now=None, batch: int = 500) -> dict[str, int]:
     if not stale:
         return counts
     metas = live_metas(task_id for task_id, _ in stale)
+    converged = []
     for task_id, _status in stale:
         meta = metas.get(str(task_id)) or {}
         try:
@@ -53,7 +61,21 @@ def reconcile(*, now=None, batch: int = 500) -> dict[str, int]:
             outcome = "skipped"
         if outcome:
             counts[outcome] += 1
+        if outcome and outcome != "skipped":
+            converged.append(task_id)
+    _store_logs(converged)
     return counts
+
+
+def _store_logs(task_ids: list) -> None:
+    """Store the live logs of rows converged here: their worker died before it could."""
+    if not task_ids:
+        return
+    try:
+        logcapture.store_from_backend(task_ids)
+    except Exception:
+        # The rows are converged; a log the backend cannot give now is not worth failing for.
+        logger.exception("reconcile: logs of %d converged rows not stored", len(task_ids))
 
 
 def _converge(task_id, meta: dict) -> str | None:

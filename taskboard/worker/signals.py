@@ -19,7 +19,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections, c
 from django.utils import timezone
 
 from taskboard.conf import app_settings
-from taskboard.worker import lease, tracking
+from taskboard.worker import lease, logcapture, tracking
 from taskboard.worker.batching import BatchedWrites, HeldStarts
 
 logger = logging.getLogger(__name__)
@@ -116,6 +116,8 @@ def on_published(sender=None, headers=None, body=None, routing_key=None, **_):
     args, kwargs = (
         (body[0], body[1]) if isinstance(body, list | tuple) and len(body) >= 2 else ([], {})
     )
+    # The chord callback rides in the message body's embed (protocol 2), beside the args.
+    embed = body[2] if isinstance(body, list | tuple) and len(body) >= 3 else None
     _write(
         tracking.track_published,
         task_id=headers["id"],
@@ -123,6 +125,13 @@ def on_published(sender=None, headers=None, body=None, routing_key=None, **_):
         args=args,
         kwargs=kwargs,
         queue=routing_key or "",
+        links=tracking.workflow_links(
+            task_id=headers["id"],
+            root_id=headers.get("root_id"),
+            parent_id=headers.get("parent_id"),
+            group_id=headers.get("group"),
+            chord=embed.get("chord") if isinstance(embed, dict) else None,
+        ),
     )
 
 
@@ -175,6 +184,13 @@ def on_prerun(sender=None, task_id=None, task=None, args=None, kwargs=None, **_)
         "retries": request.retries or 0,
         "queue": delivery.get("routing_key") or "",
         "started_at": timezone.now(),
+        "links": tracking.workflow_links(
+            task_id=task_id,
+            root_id=request.root_id,
+            parent_id=request.parent_id,
+            group_id=request.group,
+            chord=request.chord,
+        ),
     }
     if held_starts.delay > 0:
         held_starts.hold(task_id, start)
@@ -187,6 +203,31 @@ def on_postrun(sender=None, task_id=None, **_):
     # A run that ended without success or failure (ignored, cancelled by its user)
     # still has its start written.
     _flush_start(task_id)
+    _end_log(task_id, getattr(sender, "name", None))
+
+
+@signals.after_setup_task_logger.connect
+def on_task_logger(**_):
+    # Only worker processes set up Celery's task logger: capture lives there alone.
+    logcapture.install()
+
+
+def _store_log(*, task_id, chunk) -> None:
+    if not logcapture.store_log(task_id=task_id, chunk=chunk):
+        # Its row is not written yet (a held start, a queued end): write it first.
+        _flush(task_id)
+        logcapture.store_log(task_id=task_id, chunk=chunk)
+
+
+def _end_log(task_id, name: str | None) -> None:
+    """Send the ended run's last log lines and store its whole log with the row."""
+    try:
+        chunk = logcapture.finish(task_id)
+    except Exception:
+        logger.exception("task log of %s not finished", task_id)
+        return
+    if chunk is not None and (chunk.kept or chunk.dropped) and _tracked(name):
+        _write(_store_log, task_id=task_id, chunk=chunk)
 
 
 def _batchable(task) -> bool:
@@ -243,6 +284,9 @@ def on_revoked(sender=None, request=None, terminated=False, expired=False, **_):
     reason = "Expired" if expired else "Terminated" if terminated else "Revoked"
     _flush(request.id)
     _write(tracking.track_revoked, task_id=request.id, reason=reason)
+    if terminated:
+        # Its process was killed mid-run: keep what its log sent before.
+        _write(logcapture.store_from_backend, task_ids=[request.id])
 
 
 @signals.task_retry.connect

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import models, transaction
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from taskboard import states
@@ -17,8 +18,43 @@ from taskboard.worker.reconcile import failure_fields
 TRACKED_HEADER = "taskboard_tracked"
 
 
-def track_published(*, task_id, name: str, args, kwargs, queue: str = "") -> None:
+# The links of a row to its workflow (docs/architecture.md, "Workflows").
+LINKS = ("root_id", "parent_id", "group_id", "chord_id")
+
+
+def workflow_links(*, task_id, root_id=None, parent_id=None, group_id=None, chord=None) -> dict:
+    """Return a task's links to its workflow from what Celery says of it; {} for a lone task.
+
+    ``chord`` is the callback signature a chord's header member carries. A task that
+    is its own root and has no other link is no workflow's: nothing is recorded.
+    """
+    chord_id = None
+    if isinstance(chord, dict):
+        chord_id = (chord.get("options") or {}).get("task_id")
+    links = {
+        "root_id": root_id if root_id and str(root_id) != str(task_id) else None,
+        "parent_id": parent_id or None,
+        "group_id": group_id or None,
+        "chord_id": chord_id or None,
+    }
+    if not any(links.values()):
+        return {}
+    links["root_id"] = links["root_id"] or task_id
+    return {name: str(value) for name, value in links.items() if value}
+
+
+def _mark_root(task_id, links: dict) -> None:
+    """Mark the root of a node just recorded as a workflow's root, if it is not yet."""
+    root = links.get("root_id")
+    if root and str(root) != str(task_id):
+        Task.objects.filter(pk=root, root_id__isnull=True).update(root_id=root)
+
+
+def track_published(
+    *, task_id, name: str, args, kwargs, queue: str = "", links: dict | None = None
+) -> None:
     """Create a pending row for a task sent from code outside task_launch."""
+    links = links or {}
     Task.objects.bulk_create(
         [
             Task(
@@ -28,10 +64,12 @@ def track_published(*, task_id, name: str, args, kwargs, queue: str = "") -> Non
                 args=_jsonable(args, []),
                 kwargs=_jsonable(kwargs, {}),
                 queue=queue[:200],
+                **links,
             )
         ],
         ignore_conflicts=True,
     )
+    _mark_root(task_id, links)
 
 
 def track_started(
@@ -44,12 +82,23 @@ def track_started(
     retries: int,
     queue: str = "",
     started_at=None,
+    links: dict | None = None,
 ) -> None:
-    """Mark the row running on ``worker``; create it if nothing recorded the send."""
+    """Mark the row running on ``worker``; create it if nothing recorded the send.
+
+    ``links`` (workflow_links) fill the row's workflow links that nobody recorded
+    yet; links recorded at launch or publish are kept (a retry sent from the web
+    is its own root to Celery, yet stays in its workflow).
+    """
     now = timezone.now()
+    links = links or {}
     fields = _start_fields(worker=worker, retries=retries, started_at=started_at or now)
-    if states.transition(task_id, RUNNING, **fields):
-        return
+    kept = {
+        name: Coalesce(models.F(name), models.Value(value, output_field=models.UUIDField()))
+        for name, value in links.items()
+    }
+    if states.transition(task_id, RUNNING, **fields, **kept):
+        return  # its root was marked when the row was recorded
     created = Task.objects.bulk_create(
         [
             Task(
@@ -61,10 +110,12 @@ def track_started(
                 queue=queue[:200],
                 created_at=fields["started_at"],
                 **fields,
+                **links,
             )
         ],
         ignore_conflicts=True,
     )
+    _mark_root(task_id, links)
     del created  # the row may also exist already, terminal: nothing to do then
 
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 from taskboard.failures import failure_groups, normalise_message, parse_days, search_hint
 from taskboard.models import COMPLETED, FAILED, PENDING, AuditLog, BulkAction, Task
 from tests.conftest import wait_for
+from tests.factories import TaskFactory
 
 HX = {"HX-Request": "true"}
 
@@ -242,7 +243,10 @@ def test_failures_page_empty(alice):
 def test_failures_page_links_to_the_filtered_failed_tab(alice, user):
     fail(user, "Timeout after 30s on 'db1'")
     body = html.unescape(alice.get("/tasks/failures/").content.decode())
-    assert "/tasks/?status=failed&name=demo.fail&error_type=TimeoutError&q=Timeout%20after" in body
+    assert (
+        "/tasks/?status=failed&steps=all&name=demo.fail&error_type=TimeoutError&q=Timeout%20after"
+        in body
+    )
 
 
 @pytest.mark.django_db
@@ -250,10 +254,23 @@ def test_failures_group_link_finds_the_group_rows(alice, user):
     mine = fail(user, "Timeout after 30s on 'db1'")
     fail(user, "Other problem", error_type="ValueError")
     response = alice.get(
-        "/tasks/?status=failed&name=demo.fail&error_type=TimeoutError&q=Timeout%20after"
+        "/tasks/?status=failed&steps=all&name=demo.fail&error_type=TimeoutError&q=Timeout%20after"
     )
     ids = re.findall(r'<tr id="task-([0-9a-f-]{36})"', response.content.decode())
     assert ids == [str(mine.pk)]
+
+
+@pytest.mark.django_db
+def test_failures_group_link_finds_a_failed_workflow_step(alice, user):
+    # The table hides workflow steps behind their root by default; a failure group's
+    # rows are often steps, so its link asks for every step.
+    root = TaskFactory(owner=user, completed=True)
+    Task.objects.filter(pk=root.pk).update(root_id=root.pk)
+    step = fail(user, root_id=root.pk, parent_id=root.pk)
+    body = html.unescape(alice.get("/tasks/failures/").content.decode())
+    link = re.search(r'href="(/tasks/\?status=failed[^"]+)"', body).group(1)
+    ids = re.findall(r'<tr id="task-([0-9a-f-]{36})"', alice.get(link).content.decode())
+    assert ids == [str(step.pk)]
 
 
 @pytest.mark.django_db

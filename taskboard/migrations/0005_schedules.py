@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("django_celery_beat", "0019_alter_periodictasks_options"),
-        ("taskboard", "0003_workflow"),
+        ("taskboard", "0004_task_log"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
