@@ -41,6 +41,11 @@ DEFAULTS: dict[str, Any] = {
     "POLL_MAX_IDS": 500,
     "POLL_MAX_CARRIED": 5000,
     "LAUNCH_RATE_PER_MINUTE": 60,
+    # Launch later: how far ahead a launch may be held back, and seconds between the
+    # sender's runs (beat), each sending at most SEND_DUE_BATCH due rows.
+    "LAUNCH_LATER_MAX_DAYS": 365,
+    "SEND_DUE_INTERVAL": 5,
+    "SEND_DUE_BATCH": 200,
     "EXPORT_DIR": _export_dir,
     # A group new users join (empty: nothing is done to a host's users' groups).
     "DEFAULT_GROUP": "",
@@ -88,8 +93,13 @@ app_settings = AppSettings()
 
 
 def beat_schedule() -> dict[str, dict]:
-    """Return the periodic tasks a host adds to its beat schedule (reconcile, retention)."""
+    """Return the periodic tasks a host adds to its beat schedule (reconcile, retention, sender)."""
     return {
+        # Sends the launches held back until their time (docs/architecture.md, "Launch later").
+        "taskboard-send-due": {
+            "task": "taskboard.send_due",
+            "schedule": float(app_settings.SEND_DUE_INTERVAL),
+        },
         "taskboard-reconcile": {
             "task": "taskboard.reconcile",
             "schedule": float(app_settings.RECONCILE_INTERVAL),

@@ -1,11 +1,13 @@
-"""Parameter forms of the maintenance tasks (export, purge), and a schedule's timing."""
+"""Parameter forms of the maintenance tasks, a schedule's timing and a launch's time."""
 
 from __future__ import annotations
 
 import zoneinfo
+from datetime import datetime, timedelta
 
 from django import forms
 from django.conf import settings
+from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule
 from django_celery_beat.validators import (
     day_of_month_validator,
@@ -15,6 +17,7 @@ from django_celery_beat.validators import (
     month_of_year_validator,
 )
 
+from taskboard.conf import app_settings
 from taskboard.models import Status
 
 
@@ -114,4 +117,69 @@ class ScheduleForm(forms.Form):
             for field in ("minute", "hour", "day_of_month", "month_of_year", "day_of_week"):
                 if field not in self.errors and not data.get(field):
                     self.add_error(field, "Use * for every value.")
+        return data
+
+
+def run_at_error(run_at: datetime, now: datetime | None = None) -> str:
+    """Return why a launch may not be held back until ``run_at``, or "" if it may."""
+    now = now or timezone.now()
+    if run_at <= now:
+        return "Choose a time in the future."
+    days = app_settings.LAUNCH_LATER_MAX_DAYS
+    if run_at > now + timedelta(days=days):
+        return f"Choose a time at most {days} days ahead."
+    return ""
+
+
+class LaunchLaterForm(forms.Form):
+    """When a launch is sent: now, at a date and time, or in N minutes or hours.
+
+    Shown below a task's own parameter form, with the prefix ``later`` so that its
+    fields never meet a task parameter of the same name. ``cleaned_data["run_at"]``
+    is None for now, else the aware time to send it (docs/architecture.md,
+    "Launch later").
+    """
+
+    NOW, AT, IN = "now", "at", "in"
+    UNITS = (("minutes", "minutes"), ("hours", "hours"))
+
+    when = forms.ChoiceField(
+        label="When",
+        choices=((NOW, "Now"), (AT, "At a date and time"), (IN, "In N minutes or hours")),
+        initial=NOW,
+        required=False,
+        widget=forms.RadioSelect,
+    )
+    at = forms.DateTimeField(
+        label="At",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    amount = forms.IntegerField(label="In", min_value=1, max_value=100000, required=False)
+    unit = forms.ChoiceField(label="Unit", choices=UNITS, initial="minutes", required=False)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("prefix", "later")
+        super().__init__(*args, **kwargs)
+        # A datetime-local input carries no zone: it is read in the current one.
+        self.fields["at"].help_text = f"Time zone {timezone.get_current_timezone_name()}."
+
+    def clean(self) -> dict:
+        data = super().clean()
+        when = data.get("when") or self.NOW
+        run_at = None
+        if when == self.AT:
+            run_at = data.get("at")
+            if run_at is None and "at" not in self.errors:
+                self.add_error("at", "Choose the date and time to launch it.")
+        elif when == self.IN:
+            amount = data.get("amount")
+            if amount is None and "amount" not in self.errors:
+                self.add_error("amount", "Say in how many minutes or hours.")
+            elif amount is not None:
+                run_at = timezone.now() + timedelta(**{data.get("unit") or "minutes": amount})
+        if run_at is not None and (error := run_at_error(run_at)):
+            self.add_error("at" if when == self.AT else "amount", error)
+            run_at = None
+        data["run_at"] = run_at
         return data

@@ -21,7 +21,7 @@ class Key:
     keys: tuple[str, ...]
     label: str
     pages: frozenset[str]
-    # How two keys are joined: "/" for a pair (j/k), "–" for a range (1–6).
+    # How two keys are joined: "/" for a pair (j/k), "–" for a range (1–7).
     joiner: str = "/"
     # Whether it needs a logged-in user (the links it follows are only theirs).
     login: bool = False
@@ -33,7 +33,7 @@ class Key:
         return "*" in self.pages or url_name in self.pages
 
     def markdown(self) -> str:
-        """Return the keys as the README writes them: `j`/`k`, `1`–`6`."""
+        """Return the keys as the README writes them: `j`/`k`, `1`–`7`."""
         return self.joiner.join(f"`{key}`" for key in self.keys)
 
 

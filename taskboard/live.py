@@ -65,12 +65,13 @@ class Badge:
 def badge(status: str | None, meta: dict | None, attempts: int = 0) -> Badge:
     """Merge a row's stored status with its live result-backend meta into a badge.
 
-    A terminal stored state always wins; otherwise the stronger of the two states
-    is shown. With neither, the task is Unknown, never a false Pending.
+    A terminal stored state always wins, and so does Scheduled: such a row was not
+    sent yet, so the result backend knows nothing of it. Otherwise the stronger of
+    the two states is shown. With neither, the task is Unknown, never a false Pending.
     """
     live_state = (meta or {}).get("status")
     live_status = CELERY_TO_STATUS.get(live_state) if live_state else None
-    if status in TERMINAL:
+    if status in TERMINAL or status == Status.SCHEDULED:
         return Badge(status)
     if status is None and live_status is None:
         return Badge(UNKNOWN)
@@ -132,10 +133,12 @@ def _decoded(backend, task_id: str, value) -> dict | None:
 def badges_for(tasks: Iterable[Task]) -> tuple[dict[str, Badge], bool]:
     """Return each task's badge, live where it is in flight, and whether live state was read.
 
-    Only rows that are not terminal are looked up in the result backend.
+    Only rows that were sent and are not terminal are looked up in the result backend.
     """
     tasks = list(tasks)
-    in_flight = [task for task in tasks if task.status not in TERMINAL]
+    in_flight = [
+        task for task in tasks if task.status not in TERMINAL and task.status != Status.SCHEDULED
+    ]
     available = True
     try:
         metas = live_metas(task.pk for task in in_flight)

@@ -23,6 +23,7 @@ from django_celery_beat.models import PeriodicTask  # noqa: E402 - after the che
 
 # Short names for the states, kept for the many writers and readers that compare a
 # row's status (services, states, charts...); each is the class member itself.
+SCHEDULED = Status.SCHEDULED
 PENDING = Status.PENDING
 RUNNING = Status.RUNNING
 COMPLETED = Status.COMPLETED
@@ -31,6 +32,9 @@ CANCELLED = Status.CANCELLED
 
 
 class TaskQuerySet(models.QuerySet):
+    def scheduled(self) -> TaskQuerySet:
+        return self.filter(status=Status.SCHEDULED)
+
     def pending(self) -> TaskQuerySet:
         return self.filter(status=Status.PENDING)
 
@@ -87,6 +91,9 @@ class Task(models.Model):
     traceback = models.TextField(blank=True)
     cancel_requested = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
+    # When a Scheduled row is due to be sent (taskboard/services/launch.py, send_due);
+    # kept after it was sent, as the time it was asked for.
+    run_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
@@ -146,6 +153,12 @@ class Task(models.Model):
             models.Index(fields=["root_id", "created_at"], name="task_root_idx"),
             # A schedule's runs, newest first (its page, its last run on /schedules/).
             models.Index(fields=["schedule", "-created_at"], name="task_schedule_idx"),
+            # The due rows the sender picks, oldest first; only Scheduled rows are in it.
+            models.Index(
+                fields=["run_at"],
+                name="task_due_idx",
+                condition=models.Q(status=Status.SCHEDULED),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -212,6 +225,7 @@ class AuditLog(models.Model):
     SCHEDULE_ENABLE = "schedule_enable"
     SCHEDULE_DISABLE = "schedule_disable"
     SCHEDULE_DELETE = "schedule_delete"
+    SEND_NOW = "send_now"
     ACTION_CHOICES = (
         (RETRY, "Retry"),
         (CANCEL, "Cancel"),
@@ -228,6 +242,7 @@ class AuditLog(models.Model):
         (SCHEDULE_ENABLE, "Schedule enabled"),
         (SCHEDULE_DISABLE, "Schedule disabled"),
         (SCHEDULE_DELETE, "Schedule deleted"),
+        (SEND_NOW, "Sent now"),
     )
 
     actor = models.ForeignKey(

@@ -1,8 +1,10 @@
 """The task state machine: the one place that writes a Task's status.
 
-States only move forward: pending -> running -> completed | failed | cancelled,
-and pending may jump straight to a terminal state (a task revoked before it ran,
-or whose start we never saw). Every write is a conditional UPDATE whose WHERE
+States only move forward: scheduled -> pending -> running -> completed | failed |
+cancelled, and pending may jump straight to a terminal state (a task revoked before
+it ran, or whose start we never saw). A scheduled row (a launch held back until its
+time, never sent) moves to pending when it is sent, or to cancelled; nothing moves
+back to scheduled. Every write is a conditional UPDATE whose WHERE
 clause names the states it may move from, so two racing writers cannot regress a
 row: the weaker one matches nothing. Every write bumps ``version``.
 """
@@ -19,16 +21,27 @@ from django.db.models import F
 from django.utils import timezone
 
 from taskboard.conf import app_settings
-from taskboard.models import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, TERMINAL, Task
+from taskboard.models import (
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    PENDING,
+    RUNNING,
+    SCHEDULED,
+    TERMINAL,
+    Task,
+)
 
 # Which states each state may be entered from. running -> running is allowed so
 # that a retrying or redelivered task can record its new attempt.
 ALLOWED_SOURCES: dict[str, tuple[str, ...]] = {
-    PENDING: (),
+    SCHEDULED: (),
+    PENDING: (SCHEDULED,),
     RUNNING: (PENDING, RUNNING),
     COMPLETED: (PENDING, RUNNING),
     FAILED: (PENDING, RUNNING),
-    CANCELLED: (PENDING, RUNNING),
+    # A scheduled row was never sent: cancelling it needs no revoke.
+    CANCELLED: (SCHEDULED, PENDING, RUNNING),
 }
 
 

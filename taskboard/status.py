@@ -1,7 +1,7 @@
 """The one status vocabulary: each state's value, label and rank, in lifecycle order.
 
 The model's choices, the badges, the table's status sort, the status tabs and their
-``1``–``6`` keys (and so the keyboard script, which reads the rendered tabs) are all
+``1``–``7`` keys (and so the keyboard script, which reads the rendered tabs) are all
 drawn from ``Status``; nothing else lists the states. This module imports no model, so
 taskboard/models.py and taskboard/keymap.py can both import it.
 """
@@ -11,13 +11,16 @@ from __future__ import annotations
 from django.db import models
 
 # How far along its life a task is; a weaker signal never overrides a stronger one.
-WAITING, STARTED, FINISHED = 0, 1, 2
+# DUE is a launch held back until its time (docs/architecture.md, "Launch later"): no
+# message exists yet, so nothing the result backend says can be about it.
+DUE, WAITING, STARTED, FINISHED = 0, 1, 2, 3
 
 
 class Status(models.TextChoices):
     """A stored task state: ``value, rank, label``, in the order the tabs list them."""
 
     # The order and labels are also the migration's choices: changing them is a migration.
+    SCHEDULED = "scheduled", DUE, "Scheduled"
     PENDING = "pending", WAITING, "Pending"
     RUNNING = "running", STARTED, "Running"
     COMPLETED = "completed", FINISHED, "Completed"

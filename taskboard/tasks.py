@@ -1,4 +1,4 @@
-"""Taskboard's own Celery tasks: CSV export, purge, bulk actions, retention, reconcile, schedules.
+"""Taskboard's own Celery tasks: export, purge, bulk, retention, reconcile, schedules, send_due.
 
 Thin wrappers that call domain functions. Every installation has them: the host's
 workers run them (Celery's autodiscovery finds this module) and its beat schedules
@@ -14,6 +14,7 @@ from taskboard import forms, maintenance
 from taskboard.registry import launchable
 from taskboard.services import bulk_run, purge_older_than, retention_purge
 from taskboard.services import reconcile as run
+from taskboard.services import send_due as send_due_rows
 from taskboard.services.schedules import RUN_TASK as RUN_SCHEDULE
 from taskboard.services.schedules import schedule_run
 from taskboard.worker.lease import release_run
@@ -84,6 +85,13 @@ def retention() -> dict:
 @shared_task(name="taskboard.reconcile", ignore_result=True)
 def reconcile() -> dict:
     return run()
+
+
+# Beat's sender of launches held back until their time (docs/architecture.md, "Launch
+# later"): the rows wait in the database, never as an ETA in a worker's memory.
+@shared_task(name="taskboard.send_due", ignore_result=True)
+def send_due() -> dict:
+    return send_due_rows()
 
 
 # Beat's only periodic call for schedules (django-celery-beat's PeriodicTask): checks

@@ -280,6 +280,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # --- Taskboard --------------------------------------------------------------
 
 TASKBOARD_RECONCILE_INTERVAL = int(os.environ.get("TASKBOARD_RECONCILE_INTERVAL", "60"))
+# Seconds between the sends of launches held back until their time, and how far ahead.
+TASKBOARD_SEND_DUE_INTERVAL = int(os.environ.get("TASKBOARD_SEND_DUE_INTERVAL", "5"))
+TASKBOARD_LAUNCH_LATER_MAX_DAYS = int(os.environ.get("TASKBOARD_LAUNCH_LATER_MAX_DAYS", "365"))
 # A row that is pending or running for longer than its time limit plus this
 # margin is converged from the result backend, or marked lost.
 TASKBOARD_STALE_MARGIN = int(os.environ.get("TASKBOARD_STALE_MARGIN", "300"))
@@ -334,6 +337,11 @@ TASKBOARD_LOG_MAX_LINES = int(os.environ.get("TASKBOARD_LOG_MAX_LINES", "2000"))
 TASKBOARD_LOG_MAX_BYTES = int(os.environ.get("TASKBOARD_LOG_MAX_BYTES", str(512 * 1024)))
 
 CELERY_BEAT_SCHEDULE = {
+    # Sends the launches held back until their time ("Launch later" in the README).
+    "taskboard-send-due": {
+        "task": "taskboard.send_due",
+        "schedule": float(TASKBOARD_SEND_DUE_INTERVAL),
+    },
     "taskboard-reconcile": {
         "task": "taskboard.reconcile",
         "schedule": float(TASKBOARD_RECONCILE_INTERVAL),

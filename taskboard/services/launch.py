@@ -1,11 +1,11 @@
-"""Launch, retry and cancel a task, under the per-user launch rate limit."""
+"""Launch (now or later), retry and cancel a task, under the per-user launch rate limit."""
 
 from __future__ import annotations
 
 import json
 import logging
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery import current_app
@@ -16,10 +16,19 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from taskboard import permissions, registry, states, workflows
+from taskboard import forms, permissions, registry, states, workflows
 from taskboard.conf import app_settings
 from taskboard.live import LiveStatusUnavailable, live_metas
-from taskboard.models import CANCELLED, PENDING, TERMINAL, AuditLog, BulkAction, Schedule, Task
+from taskboard.models import (
+    CANCELLED,
+    PENDING,
+    SCHEDULED,
+    TERMINAL,
+    AuditLog,
+    BulkAction,
+    Schedule,
+    Task,
+)
 from taskboard.services.audit import audit_record
 from taskboard.status import IN_FLIGHT
 from taskboard.worker.progress import request_cancel
@@ -46,6 +55,10 @@ class LaunchUnavailable(LaunchError):
 
 class RateLimited(LaunchError):
     """The user launched more tasks in the last minute than the limit allows."""
+
+
+class RunAtInvalid(LaunchError):
+    """A launch was to be held back until a time in the past or too far ahead."""
 
 
 class ActionNotAllowed(Exception):
@@ -148,7 +161,11 @@ def _uuid(value: str | None) -> uuid.UUID | None:
 
 
 def _create(entry: registry.Launchable, fields: dict[str, Any]) -> Task:
-    """Create the launch's row (a workflow's rows) and send it on commit."""
+    """Create the launch's row (a workflow's rows) and send it on commit, or hold it back."""
+    if fields.get("run_at") is not None:
+        # Only a row: send_due sends it when due (docs/architecture.md, "Launch later").
+        return Task.objects.create(status=SCHEDULED, **fields)
+    fields.pop("run_at", None)
     if entry.is_workflow:
         # Each node has its own name and arguments; the rows share the rest.
         shared = {key: value for key, value in fields.items() if key not in ("name", "kwargs")}
@@ -166,8 +183,12 @@ def task_launch(
     bulk: BulkAction | None = None,
     schedule: Schedule | None = None,
     links: dict[str, Any] | None = None,
+    run_at: datetime | None = None,
 ) -> Task:
     """Validate ``params`` with the task's form, create the row and send it on commit.
+
+    With ``run_at`` the row is created Scheduled and not sent: ``send_due`` sends it
+    when it is due. It counts as a launch for the rate limit.
 
     ``bulk`` is the bulk action launching it (a bulk retry): the row is marked with it,
     and neither counted nor refused by the launch rate limit. ``schedule`` is the
@@ -177,10 +198,16 @@ def task_launch(
     entry = registry.get(name)
     if not entry.allowed_for(user):
         raise PermissionDenied("You may not launch this task.")
+    if run_at is not None:
+        if entry.is_workflow:
+            raise ActionNotAllowed("A workflow cannot be launched later; launch it now.")
+        if error := forms.run_at_error(run_at):
+            raise RunAtInvalid(error)
     form = entry.form_class(data=params)
     if not form.is_valid():
         raise LaunchInvalid(form)
     fields = {
+        "run_at": run_at,
         "name": entry.name,
         "owner": user if user.is_authenticated else None,
         "kwargs": _json_params(form.cleaned_data),
@@ -326,6 +353,13 @@ def task_cancel(*, task: Task, user=None, audit: bool = True) -> bool:
         raise PermissionDenied("You may not cancel this task.")
     if task.status in TERMINAL:
         raise ActionNotAllowed("This task has already finished.")
+    if task.status == SCHEDULED and _cancel_scheduled(task):
+        # Never sent: there is nothing to revoke.
+        if audit:
+            audit_record(
+                actor=user, action=AuditLog.CANCEL, task_ids=[task.pk], note="cancelled before due"
+            )
+        return True
     revoke_sent([task.pk])
     cancelled = cancel_revoked(task)
     if audit:
@@ -343,8 +377,17 @@ def revoke_sent(task_ids: list) -> None:
         logger.warning("could not broadcast revoke of %d tasks: %s", len(task_ids), exc)
 
 
+def _cancel_scheduled(task: Task) -> bool:
+    """Cancel ``task`` if it is still Scheduled (not sent yet); return whether it was."""
+    return states.transition(
+        task.pk, CANCELLED, only_from=(SCHEDULED,), error_message="Cancelled before it was due"
+    )
+
+
 def cancel_revoked(task: Task) -> bool:
-    """Mark a revoked ``task`` cancelled if still pending, else flag it to stop."""
+    """Mark a revoked ``task`` cancelled if still scheduled or pending, else flag it to stop."""
+    if _cancel_scheduled(task):
+        return True
     if not _started_in_backend(task.pk) and states.transition(
         task.pk, CANCELLED, only_from=(PENDING,), error_message="Cancelled before it started"
     ):
@@ -397,3 +440,73 @@ def workflow_cancel(*, user, task: Task) -> tuple[int, int]:
         f" {stopping} asked to stop",
     )
     return cancelled, stopping
+
+
+def send_due(*, now: datetime | None = None, batch: int | None = None) -> dict[str, int]:
+    """Send the Scheduled rows due by ``now``, oldest first, at most ``batch`` of them.
+
+    Run by beat every few seconds (``taskboard.send_due``). Return how many were sent
+    and how many are still waiting (a send refused by the broker: tried again next run).
+    """
+    now = now or timezone.now()
+    batch = batch or app_settings.SEND_DUE_BATCH
+    sent = 0
+    with transaction.atomic():
+        # SKIP LOCKED: two senders at once (two beats, a "send now") each take rows the
+        # other has not locked, so no row is sent twice and neither waits for the other.
+        due = list(
+            Task.objects.select_for_update(skip_locked=True)
+            .filter(status=SCHEDULED, run_at__lte=now)
+            .order_by("run_at")[:batch]
+        )
+        for task in due:
+            try:
+                _send_locked(task, now)
+            except LaunchUnavailable:
+                # The broker is down: the rest would fail the same way; they stay due.
+                break
+            sent += 1
+    return {"sent": sent, "waiting": len(due) - sent}
+
+
+def _send_locked(task: Task, now: datetime) -> None:
+    """Move a locked Scheduled row to Pending and send it; on a refused send it stays Scheduled.
+
+    States only move forward, so a send that fails cannot be undone by a transition
+    back: the transition and the send share a savepoint instead, and a send the broker
+    refuses rolls the transition back. The row is locked by the caller until its
+    transaction commits, so the worker's own writes (running, completed) wait for the
+    commit and then find it Pending. A database that fails after the send and before
+    the commit leaves the row Scheduled and sends it again: at least once, as every
+    Celery delivery.
+    """
+    try:
+        with transaction.atomic():
+            # A "send now" before its time records when it was really sent: the
+            # reconciler measures a pending row's age from it.
+            states.transition(
+                task.pk, PENDING, only_from=(SCHEDULED,), run_at=min(task.run_at, now)
+            )
+            _send(task)
+    except Exception as exc:
+        logger.warning("could not send scheduled task %s: %s", task.pk, exc)
+        raise LaunchUnavailable(
+            "The task queue is unreachable right now; it was not sent. Try again in a moment."
+        ) from exc
+
+
+def task_send_now(*, user, task: Task) -> None:
+    """Send a Scheduled ``task`` now instead of when it is due."""
+    if not permissions.can_act(user, task):
+        raise PermissionDenied("You may not send this task.")
+    with transaction.atomic():
+        locked = (
+            Task.objects.select_for_update(skip_locked=True)
+            .filter(pk=task.pk, status=SCHEDULED)
+            .first()
+        )
+        if locked is None:
+            # Sent by beat (or being sent right now), or cancelled meanwhile.
+            raise ActionNotAllowed("This task is no longer scheduled; it was sent or cancelled.")
+        _send_locked(locked, timezone.now())
+    audit_record(actor=user, action=AuditLog.SEND_NOW, task_ids=[task.pk], note="sent before due")

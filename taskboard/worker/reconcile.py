@@ -40,7 +40,10 @@ def reconcile(*, now=None, batch: int = 500) -> dict[str, int]:
         Task.objects.filter(
             Q(status=RUNNING, started_at__lt=running_cutoff)
             | Q(status=RUNNING, started_at__isnull=True, created_at__lt=running_cutoff)
+            # A launch held back until run_at was sent then, not when it was created;
+            # Scheduled rows themselves were never sent and are never stale.
             | Q(status=PENDING, created_at__lt=pending_cutoff)
+            & (Q(run_at__isnull=True) | Q(run_at__lt=pending_cutoff))
         )
         .exclude(Q(status=PENDING, root_id__isnull=False) & workflow_runs)
         .order_by()

@@ -45,9 +45,11 @@ def test_a_host_setting_wins_over_the_default(settings):
 def test_beat_schedule_names_registered_tasks_at_the_configured_intervals(settings):
     settings.TASKBOARD_RECONCILE_INTERVAL = 30
     settings.TASKBOARD_RETENTION_INTERVAL = 600
+    settings.TASKBOARD_SEND_DUE_INTERVAL = 3
     schedule = taskboard.beat_schedule()
     assert {entry["task"]: entry["schedule"] for entry in schedule.values()} == {
         "taskboard.reconcile": 30.0,
         "taskboard.retention": 600.0,
+        "taskboard.send_due": 3.0,
     }
     assert {entry["task"] for entry in schedule.values()} <= set(current_app.tasks)

@@ -13,6 +13,8 @@ from tests.factories import TaskFactory
 
 ALL = Status.values
 ALLOWED = {
+    ("scheduled", "pending"),
+    ("scheduled", "cancelled"),
     ("pending", "running"),
     ("pending", "completed"),
     ("pending", "failed"),
@@ -22,7 +24,7 @@ ALLOWED = {
     ("running", "failed"),
     ("running", "cancelled"),
 }
-CASES = [(source, target) for source in ALL for target in ALL if target != "pending"]
+CASES = [(source, target) for source in ALL for target in ALL if target != "scheduled"]
 
 
 @pytest.mark.parametrize("source,target", [(s, t) for s in ALL for t in ALL])
@@ -46,9 +48,24 @@ def test_transition_applies_only_when_allowed(source, target):
         assert task.version == 1
 
 
-def test_nothing_moves_into_pending():
+def test_nothing_moves_into_scheduled():
+    # A row is created Scheduled (a launch held back) or not at all; nothing goes back.
     with pytest.raises(ValueError):
-        states.transition("00000000-0000-0000-0000-000000000000", "pending")
+        states.transition("00000000-0000-0000-0000-000000000000", "scheduled")
+
+
+def test_only_a_scheduled_row_moves_into_pending():
+    assert [s for s in ALL if states.can_transition(s, "pending")] == ["scheduled"]
+
+
+@pytest.mark.django_db
+def test_sending_a_scheduled_row_bumps_its_version_once():
+    task = TaskFactory(status="scheduled")
+    assert states.transition(task.pk, "pending") is True
+    # The second sender (another beat, a "send now") matches nothing.
+    assert states.transition(task.pk, "pending") is False
+    task.refresh_from_db()
+    assert (task.status, task.version, task.finished_at) == ("pending", 2, None)
 
 
 @pytest.mark.django_db

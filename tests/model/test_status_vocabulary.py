@@ -30,13 +30,14 @@ def rendered_tabs(body: str) -> list[tuple[str, str, str]]:
 
 def test_each_state_has_its_value_label_and_rank():
     assert [(s.value, s.label, s.rank) for s in Status] == [
-        ("pending", "Pending", 0),
-        ("running", "Running", 1),
-        ("completed", "Completed", 2),
-        ("failed", "Failed", 2),
-        ("cancelled", "Cancelled", 2),
+        ("scheduled", "Scheduled", 0),
+        ("pending", "Pending", 1),
+        ("running", "Running", 2),
+        ("completed", "Completed", 3),
+        ("failed", "Failed", 3),
+        ("cancelled", "Cancelled", 3),
     ]
-    assert IN_FLIGHT == (Status.PENDING, Status.RUNNING)
+    assert IN_FLIGHT == (Status.SCHEDULED, Status.PENDING, Status.RUNNING)
     assert TERMINAL == (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
 
 
@@ -65,9 +66,10 @@ def test_rendered_tabs_follow_the_vocabulary(alice):
     body = alice.get("/tasks/").content.decode()
     tabs = [(value or "all", key, label) for key, value, label in Status.tabs()]
     assert rendered_tabs(body) == tabs
-    assert [key for _, key, _ in tabs] == ["1", "2", "3", "4", "5", "6"]
+    assert [key for _, key, _ in tabs] == ["1", "2", "3", "4", "5", "6", "7"]
     assert [label for *_, label in tabs] == [
         "All",
+        "Scheduled",
         "Pending",
         "Running",
         "Completed",

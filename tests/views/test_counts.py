@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from bench.inproc import redis_round_trips
 from taskboard import selectors
-from taskboard.models import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, Task
+from taskboard.models import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, SCHEDULED, Task
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
@@ -149,7 +149,15 @@ def test_status_counts_count_each_status_of_the_filtered_rows_up_to_the_cap(staf
     # distinct() as a filter might add it: each task still counts once.
     mine = Task.objects.filter(owner=staff_user).distinct()
     counts = selectors.task_status_counts(mine, cap=5)
-    assert counts == {"": 6, PENDING: 0, RUNNING: 0, COMPLETED: 0, FAILED: 6, CANCELLED: 0}
+    assert counts == {
+        "": 6,
+        SCHEDULED: 0,
+        PENDING: 0,
+        RUNNING: 0,
+        COMPLETED: 0,
+        FAILED: 6,
+        CANCELLED: 0,
+    }
 
 
 def test_failed_table_fragment_query_count_does_not_grow_with_the_history(staff, staff_user):

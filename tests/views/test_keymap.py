@@ -14,7 +14,7 @@ README = settings.BASE_DIR / "README.md"
 
 
 def overlay_keys(body: str) -> list[str]:
-    """Return the keys the page's ``?`` overlay lists, as "j/k", "1–6", "?"."""
+    """Return the keys the page's ``?`` overlay lists, as "j/k", "1–7", "?"."""
     overlay = body.split('id="kbd-help"', 1)[1].split("</dialog>", 1)[0]
     return [
         re.sub(r"</?kbd>", "", dt).strip()
@@ -32,7 +32,7 @@ def test_readme_keys_line_is_the_keymap():
 
 
 def test_keymap_has_the_intended_keys():
-    assert names(KEYS) == ["/", "Esc", "j/k", "Enter", "n", "r", "c", "x", "1–6", "?"]
+    assert names(KEYS) == ["/", "Esc", "j/k", "Enter", "n", "r", "c", "x", "1–7", "?"]
     labels = {key.joiner.join(key.keys): key.label for key in KEYS}
     assert labels["c"] == "cancel" and labels["x"] == "tick the row"
 

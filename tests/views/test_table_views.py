@@ -131,6 +131,7 @@ def test_task_list_tabs_show_counts_over_other_filters(alice, user):
     counts = dict(re.findall(r'data-tab="(\w+)".*?<span class="count">(\d+)</span>', body, re.S))
     assert counts == {
         "all": "2",
+        "scheduled": "0",
         "pending": "0",
         "running": "0",
         "completed": "0",
