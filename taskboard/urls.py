@@ -44,6 +44,7 @@ urlpatterns = [
     path("tasks/<uuid:task_id>/", detail.task_detail, name="task_detail"),
     path("tasks/<uuid:task_id>/retry/", detail.task_retry, name="task_retry"),
     path("tasks/<uuid:task_id>/cancel/", detail.task_cancel, name="task_cancel"),
+    path("tasks/<uuid:task_id>/send-now/", detail.task_send_now, name="task_send_now"),
     path("tasks/<uuid:task_id>/download/", detail.task_download, name="task_download"),
     path(
         "tasks/<uuid:task_id>/cancel-workflow/",

@@ -17,6 +17,7 @@ from taskboard.services.bulk import (
     bulk_run,
 )
 from taskboard.services.launch import (
+    NOT_SCHEDULED,
     ActionNotAllowed,
     AlreadyRetried,
     LaunchError,
@@ -72,6 +73,7 @@ __all__ = [
     "LaunchError",
     "LaunchInvalid",
     "LaunchUnavailable",
+    "NOT_SCHEDULED",
     "RateLimited",
     "RunAtInvalid",
     "send_due",

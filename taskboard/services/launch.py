@@ -442,6 +442,10 @@ def workflow_cancel(*, user, task: Task) -> tuple[int, int]:
     return cancelled, stopping
 
 
+# Why "send now" does not apply: the row was sent (by beat, by another click) or cancelled.
+NOT_SCHEDULED = "This task is no longer scheduled; it was sent or cancelled."
+
+
 def send_due(*, now: datetime | None = None, batch: int | None = None) -> dict[str, int]:
     """Send the Scheduled rows due by ``now``, oldest first, at most ``batch`` of them.
 
@@ -507,6 +511,6 @@ def task_send_now(*, user, task: Task) -> None:
         )
         if locked is None:
             # Sent by beat (or being sent right now), or cancelled meanwhile.
-            raise ActionNotAllowed("This task is no longer scheduled; it was sent or cancelled.")
+            raise ActionNotAllowed(NOT_SCHEDULED)
         _send_locked(locked, timezone.now())
     audit_record(actor=user, action=AuditLog.SEND_NOW, task_ids=[task.pk], note="sent before due")

@@ -22,6 +22,7 @@ from taskboard.conf import app_settings
 from taskboard.live import Badge, badges_for
 from taskboard.maintenance import export_path
 from taskboard.models import Task
+from taskboard.status import Status
 from taskboard.templatetags.taskboard_table import duration
 from taskboard.views import HtmxHttpRequest, dashboard_view, safe_next, see_other
 from taskboard.views.launch import ROWS_HEADER, new_row
@@ -171,7 +172,7 @@ def _back(request: HtmxHttpRequest, task: Task, default: str = "") -> str:
 
 
 def _confirm_page(request: HtmxHttpRequest, task: Task, action: str) -> HttpResponse:
-    """Ask to confirm ``action`` ("retry" or "cancel") on a page of its own; never write.
+    """Ask to confirm ``action`` ("retry", "cancel", "send_now") on a page of its own; never write.
 
     Where the Retry and Cancel buttons lead without JavaScript; with it, the same
     question is asked in the page's dialog (static/taskboard/js/confirm.js) and the form posts.
@@ -180,6 +181,10 @@ def _confirm_page(request: HtmxHttpRequest, task: Task, action: str) -> HttpResp
         if not permissions.can_retry(request.user, task):
             raise PermissionDenied("You may not retry this task.")
         refusal = "" if task.is_terminal else "Only a finished task can be retried."
+    elif action == "send_now":
+        if not permissions.can_act(request.user, task):
+            raise PermissionDenied("You may not send this task.")
+        refusal = "" if task.status == Status.SCHEDULED else services.NOT_SCHEDULED
     else:
         if not permissions.can_act(request.user, task):
             raise PermissionDenied("You may not cancel this task.")
@@ -261,6 +266,29 @@ def task_cancel(request: HtmxHttpRequest, task_id) -> HttpResponse:
             response["HX-Trigger"] = "tasks-changed"  # the status tab counts moved
             return response
         return _render_detail(request, task, notice=notice)
+    messages.info(request, notice)
+    return see_other(_back(request, task))
+
+
+@dashboard_view
+@require_http_methods(["GET", "POST"])
+def task_send_now(request: HtmxHttpRequest, task_id) -> HttpResponse:
+    """Ask to confirm (GET), or send a Scheduled task now instead of when it is due (POST)."""
+    task = selectors.task_get(user=request.user, task_id=task_id)
+    if request.method == "GET":
+        return _confirm_page(request, task, "send_now")
+    try:
+        services.task_send_now(user=request.user, task=task)
+    except services.ActionNotAllowed as exc:
+        return _refused(request, task, str(exc), 409)
+    except services.LaunchUnavailable as exc:
+        return _refused(request, task, str(exc), 503)
+    task.refresh_from_db()
+    notice = "Sent now."
+    if request.htmx:
+        response = _render_detail(request, task, notice=notice)
+        response["HX-Trigger"] = "tasks-changed"
+        return response
     messages.info(request, notice)
     return see_other(_back(request, task))
 

@@ -10,12 +10,13 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from taskboard import registry, selectors, services
+from taskboard.forms import LaunchLaterForm
 from taskboard.live import badges_for
 from taskboard.models import Task
 from taskboard.views import HtmxHttpRequest, dashboard_view, see_other
@@ -27,6 +28,7 @@ REFUSED_STATUS = {
     services.LaunchUnavailable: 503,
     services.RateLimited: 429,
     services.ActionNotAllowed: 409,
+    services.RunAtInvalid: 422,
 }
 # Prefix of the launch form's field ids: the dashboard's own filter form has a
 # "name" field too, and ids must stay unique on the page.
@@ -103,8 +105,11 @@ def ago(moment: datetime | None) -> str:
     return f"{days} day{'s' if days != 1 else ''} ago"
 
 
-def _form_context(entry, form, retry_of: Task | None = None) -> dict:
-    return {"entry": entry, "form": form, "retry_of": retry_of}
+def _form_context(entry, form, retry_of: Task | None = None, later=None) -> dict:
+    # A retry runs now; every other launch may be held back (LaunchLaterForm).
+    if later is None and retry_of is None and not entry.is_workflow:
+        later = LaunchLaterForm()
+    return {"entry": entry, "form": form, "retry_of": retry_of, "later": later}
 
 
 @dashboard_view
@@ -119,25 +124,48 @@ def launch(request: HtmxHttpRequest, name: str) -> HttpResponse:
         initial = retry_of.kwargs if retry_of is not None else None
         form = prepare_form(entry.form_class(initial=initial))
         return _render_form(request, entry, form, retry_of, in_dialog=in_dialog)
+    later = None
+    if retry_of is None and not entry.is_workflow:
+        later = LaunchLaterForm(data=request.POST)
+        if not later.is_valid():
+            # The parameters are checked too, so that every mistake is shown at once.
+            form = prepare_form(entry.form_class(data=request.POST))
+            form.is_valid()
+            return _render_form(
+                request, entry, form, retry_of, in_dialog=in_dialog, later=later, status=422
+            )
+    run_at = later.cleaned_data["run_at"] if later is not None else None
     try:
         if retry_of is not None:
             task = services.task_retry(user=request.user, task=retry_of, params=request.POST)
         else:
-            task = services.task_launch(user=request.user, name=entry.name, params=request.POST)
+            task = services.task_launch(
+                user=request.user, name=entry.name, params=request.POST, run_at=run_at
+            )
     except services.LaunchInvalid as exc:
         prepare_form(exc.form)
-        # 422 lets htmx tell a refused form from a launch; a full page stays a plain 200.
-        status = 422 if request.htmx else 200
-        return _render_form(request, entry, exc.form, retry_of, in_dialog=in_dialog, status=status)
+        return _render_form(
+            request, entry, exc.form, retry_of, in_dialog=in_dialog, later=later, status=422
+        )
     except (services.LaunchError, services.ActionNotAllowed) as exc:
         # Refused as a whole (broker down, rate limit, retry of an unfinished run).
         form = prepare_form(entry.form_class(data=request.POST))
         status = REFUSED_STATUS.get(type(exc), 409)
         return _render_form(
-            request, entry, form, retry_of, in_dialog=in_dialog, status=status, error=str(exc)
+            request,
+            entry,
+            form,
+            retry_of,
+            in_dialog=in_dialog,
+            later=later,
+            status=status,
+            error=str(exc),
         )
     detail_url = reverse("taskboard:task_detail", args=[task.pk])
     notice = f"Launched “{entry.title}”."
+    if run_at is not None:
+        when = formats.date_format(timezone.localtime(run_at), "DATETIME_FORMAT")
+        notice = f"Scheduled “{entry.title}” for {when}."
     if in_dialog and ROWS_HEADER in request.headers:
         return new_row(request, task, detail_url, notice)
     # The task's page shows it, whichever way the browser gets there.
@@ -154,10 +182,14 @@ def _render_form(
     retry_of: Task | None,
     *,
     in_dialog: bool,
+    later: LaunchLaterForm | None = None,
     status: int = 200,
     error: str = "",
 ) -> HttpResponse:
-    context = _form_context(entry, form, retry_of)
+    if status == 422 and not request.htmx:
+        # 422 lets htmx tell a refused form from a launch; a full page stays a plain 200.
+        status = 200
+    context = _form_context(entry, form, retry_of, later)
     context.update(in_dialog=in_dialog, error=error)
     template = "taskboard/launch/form.html"
     if request.htmx:

@@ -1,7 +1,9 @@
 """Launch later: the Scheduled row, its checks, the sender on the real Redis, cancel, send now.
 
-Sent messages are read back from the broker's queue on the real Redis (the test run's
-own queue), so "sent once" counts real messages, never a mock's calls.
+Sent messages are read back from the broker's queue on the real Redis, so "sent once"
+counts real messages, never a mock's calls. The rows are sent to a queue of their own
+that no worker reads (the session's worker would run them, and record rows for them,
+in a later test), emptied after each test.
 """
 
 from __future__ import annotations
@@ -28,18 +30,32 @@ from tests.factories import TaskFactory
 pytestmark = pytest.mark.django_db
 
 PARAMS = {"x": "4", "y": "5"}
+LATER_QUEUE = f"{QUEUE}-later"
+
+
+def broker() -> redis.Redis:
+    return redis.Redis.from_url(settings.CELERY_BROKER_URL)
+
+
+@pytest.fixture(autouse=True)
+def _empty_queue():
+    yield
+    broker().delete(LATER_QUEUE)
 
 
 def queued_ids() -> list[str]:
-    """Return the task ids of the messages waiting in this test run's queue, oldest first."""
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    """Return the task ids of the messages waiting in the test queue, oldest first."""
     # Kombu pushes on the left and a worker takes from the right.
-    return [json.loads(raw)["headers"]["id"] for raw in reversed(client.lrange(QUEUE, 0, -1))]
+    raw = reversed(broker().lrange(LATER_QUEUE, 0, -1))
+    return [json.loads(message)["headers"]["id"] for message in raw]
 
 
 def later(user, minutes: float = 60) -> Task:
     run_at = timezone.now() + timedelta(minutes=minutes)
-    return services.task_launch(user=user, name="demo.quick", params=PARAMS, run_at=run_at)
+    task = services.task_launch(user=user, name="demo.quick", params=PARAMS, run_at=run_at)
+    Task.objects.filter(pk=task.pk).update(queue=LATER_QUEUE)
+    task.refresh_from_db()
+    return task
 
 
 def due(user, seconds_ago: int = 1) -> Task:
