@@ -25,8 +25,9 @@ from taskboard.worker.batching import BatchedWrites, HeldStarts
 logger = logging.getLogger(__name__)
 
 DB_RETRY_DELAYS = (0.2, 0.5, 1, 2, 4)
-# Housekeeping that would flood the dashboard with a row a minute.
-UNTRACKED = frozenset({"taskboard.reconcile", "taskboard.run_schedule"})
+# Housekeeping that would flood the dashboard with a row a minute (send_due: every
+# few seconds; the launches it sends have their rows already).
+UNTRACKED = frozenset({"taskboard.reconcile", "taskboard.run_schedule", "taskboard.send_due"})
 
 
 def _tracked(name: str | None) -> bool:

@@ -1,0 +1,73 @@
+"""Launch "in 1 hour" from the dashboard's dialog, see it Scheduled, cancel it, in Chromium.
+
+Real server (live_server), PostgreSQL and Redis; no worker is needed: nothing is sent.
+At desktop width and at 360 px, in the light and the dark theme.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import Browser, expect
+
+from taskboard.models import Task
+from tests.browser.confirming import confirm_in_page
+from tests.browser.test_phone import OVERFLOW, logged_in
+from tests.conftest import wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+# Pictures for review only: they never go into docs/screenshots.
+REVIEW = Path(tempfile.gettempdir()) / "taskboard-screenshots" / "review"
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("width", [pytest.param(1280, id="desktop"), pytest.param(360, id="phone")])
+def test_launch_in_one_hour_shows_scheduled_then_cancel_it(
+    browser: Browser, live_server, user, width, scheme
+):
+    page = logged_in(browser, live_server, user, width)
+    page.emulate_media(color_scheme=scheme)
+    page.goto(f"{live_server.url}/tasks/")
+    page.evaluate("window.notReloaded = true")
+    scheduled_tab = page.locator('#status-tabs [data-tab="scheduled"]')
+    expect(scheduled_tab.locator(".count")).to_have_text("0")
+
+    page.keyboard.press("n")
+    dialog = page.locator("#launch-dialog")
+    expect(dialog).to_be_visible()
+    dialog.locator('.picker-item[href="/launch/demo.quick/"]').click()
+    form = dialog.locator('#launch-form[action="/launch/demo.quick/"]')
+    expect(form).to_be_visible()
+    form.locator('[name="x"]').fill("2")
+    form.locator('[name="y"]').fill("3")
+    form.get_by_label("In N minutes or hours").check()
+    form.locator('[name="later-amount"]').fill("1")
+    form.locator('[name="later-unit"]').select_option("hours")
+    REVIEW.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(REVIEW / f"launch-later-form-{width}-{scheme}.png"), full_page=True)
+    assert page.evaluate(OVERFLOW) == []
+    form.get_by_role("button", name="Launch").click()
+    expect(dialog).to_be_hidden()
+
+    task = wait_for(lambda: Task.objects.first(), message="the scheduled row")
+    assert task.status == "scheduled"
+    assert timedelta(minutes=59) < task.run_at - timezone.now() <= timedelta(hours=1)
+    row = page.locator(f"#task-{task.pk}")
+    expect(row.locator(".badge")).to_have_text("Scheduled")
+    expect(row.locator(".due")).to_contain_text("due")
+    expect(scheduled_tab.locator(".count")).to_have_text("1")
+    page.screenshot(path=str(REVIEW / f"launch-later-row-{width}-{scheme}.png"), full_page=True)
+    assert page.evaluate(OVERFLOW) == []
+
+    row.get_by_role("button", name="Cancel").click()
+    confirm_in_page(page)
+    expect(row.locator(".badge")).to_have_text("Cancelled")
+    expect(scheduled_tab.locator(".count")).to_have_text("0")
+    assert Task.objects.get(pk=task.pk).status == "cancelled"
+    assert page.evaluate("window.notReloaded") is True
+    page.context.close()
