@@ -91,7 +91,8 @@ def _detail_context(
     if task.started_at and not task.finished_at:
         running_for = now - task.started_at
     waiting_for = None
-    if not task.started_at and not task.is_terminal:
+    # A scheduled row does not wait in a queue yet: its due time is shown instead.
+    if not task.started_at and not task.is_terminal and task.status != Status.SCHEDULED:
         waiting_for = now - task.created_at
     result_file = _result_file(task)
     result_html, result_template_failed = _drawn_result(request, task, entry)

@@ -165,7 +165,8 @@ def launch(request: HtmxHttpRequest, name: str) -> HttpResponse:
     notice = f"Launched “{entry.title}”."
     if run_at is not None:
         when = formats.date_format(timezone.localtime(run_at), "DATETIME_FORMAT")
-        notice = f"Scheduled “{entry.title}” for {when}."
+        zone = timezone.get_current_timezone_name()
+        notice = f"Scheduled “{entry.title}” for {when} {zone}."
     if in_dialog and ROWS_HEADER in request.headers:
         return new_row(request, task, detail_url, notice)
     # The task's page shows it, whichever way the browser gets there.
