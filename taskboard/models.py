@@ -31,6 +31,17 @@ FAILED = Status.FAILED
 CANCELLED = Status.CANCELLED
 
 
+def pending_before(moment) -> models.Q:
+    """Return a filter of the rows pending since before ``moment``.
+
+    A launch held back until ``run_at`` was sent then (or sooner, when sent now: then
+    ``run_at`` is when it was sent), not when its row was created.
+    """
+    return models.Q(status=Status.PENDING, created_at__lt=moment) & (
+        models.Q(run_at__isnull=True) | models.Q(run_at__lt=moment)
+    )
+
+
 class TaskQuerySet(models.QuerySet):
     def scheduled(self) -> TaskQuerySet:
         return self.filter(status=Status.SCHEDULED)

@@ -42,6 +42,7 @@ from taskboard.models import (
     Status,
     Task,
     TaskLog,
+    pending_before,
 )
 from taskboard.tasklog import LogChunk, LogUnavailable, decode_all, read_live
 from taskboard.timing import Timing, describe_timing
@@ -465,7 +466,7 @@ def stale_pending(*, user, older_than: int, cap: int = 10_000, sample: int = 5) 
     """
     since = timezone.now() - timedelta(seconds=older_than)
     tasks = Task.objects.all() if user is None else visible_tasks(user)
-    stale = tasks.pending().filter(created_at__lt=since)
+    stale = tasks.filter(pending_before(since))
     count = stale.order_by()[: cap + 1].count()
     oldest = []
     if sample:

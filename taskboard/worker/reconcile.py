@@ -14,7 +14,7 @@ from django.utils import timezone
 from taskboard import states
 from taskboard.conf import app_settings
 from taskboard.live import live_metas
-from taskboard.models import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, Task
+from taskboard.models import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, Task, pending_before
 from taskboard.worker import logcapture
 
 logger = logging.getLogger(__name__)
@@ -40,10 +40,8 @@ def reconcile(*, now=None, batch: int = 500) -> dict[str, int]:
         Task.objects.filter(
             Q(status=RUNNING, started_at__lt=running_cutoff)
             | Q(status=RUNNING, started_at__isnull=True, created_at__lt=running_cutoff)
-            # A launch held back until run_at was sent then, not when it was created;
-            # Scheduled rows themselves were never sent and are never stale.
-            | Q(status=PENDING, created_at__lt=pending_cutoff)
-            & (Q(run_at__isnull=True) | Q(run_at__lt=pending_cutoff))
+            # Scheduled rows were never sent: they are never stale.
+            | pending_before(pending_cutoff)
         )
         .exclude(Q(status=PENDING, root_id__isnull=False) & workflow_runs)
         .order_by()

@@ -19,7 +19,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.utils import timezone
 
-from taskboard import services
+from taskboard import selectors, services
 from taskboard.forms import LaunchLaterForm
 from taskboard.live import badge, badges_for
 from taskboard.models import AuditLog, Task
@@ -292,3 +292,12 @@ def test_the_reconciler_never_takes_a_scheduled_row_for_lost(user, settings):
     assert statuses[waiting.pk] == "scheduled"
     assert statuses[just_sent.pk] == "pending"
     assert statuses[forgotten.pk] == "failed"
+
+
+def test_the_operations_page_counts_a_just_sent_row_as_fresh(user):
+    long_ago = timezone.now() - timedelta(days=2)
+    TaskFactory(status="scheduled", created_at=long_ago, run_at=long_ago)
+    TaskFactory(status="pending", created_at=long_ago, run_at=timezone.now())
+    forgotten = TaskFactory(status="pending", created_at=long_ago)
+    stale = selectors.stale_pending(user=None, older_than=60)
+    assert (stale.count, stale.oldest) == (1, [forgotten])
