@@ -26,6 +26,7 @@ from taskboard.models import AuditLog, Task
 from taskboard.worker.reconcile import reconcile
 from tests.conftest import QUEUE
 from tests.factories import TaskFactory
+from tests.services.test_bulk import prepare
 
 pytestmark = pytest.mark.django_db
 
@@ -262,6 +263,14 @@ def test_others_may_not_send_now_or_cancel_but_staff_may(user, other_user, staff
     assert Task.objects.get(pk=task.pk).status == "scheduled"
     services.task_send_now(user=staff_user, task=task)
     assert Task.objects.get(pk=task.pk).status == "pending"
+
+
+def test_a_bulk_cancel_cancels_scheduled_rows_among_pending_ones(alice, user, revokes):
+    waiting, queued = later(user), TaskFactory(owner=user, status="pending")
+    bulk = prepare(alice, "cancel", [waiting.pk, queued.pk])
+    alice.post(f"/tasks/bulk/{bulk.pk}/")
+    assert set(Task.objects.values_list("status", flat=True)) == {"cancelled"}
+    assert Task.objects.get(pk=waiting.pk).error_message == "Cancelled before it was due"
 
 
 # --- the badge and the reconciler ----------------------------------------------------
