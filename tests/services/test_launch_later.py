@@ -17,6 +17,7 @@ import redis
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from taskboard import selectors, services
@@ -194,6 +195,20 @@ def test_send_due_sends_at_most_a_batch_oldest_first(user, settings):
     assert services.send_due() == {"sent": 2, "waiting": 0}
     assert [Task.objects.get(pk=r.pk).status for r in rows] == ["pending", "pending", "scheduled"]
     assert services.send_due()["sent"] == 1
+
+
+def test_send_due_reads_the_due_rows_in_one_query_and_writes_one_update_each(user):
+    rows = [due(user) for _ in range(5)]
+    with CaptureQueriesContext(connection) as queries:
+        services.send_due()
+    sql = [query["sql"] for query in queries.captured_queries]
+    selects = [q for q in sql if q.startswith("SELECT")]
+    updates = [q for q in sql if q.startswith("UPDATE")]
+    assert len(selects) == 1 and "FOR UPDATE SKIP LOCKED" in selects[0]
+    assert len(updates) == len(rows)
+    # A savepoint around each row's transition and send, and the sender's transaction
+    # (a savepoint too, inside the test's): nothing else.
+    assert len(sql) == 2 + 1 + 3 * len(rows)
 
 
 @pytest.mark.django_db(transaction=True)
