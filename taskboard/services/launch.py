@@ -386,7 +386,8 @@ def _cancel_scheduled(task: Task) -> bool:
 
 def cancel_revoked(task: Task) -> bool:
     """Mark a revoked ``task`` cancelled if still scheduled or pending, else flag it to stop."""
-    if _cancel_scheduled(task):
+    # Nothing moves back to scheduled: a row read in another state needs no UPDATE here.
+    if task.status == SCHEDULED and _cancel_scheduled(task):
         return True
     if not _started_in_backend(task.pk) and states.transition(
         task.pk, CANCELLED, only_from=(PENDING,), error_message="Cancelled before it started"
