@@ -1,4 +1,4 @@
-"""Launch "in 1 hour" from the dashboard's dialog, see it Scheduled, cancel it, in Chromium.
+"""Launch "in 1 hour" from the dialog, see it Scheduled, cancel it; Send now, in Chromium.
 
 Real server (live_server), PostgreSQL and Redis; no worker is needed: nothing is sent.
 At desktop width and at 360 px, in the light and the dark theme.
@@ -11,13 +11,16 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import redis
+from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import Browser, expect
 
 from taskboard.models import Task
 from tests.browser.confirming import confirm_in_page
 from tests.browser.test_phone import OVERFLOW, logged_in
-from tests.conftest import wait_for
+from tests.conftest import QUEUE, wait_for
+from tests.factories import TaskFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -71,3 +74,28 @@ def test_launch_in_one_hour_shows_scheduled_then_cancel_it(
     assert Task.objects.get(pk=task.pk).status == "cancelled"
     assert page.evaluate("window.notReloaded") is True
     page.context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("width", [pytest.param(1280, id="desktop"), pytest.param(360, id="phone")])
+def test_send_now_from_the_task_page(browser: Browser, live_server, user, width, scheme):
+    # A queue no worker reads: the row stays Pending once sent; emptied afterwards.
+    queue = f"{QUEUE}-later-browser"
+    task = TaskFactory(
+        owner=user, status="scheduled", run_at=timezone.now() + timedelta(hours=1), queue=queue
+    )
+    page = logged_in(browser, live_server, user, width)
+    page.emulate_media(color_scheme=scheme)
+    try:
+        page.goto(f"{live_server.url}/tasks/{task.pk}/")
+        expect(page.locator(".detail-status .badge")).to_have_text("Scheduled")
+        expect(page.locator(".detail-status .due")).to_contain_text("due")
+        page.locator("#send-now-button").click()
+        confirm_in_page(page)
+        expect(page.locator(".detail-status .badge")).to_have_text("Pending")
+        expect(page.locator("#send-now-button")).to_have_count(0)
+        expect(page.get_by_role("status").filter(has_text="Sent now.")).to_be_visible()
+        assert Task.objects.get(pk=task.pk).status == "pending"
+    finally:
+        redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(queue)
+        page.context.close()
