@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, expect
 
 from taskboard.models import Task
 from tests.browser.confirming import confirm_in_page
-from tests.browser.test_phone import OVERFLOW, logged_in
+from tests.browser.test_phone import OVERFLOW, STEP, logged_in
 from tests.conftest import QUEUE, wait_for
 from tests.factories import TaskFactory
 
@@ -38,14 +38,14 @@ def test_launch_in_one_hour_shows_scheduled_then_cancel_it(
     page.goto(f"{live_server.url}/tasks/")
     page.evaluate("window.notReloaded = true")
     scheduled_tab = page.locator('#status-tabs [data-tab="scheduled"]')
-    expect(scheduled_tab.locator(".count")).to_have_text("0")
+    expect(scheduled_tab.locator(".count")).to_have_text("0", timeout=STEP)
 
     page.keyboard.press("n")
     dialog = page.locator("#launch-dialog")
-    expect(dialog).to_be_visible()
+    expect(dialog).to_be_visible(timeout=STEP)
     dialog.locator('.picker-item[href="/launch/demo.quick/"]').click()
     form = dialog.locator('#launch-form[action="/launch/demo.quick/"]')
-    expect(form).to_be_visible()
+    expect(form).to_be_visible(timeout=STEP)
     form.locator('[name="x"]').fill("2")
     form.locator('[name="y"]').fill("3")
     form.get_by_label("In N minutes or hours").check()
@@ -55,22 +55,22 @@ def test_launch_in_one_hour_shows_scheduled_then_cancel_it(
     page.screenshot(path=str(REVIEW / f"launch-later-form-{width}-{scheme}.png"), full_page=True)
     assert page.evaluate(OVERFLOW) == []
     form.get_by_role("button", name="Launch").click()
-    expect(dialog).to_be_hidden()
+    expect(dialog).to_be_hidden(timeout=STEP)
 
     task = wait_for(lambda: Task.objects.first(), message="the scheduled row")
     assert task.status == "scheduled"
     assert timedelta(minutes=59) < task.run_at - timezone.now() <= timedelta(hours=1)
     row = page.locator(f"#task-{task.pk}")
-    expect(row.locator(".badge")).to_have_text("Scheduled")
-    expect(row.locator(".due")).to_contain_text("due")
-    expect(scheduled_tab.locator(".count")).to_have_text("1")
+    expect(row.locator(".badge")).to_have_text("Scheduled", timeout=STEP)
+    expect(row.locator(".due")).to_contain_text("due", timeout=STEP)
+    expect(scheduled_tab.locator(".count")).to_have_text("1", timeout=STEP)
     page.screenshot(path=str(REVIEW / f"launch-later-row-{width}-{scheme}.png"), full_page=True)
     assert page.evaluate(OVERFLOW) == []
 
     row.get_by_role("button", name="Cancel").click()
     confirm_in_page(page)
-    expect(row.locator(".badge")).to_have_text("Cancelled")
-    expect(scheduled_tab.locator(".count")).to_have_text("0")
+    expect(row.locator(".badge")).to_have_text("Cancelled", timeout=STEP)
+    expect(scheduled_tab.locator(".count")).to_have_text("0", timeout=STEP)
     assert Task.objects.get(pk=task.pk).status == "cancelled"
     assert page.evaluate("window.notReloaded") is True
     page.context.close()
@@ -88,13 +88,13 @@ def test_send_now_from_the_task_page(browser: Browser, live_server, user, width,
     page.emulate_media(color_scheme=scheme)
     try:
         page.goto(f"{live_server.url}/tasks/{task.pk}/")
-        expect(page.locator(".detail-status .badge")).to_have_text("Scheduled")
-        expect(page.locator(".detail-status .due")).to_contain_text("due")
+        expect(page.locator(".detail-status .badge")).to_have_text("Scheduled", timeout=STEP)
+        expect(page.locator(".detail-status .due")).to_contain_text("due", timeout=STEP)
         page.locator("#send-now-button").click()
         confirm_in_page(page)
-        expect(page.locator(".detail-status .badge")).to_have_text("Pending")
-        expect(page.locator("#send-now-button")).to_have_count(0)
-        expect(page.get_by_role("status").filter(has_text="Sent now.")).to_be_visible()
+        expect(page.locator(".detail-status .badge")).to_have_text("Pending", timeout=STEP)
+        expect(page.locator("#send-now-button")).to_have_count(0, timeout=STEP)
+        expect(page.get_by_role("status").filter(has_text="Sent now.")).to_be_visible(timeout=STEP)
         assert Task.objects.get(pk=task.pk).status == "pending"
     finally:
         redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(queue)
