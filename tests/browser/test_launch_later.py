@@ -43,8 +43,13 @@ def test_launch_in_one_hour_shows_scheduled_then_cancel_it(
     page.keyboard.press("n")
     dialog = page.locator("#launch-dialog")
     expect(dialog).to_be_visible(timeout=STEP)
-    dialog.locator('.picker-item[href="/launch/demo.quick/"]').click()
     form = dialog.locator('#launch-form[action="/launch/demo.quick/"]')
+    # The picker opens with the first task's form (this one); picking it loads it again.
+    # Filled before that swap, the fields would be reset: wait for the fresh form.
+    expect(form).to_be_visible(timeout=STEP)
+    form.evaluate("form => form.setAttribute('data-before-pick', '')")
+    dialog.locator('.picker-item[href="/launch/demo.quick/"]').click()
+    expect(dialog.locator("#launch-form[data-before-pick]")).to_have_count(0, timeout=STEP)
     expect(form).to_be_visible(timeout=STEP)
     form.locator('[name="x"]').fill("2")
     form.locator('[name="y"]').fill("3")
