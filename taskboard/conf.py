@@ -59,6 +59,17 @@ DEFAULTS: dict[str, Any] = {
     "METRICS_TOKEN": "",
     # The URL name or path of the host's logout view (POST); empty: no logout button.
     "LOGOUT_URL": "logout",
+    # Notifications: seconds a failure group's window lasts (its first failure is sent,
+    # the others counted and summed up at its end); seconds a worker keeps its list of
+    # what anyone subscribed to; webhook attempts, their timeout and first backoff.
+    "NOTIFY_WINDOW_SECONDS": 300,
+    "NOTIFY_REFRESH_SECONDS": 5.0,
+    "WEBHOOK_ATTEMPTS": 5,
+    "WEBHOOK_TIMEOUT": 5.0,
+    "WEBHOOK_BACKOFF": 10.0,
+    # Let webhooks reach loopback, private and reserved addresses (tests, closed networks).
+    "WEBHOOK_ALLOW_PRIVATE": False,
+    "NOTIFY_FROM_EMAIL": "",
 }
 
 
@@ -76,7 +87,7 @@ app_settings = AppSettings()
 
 
 def beat_schedule() -> dict[str, dict]:
-    """Return the periodic tasks a host adds to its beat schedule (reconcile, retention)."""
+    """Return the periodic tasks a host adds to its beat schedule (reconcile, retention...)."""
     return {
         "taskboard-reconcile": {
             "task": "taskboard.reconcile",
@@ -85,5 +96,10 @@ def beat_schedule() -> dict[str, dict]:
         "taskboard-retention": {
             "task": "taskboard.retention",
             "schedule": float(app_settings.RETENTION_INTERVAL),
+        },
+        # Failure summaries whose delayed task was lost (a worker restart).
+        "taskboard-notify-summaries": {
+            "task": "taskboard.notify_summaries",
+            "schedule": 60.0,
         },
     }

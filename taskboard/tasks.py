@@ -14,6 +14,12 @@ from taskboard import forms, maintenance
 from taskboard.registry import launchable
 from taskboard.services import bulk_run, purge_older_than, retention_purge
 from taskboard.services import reconcile as run
+from taskboard.services.notify import (
+    notify_finished,
+    send_summaries,
+    send_summary,
+    webhook_redeliver,
+)
 from taskboard.worker.lease import release_run
 
 
@@ -82,3 +88,27 @@ def retention() -> dict:
 @shared_task(name="taskboard.reconcile", ignore_result=True)
 def reconcile() -> dict:
     return run()
+
+
+# Notifications (taskboard/services/notify.py): enqueued by the tracking writes when
+# someone could care (taskboard/worker/interest.py); sending happens only here.
+@shared_task(name="taskboard.notify", ignore_result=True)
+def notify(task_id: str) -> dict:
+    return notify_finished(task_id=task_id)
+
+
+@shared_task(name="taskboard.notify_summary", ignore_result=True)
+def notify_summary(key: str) -> dict:
+    return send_summary(key=key)
+
+
+@shared_task(name="taskboard.notify_summaries", ignore_result=True)
+def notify_summaries() -> int:
+    return send_summaries()
+
+
+# One attempt per run; a failed one enqueues the next with backoff, up to
+# TASKBOARD_WEBHOOK_ATTEMPTS, each recorded on the webhook's page.
+@shared_task(name="taskboard.webhook_deliver", ignore_result=True)
+def webhook_deliver(webhook_id: int, delivery: str, body: str, attempt: int) -> bool:
+    return webhook_redeliver(webhook_id=webhook_id, delivery=delivery, body=body, attempt=attempt)

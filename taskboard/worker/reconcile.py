@@ -15,6 +15,7 @@ from taskboard import states
 from taskboard.conf import app_settings
 from taskboard.live import live_metas
 from taskboard.models import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, Task
+from taskboard.worker import interest
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ def reconcile(*, now=None, batch: int = 500) -> dict[str, int]:
             outcome = "skipped"
         if outcome:
             counts[outcome] += 1
+        if outcome in (COMPLETED, FAILED, "lost"):
+            interest.finished([task_id], COMPLETED if outcome == COMPLETED else FAILED)
     return counts
 
 
