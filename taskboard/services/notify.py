@@ -176,7 +176,9 @@ def notify_finished(*, task_id) -> dict[str, int]:
     # The summary is sent when the window closes: a delayed task now, and the beat
     # sweep (send_summaries) for a summary whose delayed task was lost.
     seconds = max(0.0, (window.closes_at - timezone.now()).total_seconds())
-    current_app.send_task(SUMMARY_TASK, args=[window.key], countdown=seconds + 1)
+    transaction.on_commit(
+        lambda: current_app.send_task(SUMMARY_TASK, args=[window.key], countdown=seconds + 1)
+    )
     return sent
 
 
