@@ -119,8 +119,9 @@ def test_detail_queries_stay_few(client_in, user, failed, django_assert_max_num_
     retry = TaskFactory(failed=True, name="demo.fail", owner=user, retry_of=failed)
     # Session, user, the user's permissions (direct, through groups), the task, one per
     # earlier run in the chain, its retries, its audit entries, and how many retries it
-    # has in all (the Retry form carries it, so that a double submit launches once).
-    with django_assert_max_num_queries(9):
+    # has in all (the Retry form carries it, so that a double submit launches once), and
+    # whether the user rang its bell.
+    with django_assert_max_num_queries(10):
         client_in.get(f"/tasks/{retry.pk}/")
 
 
