@@ -48,7 +48,10 @@ class WebhookForm(forms.Form):
 
 class RouteForm(forms.Form):
     task_name = forms.CharField(
-        max_length=100, required=False, help_text="Empty: failures of any task."
+        max_length=100,
+        required=False,
+        widget=forms.TextInput(attrs={"list": "task-names"}),
+        help_text="Empty: failures of any task.",
     )
     emails = forms.CharField(
         required=False,
