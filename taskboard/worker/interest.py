@@ -76,15 +76,20 @@ class Interest:
 
     def wants(self, task_id, status: str, name: str | None = None) -> bool:
         """Return whether the finish of ``task_id`` (named ``name``, if known) may notify."""
+        return bool(self.matching([task_id], status, name))
+
+    def matching(self, task_ids: Iterable, status: str, name: str | None = None) -> list[str]:
+        """Return those of ``task_ids`` (finished in ``status``) whose finish may notify."""
         self._fresh()
-        if str(task_id) in self.tasks:
-            return True
-        if status != FAILED:
-            return False
-        if name is None:
-            # A writer that does not know the name (the reconciler): the task decides.
-            return self.any_name or bool(self.names)
-        return self.any_name or name in self.names
+        if status == FAILED and (
+            self.any_name or (bool(self.names) if name is None else name in self.names)
+        ):
+            # A failure of a followed name (or, from a writer that does not know the
+            # name, the reconciler, of any name while one is followed): the task decides.
+            return [str(task_id) for task_id in task_ids]
+        if not self.tasks:
+            return []
+        return [str(task_id) for task_id in task_ids if str(task_id) in self.tasks]
 
 
 interest = Interest()
@@ -92,8 +97,7 @@ interest = Interest()
 
 def finished(task_ids: Iterable, status: str, name: str | None = None) -> None:
     """Enqueue a notification for each of ``task_ids`` someone could care about."""
-    wanted = [str(task_id) for task_id in task_ids if interest.wants(task_id, status, name)]
-    for task_id in wanted:
+    for task_id in interest.matching(task_ids, status, name):
         # After the commit: the notify task must read the finished row.
         transaction.on_commit(lambda task_id=task_id: _enqueue(task_id))
 
