@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.db import connection
+from django.urls import reverse
 from django.utils import timezone
 
 from taskboard import webhooks
@@ -195,3 +199,30 @@ def test_interest_with_nothing_subscribed_wants_nothing_and_asks_no_query(
     with django_assert_num_queries(0):
         for _ in range(1000):
             assert not interest.wants(TaskFactory.build().pk, "failed", "demo.fail")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_racing_processes_open_one_window_and_count_every_failure():
+    """Eight threads, each its own database connection, fail at once: one sends."""
+    tasks = [failed(f"Timeout after {n}s") for n in range(8)]
+    now = timezone.now()
+    barrier = threading.Barrier(len(tasks))
+
+    def fail(task):
+        try:
+            barrier.wait()
+            return notify.open_window(task, now=now)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(len(tasks)) as pool:
+        opened = [w for w in pool.map(fail, tasks) if w is not None]
+    assert len(opened) == 1
+    assert NotificationWindow.objects.get().count == 8
+
+
+def test_the_audit_page_shows_notification_changes(client, staff_user):
+    client.force_login(staff_user)
+    notify.webhook_create(actor=staff_user, name="pager", url="http://127.0.0.1:9/")
+    html = client.get(reverse("taskboard:audit_list")).content.decode()
+    assert "Notifications" in html and "pager" in html
