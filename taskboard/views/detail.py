@@ -288,6 +288,8 @@ def task_bell(request: HtmxHttpRequest, task_id) -> HttpResponse:
         else "You will not be told when this task finishes."
     )
     if request.htmx:
+        if _from_row(request, task):
+            return _row(request, task)
         return _render_detail(request, task, notice=notice)
     messages.info(request, notice)
     return see_other(_back(request, task))
@@ -295,7 +297,13 @@ def task_bell(request: HtmxHttpRequest, task_id) -> HttpResponse:
 
 def _row(request: HtmxHttpRequest, task: Task, status: int = 200) -> HttpResponse:
     badges, live = badges_for([task])
-    context = {"task": task, "badge": badges[str(task.pk)], "live": live}
+    context = {
+        "task": task,
+        "badge": badges[str(task.pk)],
+        "live": live,
+        "show_bells": True,
+        "bells": selectors.subscribed_task_ids(user=request.user, task_ids=[task.pk]),
+    }
     return render(request, "taskboard/partials/task_row.html", context, status=status)
 
 

@@ -71,3 +71,19 @@ def test_staff_pages_fit(browser: Browser, live_server, staff_user, width):
     expect(page.locator(".attempt-status")).to_have_count(2)
     assert found == []
     page.context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 360])
+def test_ring_the_bell_of_a_row_in_the_table(browser: Browser, live_server, user, width):
+    task = TaskFactory(owner=user, running=True, name="demo.long")
+    page = logged_in(browser, live_server, user, width)
+    page.goto(live_server.url + reverse("taskboard:task_list"))
+    row_bell = page.locator(f"#task-{task.pk} .row-bell button")
+    expect(row_bell).to_have_attribute("aria-pressed", "false")
+    row_bell.click()
+    expect(page.locator(f"#task-{task.pk} .row-bell button")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    assert Subscription.objects.filter(user=user, task=task).exists()
+    assert problems_in_both_themes(page, "table with bells", f"notify-table-{width}") == []
+    page.context.close()

@@ -300,3 +300,43 @@ def test_the_webhook_page_shows_its_attempts(sam):
     html = sam.get(reverse("taskboard:webhook_detail", args=[hook.pk])).content.decode()
     assert html.count('class="attempt-status') == 2
     assert "HTTP 500" in html and "no answer" in html and "URLError: refused" in html
+
+
+# --- the bell on a row of the table ---------------------------------------------------
+
+
+def test_rows_in_flight_have_a_bell_showing_its_state(alice, user):
+    rung = TaskFactory(owner=user, running=True)
+    silent = TaskFactory(owner=user)
+    done = TaskFactory(owner=user, completed=True)
+    Subscription.objects.create(user=user, task=rung)
+    html = alice.get(reverse("taskboard:task_list")).content.decode()
+    assert html.count('class="row-bell"') == 2
+    assert f'aria-label="Stop notifying me about demo.quick {str(rung.pk)[:8]}"' in html
+    assert f'aria-label="Notify me about demo.quick {str(silent.pk)[:8]}"' in html
+    assert bell(done) not in html
+
+
+def test_the_row_bell_with_htmx_answers_the_row(alice, user):
+    task = TaskFactory(owner=user, running=True)
+    response = alice.post(bell(task), headers={**HX, "HX-Target": f"task-{task.pk}"})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.startswith(f'<tr id="task-{task.pk}"')
+    assert 'aria-pressed="true"' in html
+    assert Subscription.objects.filter(user=user, task=task).exists()
+
+
+def test_the_row_bell_without_js_goes_back_to_the_table(alice, user):
+    task = TaskFactory(owner=user, running=True)
+    response = alice.post(bell(task), {"next": "/tasks/?status=running"})
+    assert response.status_code == 303 and response["Location"] == "/tasks/?status=running"
+    assert Subscription.objects.filter(user=user, task=task).exists()
+
+
+def test_the_poll_redraws_a_row_with_its_bell_rung(alice, user):
+    task = TaskFactory(owner=user, running=True)
+    Subscription.objects.create(user=user, task=task)
+    response = alice.get(reverse("taskboard:task_status"), {"ids": f"{task.pk}:0.r"})
+    html = response.content.decode()
+    assert "Stop notifying me about" in html and 'aria-pressed="true"' in html
