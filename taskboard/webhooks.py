@@ -98,7 +98,8 @@ def check_url(url: str, *, allow_private: bool | None = None) -> None:
         raise UnsafeURL(f"The URL's port is not valid: {exc}.") from exc
     if not host:
         raise UnsafeURL("The URL has no host.")
-    if parts.username or parts.password:
+    # Credentials ride before an "@" in the authority: a secret in a URL shown to staff.
+    if "@" in parts.netloc:
         raise UnsafeURL("The URL may not carry a user name or password.")
     if allow_private is None:
         allow_private = app_settings.WEBHOOK_ALLOW_PRIVATE
