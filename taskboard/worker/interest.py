@@ -60,15 +60,25 @@ class Interest:
         loaded = self._loaded_at
         if loaded is not None and now - loaded < float(app_settings.NOTIFY_REFRESH_SECONDS):
             return
-        with self._lock:
+        # A refresh may run inside a tracking write's transaction: its own atomic block
+        # (a savepoint there) keeps a failed query from aborting that write, and a
+        # failed refresh is not tried again before the next interval.
+        with self._lock, transaction.atomic():
+            self._loaded_at = now
             bells = Subscription.objects.filter(task__status__in=IN_FLIGHT).values_list(
                 "task_id", flat=True
             )[:MAX_BELLS]
             self.tasks = frozenset(str(task_id) for task_id in bells)
+            # No ORDER BY in either part: SQLite refuses one inside a UNION.
             names = set(
                 Subscription.objects.filter(task__isnull=True)
+                .order_by()
                 .values_list("task_name", flat=True)
-                .union(NotifyRoute.objects.filter(enabled=True).values_list("task_name", flat=True))
+                .union(
+                    NotifyRoute.objects.filter(enabled=True)
+                    .order_by()
+                    .values_list("task_name", flat=True)
+                )
             )
             self.any_name = "" in names
             self.names = frozenset(names - {""})
@@ -96,8 +106,17 @@ interest = Interest()
 
 
 def finished(task_ids: Iterable, status: str, name: str | None = None) -> None:
-    """Enqueue a notification for each of ``task_ids`` someone could care about."""
-    for task_id in interest.matching(task_ids, status, name):
+    """Enqueue a notification for each of ``task_ids`` someone could care about.
+
+    Never raises: it runs inside the tracking writes, and a notification must never
+    cost a row its state.
+    """
+    try:
+        wanted = interest.matching(task_ids, status, name)
+    except Exception:
+        logger.exception("notify: could not tell who follows %s tasks", status)
+        return
+    for task_id in wanted:
         # After the commit: the notify task must read the finished row.
         transaction.on_commit(lambda task_id=task_id: _enqueue(task_id))
 

@@ -15,6 +15,8 @@ from django.utils import timezone
 from taskboard import webhooks
 from taskboard.models import NotificationWindow, Subscription, WebhookAttempt
 from taskboard.services import notify
+from taskboard.worker import interest as interest_module
+from taskboard.worker import tracking
 from taskboard.worker.interest import interest
 from tests.factories import RouteFactory, TaskFactory, UserFactory, WebhookFactory
 
@@ -194,11 +196,38 @@ def test_interest_with_nothing_subscribed_wants_nothing_and_asks_no_query(
 ):
     settings.TASKBOARD_NOTIFY_REFRESH_SECONDS = 3600
     interest.forget()
-    with django_assert_num_queries(2):  # the one reload: bells, then names and routes
+    # The one reload: bells, then names and routes, in a savepoint of its own (the
+    # test's transaction stands for the tracking write's).
+    with django_assert_num_queries(4):
         assert not interest.wants(TaskFactory.build().pk, "failed", "demo.fail")
     with django_assert_num_queries(0):
         for _ in range(1000):
             assert not interest.wants(TaskFactory.build().pk, "failed", "demo.fail")
+
+
+def test_a_failed_reload_never_costs_a_completion_its_write(monkeypatch, settings):
+    # The reload runs inside the batched completion's transaction: a query that fails
+    # there (a table missing, a lost connection) must leave the write to go through.
+    task = TaskFactory(running=True)
+    broken = Subscription.objects.extra(where=["no_such_column = 1"])
+    monkeypatch.setattr(interest_module.Subscription, "objects", _Manager(broken))
+    settings.TASKBOARD_NOTIFY_REFRESH_SECONDS = 3600
+    interest.forget()
+    tracking.track_succeeded_many(
+        completions=[tracking.completion(task_id=task.pk, result=3, start=None)]
+    )
+    task.refresh_from_db()
+    assert task.status == "completed"
+
+
+class _Manager:
+    """Stands for a model's manager whose every query is the one given."""
+
+    def __init__(self, queryset):
+        self.queryset = queryset
+
+    def filter(self, **_):
+        return self.queryset
 
 
 @pytest.mark.django_db(transaction=True)
