@@ -76,6 +76,17 @@ DEFAULTS: dict[str, Any] = {
     "LOG_TTL": 24 * 3600,
     "LOG_FLUSH_INTERVAL": 0.25,
     "LOG_FLUSH_LINES": 500,
+    # Notifications: seconds a failure group's window lasts (its first failure is sent,
+    # the others counted and summed up at its end); seconds a worker keeps its list of
+    # what anyone subscribed to; webhook attempts, their timeout and first backoff.
+    "NOTIFY_WINDOW_SECONDS": 300,
+    "NOTIFY_REFRESH_SECONDS": 5.0,
+    "WEBHOOK_ATTEMPTS": 5,
+    "WEBHOOK_TIMEOUT": 5.0,
+    "WEBHOOK_BACKOFF": 10.0,
+    # Let webhooks reach loopback, private and reserved addresses (tests, closed networks).
+    "WEBHOOK_ALLOW_PRIVATE": False,
+    "NOTIFY_FROM_EMAIL": "",
 }
 
 
@@ -107,5 +118,10 @@ def beat_schedule() -> dict[str, dict]:
         "taskboard-retention": {
             "task": "taskboard.retention",
             "schedule": float(app_settings.RETENTION_INTERVAL),
+        },
+        # Failure summaries whose delayed task was lost (a worker restart).
+        "taskboard-notify-summaries": {
+            "task": "taskboard.notify_summaries",
+            "schedule": 60.0,
         },
     }

@@ -237,6 +237,7 @@ class AuditLog(models.Model):
     SCHEDULE_DISABLE = "schedule_disable"
     SCHEDULE_DELETE = "schedule_delete"
     SEND_NOW = "send_now"
+    NOTIFY = "notify"
     ACTION_CHOICES = (
         (RETRY, "Retry"),
         (CANCEL, "Cancel"),
@@ -254,6 +255,7 @@ class AuditLog(models.Model):
         (SCHEDULE_DISABLE, "Schedule disabled"),
         (SCHEDULE_DELETE, "Schedule deleted"),
         (SEND_NOW, "Sent now"),
+        (NOTIFY, "Notifications"),
     )
 
     actor = models.ForeignKey(
@@ -375,3 +377,122 @@ class Schedule(models.Model):
     @property
     def enabled(self) -> bool:
         return self.periodic_task.enabled
+
+
+# --- notifications (docs/operations.md, "Notifications") ---------------------
+
+
+class Subscription(models.Model):
+    """A user's wish to hear about one task (the bell) or about failures of a task name."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="task_subscriptions"
+    )
+    # The bell: one task, told when it completes or fails. Else ``task_name``: its failures.
+    task = models.ForeignKey(
+        Task, null=True, blank=True, on_delete=models.CASCADE, related_name="subscriptions"
+    )
+    task_name = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "task"], name="subscription_user_task_uniq"),
+            models.UniqueConstraint(
+                fields=["user", "task_name"],
+                condition=models.Q(task__isnull=True),
+                name="subscription_user_name_uniq",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} → {self.task_id or self.task_name}"
+
+
+class Webhook(models.Model):
+    """An HTTPS endpoint that receives signed JSON failure messages (staff-managed)."""
+
+    name = models.CharField(max_length=100)
+    url = models.URLField(max_length=500)
+    # Generated server-side (taskboard/services/notify.py); signs every body sent.
+    secret = models.CharField(max_length=64, editable=False)
+    enabled = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WebhookAttempt(models.Model):
+    """One POST of one message to a webhook: its answer's status code, or the error."""
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="attempts")
+    # The message's id (the X-Taskboard-Delivery header): its attempts share it.
+    delivery = models.UUIDField()
+    attempt = models.PositiveIntegerField(default=1)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["webhook", "-created_at"], name="webhook_attempt_idx")]
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class NotifyRoute(models.Model):
+    """Failures of a task name (empty: of any task) sent to email addresses or a webhook."""
+
+    task_name = models.CharField(max_length=100, blank=True)
+    # Addresses, one per line; or a webhook (a route has exactly one of the two).
+    emails = models.TextField(blank=True)
+    webhook = models.ForeignKey(
+        Webhook, null=True, blank=True, on_delete=models.CASCADE, related_name="routes"
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["task_name", "id"]
+        indexes = [models.Index(fields=["task_name"], name="notify_route_name_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.task_name or 'any task'} → {self.webhook or 'email'}"
+
+    @property
+    def email_list(self) -> list[str]:
+        return [line.strip() for line in self.emails.splitlines() if line.strip()]
+
+
+class NotificationWindow(models.Model):
+    """One failure group's window: the first failure sent, the others counted.
+
+    ``key`` names the group (task name, error type, normalised message) and the
+    window's start, so one INSERT decides which process sends (the unique key), and
+    one conditional UPDATE which sends the summary (docs/operations.md).
+    """
+
+    key = models.CharField(max_length=64, unique=True)
+    task_name = models.CharField(max_length=100)
+    error_type = models.CharField(max_length=200, blank=True)
+    message = models.TextField(blank=True)
+    opened_at = models.DateTimeField(default=timezone.now)
+    closes_at = models.DateTimeField()
+    count = models.PositiveIntegerField(default=1)
+    # The task whose failure opened the window (the first message links it).
+    first_task_id = models.UUIDField(null=True, blank=True)
+    summarised = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        indexes = [models.Index(fields=["closes_at"], name="notify_window_closes_idx")]

@@ -19,6 +19,7 @@ LAUNCH = "taskboard.add_task"
 VIEW_ALL = "taskboard.view_all_tasks"
 ACT_ON_ALL = "taskboard.act_on_all_tasks"
 VIEW_AUDIT = "taskboard.view_auditlog"
+MANAGE_NOTIFICATIONS = "taskboard.change_webhook"
 
 # The suggested role groups and their permissions (codenames of the tasks app):
 # `manage.py taskboard_groups` creates them; roles are read from the permissions,
@@ -113,6 +114,13 @@ def can_act_on_schedule(user, schedule) -> bool:
     As for a task: its owner while they may launch, and operators (act on all).
     """
     return can_act(user, schedule)
+
+
+def can_manage_notifications(user) -> bool:
+    """Return whether ``user`` may manage failure routes and webhooks (staff pages)."""
+    if not _active(user):
+        return False
+    return user.is_staff or user.is_superuser or user.has_perm(MANAGE_NOTIFICATIONS)
 
 
 def visible_filter(queryset, user):

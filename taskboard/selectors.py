@@ -38,10 +38,14 @@ from taskboard.models import (
     ApiToken,
     AuditLog,
     BulkAction,
+    NotifyRoute,
     Schedule,
     Status,
+    Subscription,
     Task,
     TaskLog,
+    Webhook,
+    WebhookAttempt,
     pending_before,
 )
 from taskboard.tasklog import LogChunk, LogUnavailable, decode_all, read_live
@@ -646,4 +650,59 @@ def schedule_stats(*, user, schedule: Schedule, last: int = 20) -> ScheduleStats
         finished=len(ended),
         succeeded=sum(1 for row in ended if row[0] == COMPLETED),
         durations=durations,
+    )
+
+
+# --- notifications ----------------------------------------------------------------
+
+
+def subscriptions(*, user) -> QuerySet[Subscription]:
+    """Return ``user``'s own subscriptions (bells first, then task names), newest first."""
+    return (
+        Subscription.objects.filter(user=user)
+        .select_related("task")
+        .order_by("task_id", "-created_at", "-id")
+    )
+
+
+def subscription_get(*, user, subscription_id) -> Subscription:
+    """Return one of ``user``'s subscriptions; anyone else's is a 404."""
+    return get_object_or_404(Subscription.objects.filter(user=user), pk=subscription_id)
+
+
+def task_subscribed(*, user, task: Task) -> bool:
+    """Return whether ``user`` rang the bell of ``task``."""
+    return Subscription.objects.filter(user=user, task=task).exists()
+
+
+def subscribed_task_ids(*, user, task_ids: Iterable) -> set[str]:
+    """Return which of ``task_ids`` ``user`` rang the bell of, in one query."""
+    ids = Subscription.objects.filter(user=user, task_id__in=list(task_ids)).values_list(
+        "task_id", flat=True
+    )
+    return {str(task_id) for task_id in ids}
+
+
+def notify_routes() -> QuerySet[NotifyRoute]:
+    """Return every failure route with its webhook (staff pages only)."""
+    return NotifyRoute.objects.select_related("webhook").order_by("task_name", "id")
+
+
+def notify_route_get(*, route_id) -> NotifyRoute:
+    return get_object_or_404(notify_routes(), pk=route_id)
+
+
+def webhook_list() -> QuerySet[Webhook]:
+    """Return every webhook, by name (staff pages only)."""
+    return Webhook.objects.order_by("name", "id")
+
+
+def webhook_get(*, webhook_id) -> Webhook:
+    return get_object_or_404(Webhook, pk=webhook_id)
+
+
+def webhook_attempts(*, webhook: Webhook, limit: int = 100) -> list[WebhookAttempt]:
+    """Return the webhook's latest delivery attempts, newest first."""
+    return list(
+        WebhookAttempt.objects.filter(webhook=webhook).order_by("-created_at", "-id")[:limit]
     )

@@ -15,6 +15,12 @@ from taskboard.registry import launchable
 from taskboard.services import bulk_run, purge_older_than, retention_purge
 from taskboard.services import reconcile as run
 from taskboard.services import send_due as send_due_rows
+from taskboard.services.notify import (
+    notify_finished,
+    send_summaries,
+    send_summary,
+    webhook_redeliver,
+)
 from taskboard.services.schedules import RUN_TASK as RUN_SCHEDULE
 from taskboard.services.schedules import schedule_run
 from taskboard.worker.lease import release_run
@@ -100,3 +106,27 @@ def send_due() -> dict:
 @shared_task(name=RUN_SCHEDULE, ignore_result=True)
 def run_schedule(schedule_id: int) -> str:
     return schedule_run(schedule_id=schedule_id)
+
+
+# Notifications (taskboard/services/notify.py): enqueued by the tracking writes when
+# someone could care (taskboard/worker/interest.py); sending happens only here.
+@shared_task(name="taskboard.notify", ignore_result=True)
+def notify(task_id: str) -> dict:
+    return notify_finished(task_id=task_id)
+
+
+@shared_task(name="taskboard.notify_summary", ignore_result=True)
+def notify_summary(key: str) -> dict:
+    return send_summary(key=key)
+
+
+@shared_task(name="taskboard.notify_summaries", ignore_result=True)
+def notify_summaries() -> int:
+    return send_summaries()
+
+
+# One attempt per run; a failed one enqueues the next with backoff, up to
+# TASKBOARD_WEBHOOK_ATTEMPTS, each recorded on the webhook's page.
+@shared_task(name="taskboard.webhook_deliver", ignore_result=True)
+def webhook_deliver(webhook_id: int, delivery: str, body: str, attempt: int) -> bool:
+    return webhook_redeliver(webhook_id=webhook_id, delivery=delivery, body=body, attempt=attempt)

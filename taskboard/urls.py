@@ -18,6 +18,7 @@ from taskboard.views import (
     workflows,
 )
 from taskboard.views import metrics as metrics_views
+from taskboard.views import notify as notify_views
 from taskboard.views import ops as ops_views
 from taskboard.views import schedules as schedule_views
 from taskboard.views import tasks as task_views
@@ -37,6 +38,7 @@ urlpatterns = [
         name="bulk_include_retried",
     ),
     path("tasks/<uuid:task_id>/pin/", detail.task_pin, name="task_pin"),
+    path("tasks/<uuid:task_id>/bell/", detail.task_bell, name="task_bell"),
     path("audit/", audit.audit_list, name="audit_list"),
     path("tasks/failures/", failures.failure_list, name="failure_list"),
     path("tasks/charts/", charts.chart_page, name="charts"),
@@ -80,6 +82,20 @@ urlpatterns = [
     path("schedules/<int:schedule_id>/run/", schedule_views.schedule_run_now, name="schedule_run"),
     path("tokens/", token_views.token_list, name="token_list"),
     path("tokens/<int:token_id>/revoke/", token_views.token_revoke, name="token_revoke"),
+    path("notifications/", notify_views.notification_list, name="notification_list"),
+    path(
+        "notifications/<int:subscription_id>/delete/",
+        notify_views.subscription_delete,
+        name="subscription_delete",
+    ),
+    path("notifications/routes/", notify_views.route_list, name="route_list"),
+    path("notifications/routes/<int:route_id>/", notify_views.route_act, name="route_act"),
+    path("notifications/webhooks/", notify_views.webhook_list, name="webhook_list"),
+    path(
+        "notifications/webhooks/<int:webhook_id>/",
+        notify_views.webhook_detail,
+        name="webhook_detail",
+    ),
     path("ops/", ops_views.ops_page, name="ops"),
     path("ops/snapshot/", ops_views.ops_snapshot, name="ops_snapshot"),
     path("api/tasks/", api_views.task_list, name="api_task_list"),

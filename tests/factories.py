@@ -12,7 +12,8 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from taskboard.models import Status, Task
+from taskboard.models import NotifyRoute, Status, Task, Webhook
+from taskboard.webhooks import new_secret
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -61,3 +62,21 @@ class TaskFactory(factory.django.DjangoModelFactory):
             status=Status.CANCELLED,
             finished_at=factory.LazyFunction(timezone.now),
         )
+
+
+class WebhookFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Webhook
+
+    name = factory.Sequence(lambda n: f"hook {n}")
+    url = "http://127.0.0.1:9/hook"
+    secret = factory.LazyFunction(new_secret)
+
+
+class RouteFactory(factory.django.DjangoModelFactory):
+    """A route of demo.fail's failures; give ``webhook=`` or ``emails=``."""
+
+    class Meta:
+        model = NotifyRoute
+
+    task_name = "demo.fail"

@@ -13,3 +13,12 @@ if not os.environ.get("SECRET_KEY"):
     os.environ["SECRET_KEY"] = "taskboard-tests-only-secret-key-" + "t" * 32
 
 from web.settings import *  # noqa: E402, F403
+
+# Notifications: webhooks reach the tests' local HTTP servers on 127.0.0.1, the
+# workers started by the tests (they read these settings too) see a new route or
+# subscription within half a second, and retry a failed webhook quickly.
+TASKBOARD_WEBHOOK_ALLOW_PRIVATE = True
+TASKBOARD_NOTIFY_REFRESH_SECONDS = 0.5
+TASKBOARD_WEBHOOK_BACKOFF = 0.2
+TASKBOARD_WEBHOOK_ATTEMPTS = 3
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -335,6 +335,23 @@ TASKBOARD_METRICS_TOKEN = os.environ.get("TASKBOARD_METRICS_TOKEN", "")
 TASKBOARD_LOG_CAPTURE = os.environ.get("TASKBOARD_LOG_CAPTURE", "1") not in {"0", "false", ""}
 TASKBOARD_LOG_MAX_LINES = int(os.environ.get("TASKBOARD_LOG_MAX_LINES", "2000"))
 TASKBOARD_LOG_MAX_BYTES = int(os.environ.get("TASKBOARD_LOG_MAX_BYTES", str(512 * 1024)))
+# Notifications (docs/operations.md, "Notifications"): the failure window, webhook
+# retries, and whether webhooks may reach private addresses; mail goes through
+# Django's email settings (console backend unless EMAIL_HOST is set).
+TASKBOARD_NOTIFY_WINDOW_SECONDS = int(os.environ.get("TASKBOARD_NOTIFY_WINDOW_SECONDS", "300"))
+TASKBOARD_WEBHOOK_ATTEMPTS = int(os.environ.get("TASKBOARD_WEBHOOK_ATTEMPTS", "5"))
+TASKBOARD_WEBHOOK_ALLOW_PRIVATE = os.environ.get("TASKBOARD_WEBHOOK_ALLOW_PRIVATE", "") == "1"
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = os.environ.get("EMAIL_USE_TLS", "") == "1"
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "taskboard@localhost")
 
 CELERY_BEAT_SCHEDULE = {
     # Sends the launches held back until their time ("Launch later" in the README).
@@ -350,6 +367,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "taskboard.retention",
         "schedule": float(TASKBOARD_RETENTION_INTERVAL),
     },
+    "taskboard-notify-summaries": {"task": "taskboard.notify_summaries", "schedule": 60.0},
 }
 
 LOGGING = {

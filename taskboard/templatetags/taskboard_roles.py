@@ -37,3 +37,9 @@ def can_view_audit(user) -> bool:
 def can_select(user) -> bool:
     """Return whether ``user`` may act on any task at all (rows get a checkbox)."""
     return permissions.can_select(user)
+
+
+@register.filter
+def can_manage_notifications(user) -> bool:
+    """Return whether ``user`` may manage failure routes and webhooks."""
+    return permissions.can_manage_notifications(user)

@@ -99,3 +99,9 @@ def eta(left: timedelta | None) -> str:
     if seconds < 3600:
         return f"about {round(seconds / 60)} min left"
     return f"about {round(seconds / 3600)} h left"
+
+
+@register.filter
+def in_set(value: str, values) -> bool:
+    """Return whether ``value`` is one of ``values`` (absent from the context: no)."""
+    return bool(values) and value in values

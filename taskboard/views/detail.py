@@ -22,6 +22,7 @@ from taskboard.conf import app_settings
 from taskboard.live import Badge, badges_for
 from taskboard.maintenance import export_path
 from taskboard.models import Task
+from taskboard.services import notify
 from taskboard.status import Status
 from taskboard.templatetags.taskboard_table import duration
 from taskboard.views import HtmxHttpRequest, dashboard_view, safe_next, see_other
@@ -113,6 +114,7 @@ def _detail_context(
         and permissions.can_retry(request.user, task)
         and entry.allowed_for(request.user),
         "can_act": permissions.can_act(request.user, task),
+        "subscribed": selectors.task_subscribed(user=request.user, task=task),
         "activity": selectors.task_activity(task=task),
         "earlier": earlier,
         "retries": retries,
@@ -308,9 +310,35 @@ def task_pin(request: HtmxHttpRequest, task_id) -> HttpResponse:
     return see_other(_back(request, task))
 
 
+@dashboard_view
+@require_POST
+@vary_on_headers("HX-Request")
+def task_bell(request: HtmxHttpRequest, task_id) -> HttpResponse:
+    """Ring the bell of a task the user may see (told when it finishes), or silence it."""
+    task = selectors.task_get(user=request.user, task_id=task_id)
+    on = notify.subscription_toggle(user=request.user, task=task)
+    notice = (
+        "You will be emailed when this task completes or fails."
+        if on
+        else "You will not be told when this task finishes."
+    )
+    if request.htmx:
+        if _from_row(request, task):
+            return _row(request, task)
+        return _render_detail(request, task, notice=notice)
+    messages.info(request, notice)
+    return see_other(_back(request, task))
+
+
 def _row(request: HtmxHttpRequest, task: Task, status: int = 200) -> HttpResponse:
     badges, live = badges_for([task])
-    context = {"task": task, "badge": badges[str(task.pk)], "live": live}
+    context = {
+        "task": task,
+        "badge": badges[str(task.pk)],
+        "live": live,
+        "show_bells": True,
+        "bells": selectors.subscribed_task_ids(user=request.user, task_ids=[task.pk]),
+    }
     return render(request, "taskboard/partials/task_row.html", context, status=status)
 
 

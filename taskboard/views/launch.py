@@ -210,7 +210,14 @@ def new_row(request: HtmxHttpRequest, task: Task, detail_url: str, notice: str) 
     page after a full-page launch shows it as a message.
     """
     badges, live = badges_for([task])
-    context = {"task": task, "badge": badges[str(task.pk)], "live": live}
+    # Its bell is silent: nobody can have rung it yet.
+    context = {
+        "task": task,
+        "badge": badges[str(task.pk)],
+        "live": live,
+        "show_bells": True,
+        "bells": set(),
+    }
     response = render(request, "taskboard/partials/task_row.html", context)
     response["HX-Retarget"] = "#task-rows"
     response["HX-Reswap"] = "afterbegin"

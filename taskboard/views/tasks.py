@@ -102,6 +102,8 @@ def task_list(request: HtmxHttpRequest) -> HttpResponse:
     _attach_etas(rows)
     attach_workflows(request.user, tasks)
     context.update(
+        bells=_bells(request, rows),
+        show_bells=True,
         table=table,
         # Each (task, badge) is drawn by partials/task_row.html, as the poll draws them.
         rows=rows,
@@ -120,6 +122,14 @@ def task_list(request: HtmxHttpRequest) -> HttpResponse:
     if request.htmx:
         response["HX-Push-Url"] = canonical_url(request)
     return response
+
+
+def _bells(request: HttpRequest, rows: list[tuple[Task, Badge]]) -> set[str]:
+    """Return which rows in flight the user rang the bell of: one query, none without such rows."""
+    in_flight = [task.pk for task, _ in rows if not task.is_terminal]
+    if not in_flight:
+        return set()
+    return selectors.subscribed_task_ids(user=request.user, task_ids=in_flight)
 
 
 def _attach_etas(rows: list[tuple[Task, Badge]]) -> None:
@@ -278,6 +288,8 @@ def task_status(request: HtmxHttpRequest) -> HttpResponse:
     _attach_etas(changed)
     attach_workflows(request.user, [task for task, _ in changed])
     context = {
+        "bells": _bells(request, changed),
+        "show_bells": True,
         "changed": changed,
         "poll_ids": polling.carried(waiting + carried),
         "live": live,

@@ -15,7 +15,7 @@ from taskboard import states
 from taskboard.conf import app_settings
 from taskboard.live import live_metas
 from taskboard.models import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, Task, pending_before
-from taskboard.worker import logcapture
+from taskboard.worker import interest, logcapture
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +64,8 @@ def reconcile(*, now=None, batch: int = 500) -> dict[str, int]:
             counts[outcome] += 1
         if outcome and outcome != "skipped":
             converged.append(task_id)
+        if outcome in (COMPLETED, FAILED, "lost"):
+            interest.finished([task_id], COMPLETED if outcome == COMPLETED else FAILED)
     _store_logs(converged)
     return counts
 

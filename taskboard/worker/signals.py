@@ -268,6 +268,7 @@ def on_failure(sender=None, task_id=None, exception=None, einfo=None, **_):
         exception=exception,
         traceback=getattr(einfo, "traceback", "") or "",
         start=_take_start(task_id),
+        name=getattr(sender, "name", None),
     )
 
 
@@ -277,7 +278,13 @@ def on_unknown(sender=None, name=None, id=None, **_):  # noqa: A002 - Celery's k
     # rejects the message for good and stores NotRegistered, so the row says so now
     # instead of staying pending until the reconciler gives up on it.
     if _tracked(name):
-        _write(tracking.track_failed, task_id=id, exception=NotRegistered(name), traceback="")
+        _write(
+            tracking.track_failed,
+            task_id=id,
+            exception=NotRegistered(name),
+            traceback="",
+            name=name,
+        )
 
 
 @signals.task_revoked.connect

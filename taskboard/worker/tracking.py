@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from taskboard import states
 from taskboard.models import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, TERMINAL, Task
+from taskboard.worker import interest
 from taskboard.worker.reconcile import failure_fields
 
 # Set on messages sent by task_launch so that the publish signal skips the
@@ -180,7 +181,8 @@ def completion(*, task_id, result: Any, start: dict | None = None) -> Completion
 def track_succeeded(*, task_id, result: Any, start: dict | None = None) -> None:
     """Mark the row completed with ``result`` (and its held-back ``start``, if any)."""
     done = completion(task_id=task_id, result=result, start=start)
-    _finish(done.task_id, COMPLETED, done.start, **done.fields)
+    if _finish(done.task_id, COMPLETED, done.start, **done.fields):
+        interest.finished([task_id], COMPLETED)
 
 
 def track_succeeded_many(*, completions: list[Completion]) -> None:
@@ -194,15 +196,28 @@ def track_succeeded_many(*, completions: list[Completion]) -> None:
             COMPLETED, [(c.task_id, {**_merged_start(c.start), **c.fields}) for c in completions]
         )
         for c in completions:
-            if str(c.task_id) not in moved:
-                _finish_unmoved(c.task_id, COMPLETED, c.start, c.fields)
+            if str(c.task_id) not in moved and _finish_unmoved(
+                c.task_id, COMPLETED, c.start, c.fields
+            ):
+                moved.add(str(c.task_id))
+        # In memory (no query): a bell on one of these tasks is the only interest.
+        interest.finished(moved, COMPLETED)
 
 
 def track_failed(
-    *, task_id, exception: BaseException, traceback: str, start: dict | None = None
+    *,
+    task_id,
+    exception: BaseException,
+    traceback: str,
+    start: dict | None = None,
+    name: str | None = None,
 ) -> None:
-    """Mark the row failed with the exception (and its held-back ``start``, if any)."""
-    _finish(task_id, FAILED, start, **failure_fields(exception, traceback))
+    """Mark the row failed with the exception (and its held-back ``start``, if any).
+
+    ``name`` (the task's, when the caller knows it) spares the notification check a guess.
+    """
+    if _finish(task_id, FAILED, start, **failure_fields(exception, traceback)):
+        interest.finished([task_id], FAILED, name)
 
 
 def track_revoked(*, task_id, reason: str) -> bool:

@@ -120,8 +120,9 @@ def test_detail_queries_stay_few(client_in, user, failed, django_assert_max_num_
     # Session, user, the user's permissions (direct, through groups), the task, one per
     # earlier run in the chain, its retries, its audit entries, and how many retries it
     # has in all (the Retry form carries it, so that a double submit launches once), and
-    # its stored log (only the whole page draws it; the detail's own poll does not).
-    with django_assert_max_num_queries(10):
+    # its stored log (only the whole page draws it; the detail's own poll does not), and
+    # whether the user rang its bell.
+    with django_assert_max_num_queries(11):
         client_in.get(f"/tasks/{retry.pk}/")
 
 

@@ -282,8 +282,9 @@ def test_poll_query_count_is_constant(alice, user, django_assert_num_queries, ro
         [Task(name="demo.long", status="running", owner=user) for _ in range(rows)]
     )
     ids = ids_param(*((t, "0.r") for t in tasks))
-    # session, user, the user's permissions (direct, through groups), the polled rows
-    with django_assert_num_queries(5):
+    # session, user, the user's permissions (direct, through groups), the polled rows,
+    # and which of the rows in flight the user rang the bell of
+    with django_assert_num_queries(6):
         response = alice.get(STATUS_URL, {"ids": ids})
     assert len(oob_rows(response)) == rows
 

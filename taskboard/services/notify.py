@@ -1,0 +1,418 @@
+"""Notifications: send what a finished task's subscribers and the staff routes ask for.
+
+Runs in the ``taskboard.notify`` Celery task, never in the tracking signal handlers
+(taskboard/worker/interest.py only enqueues). Failures are grouped as the failures
+page groups them (name, error type, normalised message): in each window of
+TASKBOARD_NOTIFY_WINDOW_SECONDS the first failure of a group is sent, the others
+only counted, and one summary gives the count when the window has closed.
+docs/operations.md, "Notifications", describes the channels and the signing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import urllib.error
+import urllib.request
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from celery import current_app
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from taskboard import permissions, webhooks
+from taskboard.conf import app_settings
+from taskboard.failures import normalise_message
+from taskboard.models import (
+    COMPLETED,
+    FAILED,
+    AuditLog,
+    NotificationWindow,
+    NotifyRoute,
+    Subscription,
+    Task,
+    Webhook,
+    WebhookAttempt,
+)
+from taskboard.services.audit import audit_record
+
+logger = logging.getLogger(__name__)
+
+DELIVER_TASK = "taskboard.webhook_deliver"
+SUMMARY_TASK = "taskboard.notify_summary"
+
+
+# --- subscriptions and staff configuration --------------------------------------
+
+
+def subscription_toggle(*, user, task: Task) -> bool:
+    """Subscribe ``user`` to ``task`` (the bell), or unsubscribe; return whether now on."""
+    deleted, _ = Subscription.objects.filter(user=user, task=task).delete()
+    if deleted:
+        return False
+    Subscription.objects.get_or_create(user=user, task=task)
+    return True
+
+
+def subscribe_name(*, user, task_name: str) -> Subscription:
+    """Subscribe ``user`` to failures of the tasks named ``task_name``."""
+    subscription, _ = Subscription.objects.get_or_create(user=user, task=None, task_name=task_name)
+    return subscription
+
+
+def unsubscribe(*, subscription: Subscription) -> None:
+    """Delete one of a user's subscriptions (the caller fetched it as theirs)."""
+    subscription.delete()
+
+
+def _audit(actor, note: str) -> None:
+    # Configuration changes touch no task: the entry is an "ops" note with no ids.
+    audit_record(actor=actor, action=AuditLog.NOTIFY, task_ids=[], note=note)
+
+
+def webhook_create(*, actor, name: str, url: str) -> Webhook:
+    """Create a webhook with a fresh secret, after checking its URL (raises UnsafeURL)."""
+    _require_staff(actor)
+    webhooks.check_url(url)
+    hook = Webhook.objects.create(
+        name=name, url=url, secret=webhooks.new_secret(), created_by=actor
+    )
+    _audit(actor, f"webhook “{name}” created ({url})")
+    return hook
+
+
+def webhook_set_enabled(*, actor, webhook: Webhook, enabled: bool) -> None:
+    """Enable or disable a webhook (a disabled one is skipped, its routes kept)."""
+    _require_staff(actor)
+    Webhook.objects.filter(pk=webhook.pk).update(enabled=enabled)
+    webhook.enabled = enabled
+    _audit(actor, f"webhook “{webhook.name}” {'enabled' if enabled else 'disabled'}")
+
+
+def webhook_delete(*, actor, webhook: Webhook) -> None:
+    """Delete a webhook, its routes and its attempts."""
+    _require_staff(actor)
+    name = webhook.name
+    webhook.delete()
+    _audit(actor, f"webhook “{name}” deleted")
+
+
+def route_create(
+    *, actor, task_name: str, emails: list[str], webhook: Webhook | None
+) -> NotifyRoute:
+    """Route failures of ``task_name`` (empty: any task) to ``emails`` or ``webhook``."""
+    _require_staff(actor)
+    route = NotifyRoute.objects.create(
+        task_name=task_name, emails="\n".join(emails), webhook=webhook
+    )
+    _audit(actor, f"route created: failures of {route}")
+    return route
+
+
+def route_set_enabled(*, actor, route: NotifyRoute, enabled: bool) -> None:
+    """Enable or disable a route."""
+    _require_staff(actor)
+    NotifyRoute.objects.filter(pk=route.pk).update(enabled=enabled)
+    route.enabled = enabled
+    _audit(actor, f"route {'enabled' if enabled else 'disabled'}: {route}")
+
+
+def route_delete(*, actor, route: NotifyRoute) -> None:
+    """Delete a route."""
+    _require_staff(actor)
+    label = str(route)
+    route.delete()
+    _audit(actor, f"route deleted: {label}")
+
+
+def _require_staff(actor) -> None:
+    if not permissions.can_manage_notifications(actor):
+        raise PermissionError("Only staff may change notification routes and webhooks.")
+
+
+# --- what a finished task sends --------------------------------------------------
+
+
+def notify_finished(*, task_id) -> dict[str, int]:
+    """Send what anyone asked to hear about the finished ``task_id``; return the counts."""
+    sent = {"email": 0, "webhook": 0, "counted": 0}
+    task = (
+        Task.objects.filter(pk=task_id, status__in=(COMPLETED, FAILED))
+        .only("id", "name", "status", "error_type", "error_message")
+        .first()
+    )
+    if task is None:
+        return sent
+    told: set[int] = set()
+    for sub in Subscription.objects.filter(task=task).select_related("user"):
+        told.add(sub.user_id)
+        sent["email"] += _email([sub.user.email], *_bell_message(task))
+    if task.status != FAILED:
+        return sent
+    named = list(
+        Subscription.objects.filter(task__isnull=True, task_name=task.name)
+        .exclude(user_id__in=told)
+        .select_related("user")
+    )
+    routes = list(
+        NotifyRoute.objects.filter(Q(task_name=task.name) | Q(task_name=""), enabled=True)
+        .select_related("webhook")
+        .order_by("pk")
+    )
+    if not named and not routes:
+        return sent
+    window = open_window(task)
+    if window is None:
+        sent["counted"] = 1
+        return sent
+    subject, text = _failure_message(window, first=True)
+    payload = _payload("task.failed", window, count=1, task=task)
+    _fan_out(sent, named, routes, subject, text, payload)
+    # The summary is sent when the window closes: a delayed task now, and the beat
+    # sweep (send_summaries) for a summary whose delayed task was lost.
+    seconds = max(0.0, (window.closes_at - timezone.now()).total_seconds())
+    transaction.on_commit(
+        lambda: current_app.send_task(SUMMARY_TASK, args=[window.key], countdown=seconds + 1)
+    )
+    return sent
+
+
+def window_key(name: str, error_type: str, message: str, opened_at: datetime) -> str:
+    """Return the key of the window of a failure group that holds ``opened_at``."""
+    seconds = max(1, int(app_settings.NOTIFY_WINDOW_SECONDS))
+    bucket = int(opened_at.timestamp()) // seconds
+    raw = "\x1f".join((name, error_type, message, str(bucket)))
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def open_window(task: Task, *, now: datetime | None = None) -> NotificationWindow | None:
+    """Open the failure group's window for this failure, or count it in the open one.
+
+    Return the new window when this failure opened it (send it), else None (counted).
+    The unique key makes this race-safe across processes: of two INSERTs of one key
+    exactly one succeeds, and the loser adds one to the count in a single UPDATE.
+    """
+    now = now or timezone.now()
+    seconds = max(1, int(app_settings.NOTIFY_WINDOW_SECONDS))
+    message = normalise_message(task.error_message)
+    key = window_key(task.name, task.error_type, message, now)
+    if NotificationWindow.objects.filter(key=key).update(count=F("count") + 1):
+        return None
+    start = datetime.fromtimestamp(int(now.timestamp()) // seconds * seconds, tz=UTC)
+    try:
+        with transaction.atomic():
+            return NotificationWindow.objects.create(
+                key=key,
+                task_name=task.name,
+                error_type=task.error_type,
+                message=message,
+                opened_at=start,
+                closes_at=start + timedelta(seconds=seconds),
+                first_task_id=task.pk,
+            )
+    except IntegrityError:
+        NotificationWindow.objects.filter(key=key).update(count=F("count") + 1)
+        return None
+
+
+def send_summary(*, key: str, now: datetime | None = None) -> dict[str, int]:
+    """Send the count of a closed window's later failures, once (a conditional UPDATE)."""
+    now = now or timezone.now()
+    sent = {"email": 0, "webhook": 0, "summary": 0}
+    claimed = NotificationWindow.objects.filter(
+        key=key, summarised=False, closes_at__lte=now
+    ).update(summarised=True)
+    if not claimed:
+        return sent
+    sent["summary"] = 1
+    window = NotificationWindow.objects.get(key=key)
+    if window.count <= 1:
+        return sent
+    named = list(
+        Subscription.objects.filter(task__isnull=True, task_name=window.task_name).select_related(
+            "user"
+        )
+    )
+    routes = list(
+        NotifyRoute.objects.filter(Q(task_name=window.task_name) | Q(task_name=""), enabled=True)
+        .select_related("webhook")
+        .order_by("pk")
+    )
+    subject, text = _failure_message(window, first=False)
+    payload = _payload("failures.summary", window, count=window.count - 1)
+    _fan_out(sent, named, routes, subject, text, payload)
+    return sent
+
+
+def send_summaries(*, now: datetime | None = None) -> int:
+    """Send the summaries of every closed window not summed up yet; return how many."""
+    now = now or timezone.now()
+    keys = NotificationWindow.objects.filter(summarised=False, closes_at__lte=now).values_list(
+        "key", flat=True
+    )
+    return sum(send_summary(key=key, now=now)["summary"] for key in list(keys[:500]))
+
+
+def _fan_out(sent, named, routes, subject: str, text: str, payload: dict) -> None:
+    for sub in named:
+        sent["email"] += _email([sub.user.email], subject, text)
+    body = json.dumps(payload, sort_keys=True).encode()
+    for route in routes:
+        if route.webhook_id:
+            if route.webhook.enabled:
+                webhook_send(webhook=route.webhook, body=body)
+                sent["webhook"] += 1
+        elif route.email_list:
+            sent["email"] += _email(route.email_list, subject, text)
+
+
+def _email(addresses: list[str], subject: str, text: str) -> int:
+    addresses = [address for address in addresses if address]
+    if not addresses:
+        return 0
+    try:
+        return send_mail(subject, text, app_settings.NOTIFY_FROM_EMAIL or None, addresses)
+    except Exception:
+        # One unreachable mail server must not keep the webhooks from being called.
+        logger.exception("notify: email to %s failed", addresses)
+        return 0
+
+
+def _bell_message(task: Task) -> tuple[str, str]:
+    verb = "completed" if task.status == COMPLETED else "failed"
+    subject = f"[Taskboard] {task.name} {verb}"
+    text = f"The task {task.name} ({task.pk}) {verb}."
+    if task.status == FAILED:
+        text += f"\n\n{task.error_type}: {task.error_message[:1000]}"
+    return subject, text
+
+
+def _failure_message(window: NotificationWindow, *, first: bool) -> tuple[str, str]:
+    what = f"{window.task_name} {window.error_type or 'Error'}: {window.message[:200]}"
+    minutes = max(1, round((window.closes_at - window.opened_at).total_seconds() / 60))
+    if first:
+        subject = f"[Taskboard] 1 failure: {what}"[:250]
+        text = (
+            f"1 failure of {window.task_name} (task {window.first_task_id}).\n\n{what}\n\n"
+            f"More failures of the same kind in this {minutes}-minute window are counted "
+            "and summed up in one message when it closes."
+        )
+    else:
+        more = window.count - 1
+        subject = f"[Taskboard] {more} more of the same failure: {what}"[:250]
+        text = (
+            f"{more} more of the same failure of {window.task_name} in the {minutes}-minute "
+            f"window that closed at {window.closes_at.isoformat()} "
+            f"({window.count} in all).\n\n{what}"
+        )
+    return subject, text
+
+
+def _payload(
+    event: str, window: NotificationWindow, *, count: int, task: Task | None = None
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "event": event,
+        "task_name": window.task_name,
+        "error_type": window.error_type,
+        "message": window.message,
+        "count": count,
+        "total": window.count if task is None else 1,
+        "window": {
+            "opened_at": window.opened_at.isoformat(),
+            "closes_at": window.closes_at.isoformat(),
+        },
+    }
+    if task is not None:
+        payload["task"] = {
+            "id": str(task.pk),
+            "status": task.status,
+            "error_message": task.error_message[:1000],
+        }
+    return payload
+
+
+# --- webhook delivery -----------------------------------------------------------
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Refuse redirects: a redirect could point a checked URL at a refused address."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
+def webhook_send(*, webhook: Webhook, body: bytes) -> bool:
+    """Make the first attempt of a new delivery; schedule the retries if it failed."""
+    delivery = uuid.uuid4()
+    if webhook_attempt(webhook_id=webhook.pk, delivery=delivery, body=body, attempt=1):
+        return True
+    schedule_retry(webhook_id=webhook.pk, delivery=delivery, body=body, attempt=2)
+    return False
+
+
+def schedule_retry(*, webhook_id: int, delivery, body: bytes, attempt: int) -> bool:
+    """Enqueue attempt number ``attempt`` with backoff; return False when none is left."""
+    if attempt > app_settings.WEBHOOK_ATTEMPTS:
+        return False
+    countdown = float(app_settings.WEBHOOK_BACKOFF) * 2 ** (attempt - 2)
+    current_app.send_task(
+        DELIVER_TASK,
+        args=[webhook_id, str(delivery), body.decode(), attempt],
+        countdown=countdown,
+    )
+    return True
+
+
+def webhook_redeliver(*, webhook_id: int, delivery: str, body: str, attempt: int) -> bool:
+    """Make a retry attempt; enqueue the next one if it failed. Return whether it succeeded."""
+    data = body.encode()
+    if webhook_attempt(webhook_id=webhook_id, delivery=delivery, body=data, attempt=attempt):
+        return True
+    schedule_retry(webhook_id=webhook_id, delivery=delivery, body=data, attempt=attempt + 1)
+    return False
+
+
+def webhook_attempt(*, webhook_id: int, delivery, body: bytes, attempt: int) -> bool:
+    """POST ``body`` once to the webhook, record the attempt; return whether it succeeded.
+
+    A deleted or disabled webhook counts as done (nothing is sent, nothing retried).
+    """
+    webhook = Webhook.objects.filter(pk=webhook_id, enabled=True).first()
+    if webhook is None:
+        return True
+    status, error = _post(webhook, body, str(delivery))
+    WebhookAttempt.objects.create(
+        webhook=webhook, delivery=delivery, attempt=attempt, status_code=status, error=error[:500]
+    )
+    return status is not None and 200 <= status < 300
+
+
+def _post(webhook: Webhook, body: bytes, delivery: str) -> tuple[int | None, str]:
+    try:
+        # Checked again at send time: the name may resolve elsewhere since it was saved.
+        webhooks.check_url(webhook.url)
+    except webhooks.UnsafeURL as exc:
+        return None, str(exc)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Taskboard-Webhook/1",
+        webhooks.DELIVERY_HEADER: delivery,
+        **webhooks.signed_headers(webhook.secret, body),
+    }
+    request = urllib.request.Request(webhook.url, data=body, headers=headers, method="POST")
+    try:
+        with _opener.open(request, timeout=app_settings.WEBHOOK_TIMEOUT) as response:
+            return response.status, ""
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return None, f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
