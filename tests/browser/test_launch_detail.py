@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from taskboard.models import Task
-from tests.browser.confirming import confirm_in_page
+from tests.browser.confirming import confirm_in_page, settled
 from tests.conftest import SCREENSHOTS, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -34,15 +34,29 @@ def launch_from_dialog(page: Page, name: str, fields: dict[str, str], screenshot
     page.keyboard.press("n")
     dialog = page.locator("#launch-dialog")
     expect(dialog).to_be_visible(timeout=STEP)
-    dialog.locator(f'.picker-item[href="/launch/{name}/"]').click()
-    form = dialog.locator(f'#launch-form[action="/launch/{name}/"]')
-    expect(form).to_be_visible(timeout=STEP)
+    form = pick(dialog, name)
     for field, value in fields.items():
         form.locator(f'[name="{field}"]').fill(value)
     if screenshot:
         page.screenshot(path=str(SCREENSHOTS / screenshot))
     form.get_by_role("button", name="Launch").click()
     expect(dialog).to_be_hidden(timeout=STEP)
+
+
+def pick(dialog: Locator, name: str) -> Locator:
+    """Pick ``name`` in the open launch dialog and return its form, once it is the fresh one.
+
+    The dialog opens with a form already (the first task's); picking loads one afresh.
+    Filled before that swap, the fields would be reset, so wait for it.
+    """
+    shown = dialog.locator("#launch-form")
+    expect(shown).to_be_visible(timeout=STEP)
+    shown.evaluate("form => form.setAttribute('data-before-pick', '')")
+    dialog.locator(f'.picker-item[href="/launch/{name}/"]').click()
+    expect(dialog.locator("#launch-form[data-before-pick]")).to_have_count(0, timeout=STEP)
+    form = dialog.locator(f'#launch-form[action="/launch/{name}/"]')
+    expect(form).to_be_visible(timeout=STEP)
+    return form
 
 
 def status_of(page: Page, task: Task):
@@ -90,6 +104,7 @@ def test_retry_a_failure_from_its_detail_page_with_r(authed_page: Page, live_ser
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "detail.png"), full_page=True)
 
+    settled(page)
     page.keyboard.press("r")
     confirm_in_page(page)
     retry = wait_for(lambda: Task.objects.filter(retry_of=failed).first(), message="the retry")
@@ -104,9 +119,12 @@ def test_cancel_a_long_task_with_c(authed_page: Page, live_server, celery_worker
     launch_from_dialog(page, "demo.long", {"seconds": "60", "steps": "60"})
     long = newest("demo.long")
     page.locator(f"#task-{long.pk} [data-row-link]").click()
+    # Keys act once the page is ready (htmx has bound its forms): a person sees it first.
+    page.wait_for_load_state()
     detail = page.locator("#task-detail .detail-status .badge")
     expect(detail).to_have_attribute("data-status", "running", timeout=FINAL)
 
+    settled(page)  # the update that showed Running may have swapped the Cancel form in
     page.keyboard.press("c")
     confirm_in_page(page)
     expect(detail).to_have_attribute("data-status", "cancelled", timeout=FINAL)
@@ -164,8 +182,7 @@ def test_dialog_shows_errors_next_to_fields_and_keeps_values(authed_page: Page, 
     page.goto(f"{live_server.url}/tasks/")
     page.keyboard.press("n")
     dialog = page.locator("#launch-dialog")
-    dialog.locator('.picker-item[href="/launch/demo.long/"]').click()
-    form = dialog.locator('#launch-form[action="/launch/demo.long/"]')
+    form = pick(dialog, "demo.long")
     form.locator('[name="seconds"]').fill("5000")
     form.locator('[name="steps"]').fill("7")
     # Let the server refuse it (the browser would stop at max= otherwise).

@@ -79,8 +79,23 @@
         if (!all[i].closest("tr.task-row") && shown(all[i])) target = all[i];
       }
     }
-    if (target) target.click();
+    if (target) clickWhenBound(target);
     return !!target;
+  }
+
+  // A live update may have just swapped the button in: htmx binds swapped-in content
+  // when the swap settles (it drops "htmx-added" then, a timer later, longer on a busy
+  // machine). Clicked before that, its form would submit without htmx and leave the page
+  // for the no-JS confirmation page; so wait for htmx:load of the fresh content.
+  function clickWhenBound(target) {
+    var fresh = target.closest(".htmx-added");
+    if (!fresh) {
+      target.click();
+      return;
+    }
+    fresh.addEventListener("htmx:load", function () {
+      if (target.isConnected) target.click();
+    }, { once: true });
   }
 
   function toggleHelp() {
@@ -95,7 +110,7 @@
     return dialogs.length ? dialogs[dialogs.length - 1] : null;
   }
 
-  document.addEventListener("keydown", function (evt) {
+  function onKey(evt) {
     if (evt.defaultPrevented || evt.ctrlKey || evt.metaKey || evt.altKey || evt.isComposing) return;
     var target = evt.target;
     if (evt.key === "Escape") {
@@ -164,7 +179,15 @@
         else handled = false;
     }
     if (handled) evt.preventDefault();
-  });
+  }
+  // Keys act once the page is ready: htmx binds the page's forms on DOMContentLoaded,
+  // and a key pressed before (a fast finger, a busy machine) would submit a bare form,
+  // leaving the page for its no-JS confirmation page instead of asking in the dialog.
+  function listen() {
+    document.addEventListener("keydown", onKey);
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", listen);
+  else listen();
 
   document.addEventListener("click", function (evt) {
     if (evt.target.closest && evt.target.closest("[data-help-open]")) toggleHelp();
