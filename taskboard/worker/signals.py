@@ -26,11 +26,23 @@ logger = logging.getLogger(__name__)
 
 DB_RETRY_DELAYS = (0.2, 0.5, 1, 2, 4)
 # Housekeeping that would flood the dashboard with a row a minute (send_due: every
-# few seconds; the launches it sends have their rows already).
-UNTRACKED = frozenset({"taskboard.reconcile", "taskboard.run_schedule", "taskboard.send_due"})
+# few seconds; the launches it sends have their rows already), and the notifications'
+# own deliveries, whose attempts their webhook's page shows.
+UNTRACKED = frozenset(
+    {
+        "taskboard.reconcile",
+        "taskboard.run_schedule",
+        "taskboard.send_due",
+        "taskboard.notify",
+        "taskboard.notify_summary",
+        "taskboard.notify_summaries",
+        "taskboard.webhook_deliver",
+    }
+)
 
 
-def _tracked(name: str | None) -> bool:
+def tracked(name: str | None) -> bool:
+    """Return whether a task of this name gets a row on the dashboard."""
     return bool(name) and name not in UNTRACKED and not name.startswith("celery.")
 
 
@@ -112,7 +124,7 @@ def on_published(sender=None, headers=None, body=None, routing_key=None, **_):
     headers = headers or {}
     if headers.get(tracking.TRACKED_HEADER) or "id" not in headers:
         return
-    if not _tracked(headers.get("task")):
+    if not tracked(headers.get("task")):
         return
     args, kwargs = (
         (body[0], body[1]) if isinstance(body, list | tuple) and len(body) >= 2 else ([], {})
@@ -172,7 +184,7 @@ def on_prerun(sender=None, task_id=None, task=None, args=None, kwargs=None, **_)
         logger.warning("dropping duplicate delivery of %s[%s]", task.name, task_id)
         task.request.duplicate_run = True
         return
-    if not _tracked(task.name):
+    if not tracked(task.name):
         return
     request = task.request
     delivery = request.delivery_info or {}
@@ -227,7 +239,7 @@ def _end_log(task_id, name: str | None) -> None:
     except Exception:
         logger.exception("task log of %s not finished", task_id)
         return
-    if chunk is not None and (chunk.kept or chunk.dropped) and _tracked(name):
+    if chunk is not None and (chunk.kept or chunk.dropped) and tracked(name):
         _write(_store_log, task_id=task_id, chunk=chunk)
 
 
@@ -246,7 +258,7 @@ def _batchable(task) -> bool:
 
 @signals.task_success.connect
 def on_success(sender=None, result=None, **_):
-    if not _tracked(sender.name):
+    if not tracked(sender.name):
         return
     task_id = sender.request.id
     start = _take_start(task_id)
@@ -259,7 +271,7 @@ def on_success(sender=None, result=None, **_):
 @signals.task_failure.connect
 def on_failure(sender=None, task_id=None, exception=None, einfo=None, **_):
     # Also sent in the worker's parent process when a child dies (WorkerLostError).
-    if not _tracked(getattr(sender, "name", None)):
+    if not tracked(getattr(sender, "name", None)):
         return
     batched.flush(task_id)
     _write(
@@ -277,7 +289,7 @@ def on_unknown(sender=None, name=None, id=None, **_):  # noqa: A002 - Celery's k
     # A task this worker does not know (a deploy not rolled out to it yet): Celery
     # rejects the message for good and stores NotRegistered, so the row says so now
     # instead of staying pending until the reconciler gives up on it.
-    if _tracked(name):
+    if tracked(name):
         _write(
             tracking.track_failed,
             task_id=id,

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from celery import current_app
 from django.core import mail
 from django.db import connection
 from django.urls import reverse
@@ -16,7 +17,7 @@ from taskboard import webhooks
 from taskboard.models import NotificationWindow, Subscription, WebhookAttempt
 from taskboard.services import notify
 from taskboard.worker import interest as interest_module
-from taskboard.worker import tracking
+from taskboard.worker import signals, tracking
 from taskboard.worker.interest import interest
 from tests.factories import RouteFactory, TaskFactory, UserFactory, WebhookFactory
 
@@ -255,3 +256,18 @@ def test_the_audit_page_shows_notification_changes(client, staff_user):
     notify.webhook_create(actor=staff_user, name="pager", url="http://127.0.0.1:9/")
     html = client.get(reverse("taskboard:audit_list")).content.decode()
     assert "Notifications" in html and "pager" in html
+
+
+def test_notification_deliveries_make_no_task_rows():
+    # Housekeeping, like the reconciler: a delivery held for its window (a countdown)
+    # would otherwise appear on the dashboard minutes later as a task of its own.
+    names = [
+        n for n in current_app.tasks if n.startswith(("taskboard.notify", "taskboard.webhook"))
+    ]
+    assert sorted(names) == [
+        "taskboard.notify",
+        "taskboard.notify_summaries",
+        "taskboard.notify_summary",
+        "taskboard.webhook_deliver",
+    ]
+    assert not any(signals.tracked(name) for name in names)
