@@ -6,6 +6,7 @@ Real server (live_server), Chromium at 360 and 390 px wide, for a staff user and
 from __future__ import annotations
 
 import tempfile
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,7 +18,10 @@ from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect
 
 from taskboard import services
-from taskboard.models import Task
+from taskboard.models import Task, TaskLog
+from taskboard.services import notify
+from taskboard.timing import Timing
+from tests.factories import TaskFactory
 
 # Pictures for review, not for the README: they never go into docs/screenshots.
 REVIEW = Path(tempfile.gettempdir()) / "taskboard-screenshots" / "review"
@@ -118,6 +122,23 @@ def seed(owner) -> dict[str, str]:
     bulk = services.bulk_prepare(
         user=owner, action="retry", queryset=Task.objects.filter(pk=failed.pk), selected=1
     )
+    root, step = workflow(owner)
+    TaskLog.objects.create(
+        task=made["completed"],
+        entries=[[now.timestamp(), "WARNING", f"copied {LONG_WORD}"]] * 30,
+        dropped=12,
+        text=f"copied {LONG_WORD}",
+    )
+    later = TaskFactory(
+        owner=owner, name="demo.long", status="scheduled", run_at=now + timedelta(hours=1)
+    )
+    schedule = services.schedule_create(
+        user=owner,
+        name="demo.quick",
+        params={"x": 1, "y": 2},
+        timing=Timing(crontab=("0", "2", "*", "*", "1-5"), timezone="Europe/Berlin"),
+    )
+    notify.subscribe_name(user=owner, task_name="taskboard.export_csv")
     return {
         "tasks": reverse("taskboard:task_list"),
         "failed tab": reverse("taskboard:task_list") + "?status=failed",
@@ -133,7 +154,36 @@ def seed(owner) -> dict[str, str]:
         "retry confirm": reverse("taskboard:task_retry", args=[failed.pk]),
         "cancel confirm": reverse("taskboard:task_cancel", args=[made["running"].pk]),
         "running detail": reverse("taskboard:task_detail", args=[made["running"].pk]),
+        "workflow step": reverse("taskboard:task_detail", args=[step.pk]),
+        "every step": reverse("taskboard:task_list") + "?steps=all",
+        "cancel workflow": reverse("taskboard:workflow_cancel", args=[root.pk]),
+        "stored log": reverse("taskboard:task_detail", args=[made["completed"].pk]),
+        "log without javascript": reverse("taskboard:task_log", args=[made["completed"].pk]),
+        "scheduled": reverse("taskboard:task_detail", args=[later.pk]),
+        "send now confirm": reverse("taskboard:task_send_now", args=[later.pk]),
+        "schedules": reverse("taskboard:schedule_list"),
+        "schedule": reverse("taskboard:schedule_detail", args=[schedule.pk]),
+        "new schedule": reverse("taskboard:schedule_create", args=["demo.quick"]),
+        "edit schedule": reverse("taskboard:schedule_edit", args=[schedule.pk]),
+        "delete schedule": reverse("taskboard:schedule_delete", args=[schedule.pk]),
+        "notifications": reverse("taskboard:notification_list"),
     }
+
+
+def workflow(owner) -> tuple[Task, Task]:
+    """Create a chord's rows (a group of five fetches, one failed, and its callback)."""
+    root = TaskFactory(owner=owner, name="demo.fetch_page", completed=True)
+    group = uuid.uuid4()
+    nodes = [root] + [
+        TaskFactory(owner=owner, name="demo.fetch_page", completed=True) for _ in range(3)
+    ]
+    nodes.append(TaskFactory(owner=owner, name="demo.fetch_page", failed=True))
+    callback = TaskFactory(owner=owner, name="demo.merge_pages", failed=True)
+    Task.objects.filter(pk__in=[node.pk for node in nodes]).update(
+        root_id=root.pk, group_id=group, chord_id=callback.pk
+    )
+    Task.objects.filter(pk=callback.pk).update(root_id=root.pk)
+    return root, nodes[-1]
 
 
 def logged_in(browser: Browser, live_server, user, width: int) -> Page:
@@ -175,7 +225,15 @@ def test_every_page_fits_a_phone(browser: Browser, live_server, user, staff_user
             "ops": reverse("taskboard:ops"),
             "ops without javascript": reverse("taskboard:ops_snapshot"),
             "audit": reverse("taskboard:audit_list"),
+            "routes": reverse("taskboard:route_list"),
+            "webhooks": reverse("taskboard:webhook_list"),
         }
+        hook = notify.webhook_create(
+            actor=who, name="on-call pager", url="https://hooks.example.com/" + LONG_WORD[:60]
+        )
+        notify.route_create(actor=who, task_name="taskboard.export_csv", emails=[], webhook=hook)
+        notify.route_create(actor=who, task_name="", emails=["ops@example.com"], webhook=None)
+        pages["webhook"] = reverse("taskboard:webhook_detail", args=[hook.pk])
     page = logged_in(browser, live_server, who, width)
     shots = width == 360
     found: list[str] = []
