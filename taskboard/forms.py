@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 
 from django import forms
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule
 from django_celery_beat.validators import (
@@ -17,8 +19,9 @@ from django_celery_beat.validators import (
     month_of_year_validator,
 )
 
+from taskboard import selectors, webhooks
 from taskboard.conf import app_settings
-from taskboard.models import Status
+from taskboard.models import Status, Webhook
 
 
 class ExportForm(forms.Form):
@@ -182,4 +185,67 @@ class LaunchLaterForm(forms.Form):
             self.add_error("at" if when == self.AT else "amount", error)
             run_at = None
         data["run_at"] = run_at
+        return data
+
+
+# --- notifications (taskboard/views/notify.py) ---------------------------------
+
+
+class NameForm(forms.Form):
+    task_name = forms.CharField(
+        max_length=100,
+        label="Task name",
+        widget=forms.TextInput(attrs={"list": "task-names"}),
+        help_text="Its failures are emailed to you, one message per kind of failure per window.",
+    )
+
+
+class WebhookForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    url = forms.URLField(
+        max_length=500,
+        label="URL",
+        assume_scheme="https",
+        help_text="http or https, to a public address (docs/operations.md says which are refused).",
+    )
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"]
+        try:
+            webhooks.check_url(url)
+        except webhooks.UnsafeURL as exc:
+            raise ValidationError(str(exc)) from exc
+        return url
+
+
+class RouteForm(forms.Form):
+    task_name = forms.CharField(
+        max_length=100,
+        required=False,
+        widget=forms.TextInput(attrs={"list": "task-names"}),
+        help_text="Empty: failures of any task.",
+    )
+    emails = forms.CharField(
+        required=False,
+        label="Email addresses",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="One per line. Or choose a webhook.",
+    )
+    webhook = forms.ModelChoiceField(queryset=Webhook.objects.none(), required=False)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["webhook"].queryset = selectors.webhook_list()
+
+    def clean_emails(self) -> list[str]:
+        addresses = [line.strip() for line in self.cleaned_data["emails"].splitlines()]
+        addresses = [address for address in addresses if address]
+        for address in addresses:
+            validate_email(address)
+        return addresses
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if bool(data.get("emails")) == bool(data.get("webhook")):
+            raise ValidationError("Give email addresses or a webhook (one of the two).")
         return data

@@ -116,6 +116,15 @@ def can_act_on_schedule(user, schedule) -> bool:
     return can_act(user, schedule)
 
 
+def can_follow_task_names(user) -> bool:
+    """Return whether ``user`` may follow the failures of a task name.
+
+    A name's failures are everyone's tasks of that name: only those who see everyone's
+    tasks may hear of them. Others ring the bell on their own tasks.
+    """
+    return can_view_all(user)
+
+
 def can_manage_notifications(user) -> bool:
     """Return whether ``user`` may manage failure routes and webhooks (staff pages)."""
     if not _active(user):

@@ -670,11 +670,6 @@ def subscription_get(*, user, subscription_id) -> Subscription:
     return get_object_or_404(Subscription.objects.filter(user=user), pk=subscription_id)
 
 
-def task_subscribed(*, user, task: Task) -> bool:
-    """Return whether ``user`` rang the bell of ``task``."""
-    return Subscription.objects.filter(user=user, task=task).exists()
-
-
 def subscribed_task_ids(*, user, task_ids: Iterable) -> set[str]:
     """Return which of ``task_ids`` ``user`` rang the bell of, in one query."""
     ids = Subscription.objects.filter(user=user, task_id__in=list(task_ids)).values_list(

@@ -18,8 +18,10 @@ import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from celery import current_app
+from django.core.exceptions import PermissionDenied
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -40,6 +42,7 @@ from taskboard.models import (
     WebhookAttempt,
 )
 from taskboard.services.audit import audit_record
+from taskboard.services.launch import ActionNotAllowed
 
 logger = logging.getLogger(__name__)
 
@@ -51,16 +54,23 @@ SUMMARY_TASK = "taskboard.notify_summary"
 
 
 def subscription_toggle(*, user, task: Task) -> bool:
-    """Subscribe ``user`` to ``task`` (the bell), or unsubscribe; return whether now on."""
+    """Subscribe ``user`` to ``task`` (the bell), or unsubscribe; return whether now on.
+
+    A finished task's bell only goes off: it would never ring (ActionNotAllowed).
+    """
     deleted, _ = Subscription.objects.filter(user=user, task=task).delete()
     if deleted:
         return False
+    if task.is_terminal:
+        raise ActionNotAllowed("This task has already finished: there is nothing left to hear.")
     Subscription.objects.get_or_create(user=user, task=task)
     return True
 
 
 def subscribe_name(*, user, task_name: str) -> Subscription:
-    """Subscribe ``user`` to failures of the tasks named ``task_name``."""
+    """Subscribe ``user`` to failures of the tasks named ``task_name`` (PermissionDenied)."""
+    if not permissions.can_follow_task_names(user):
+        raise PermissionDenied("Only those who see everyone's tasks may follow a task name.")
     subscription, _ = Subscription.objects.get_or_create(user=user, task=None, task_name=task_name)
     return subscription
 
@@ -82,7 +92,8 @@ def webhook_create(*, actor, name: str, url: str) -> Webhook:
     hook = Webhook.objects.create(
         name=name, url=url, secret=webhooks.new_secret(), created_by=actor
     )
-    _audit(actor, f"webhook “{name}” created ({url})")
+    # The host only: many webhook URLs carry their token in the path.
+    _audit(actor, f"webhook “{name}” created (to {urlsplit(url).hostname})")
     return hook
 
 
@@ -154,11 +165,7 @@ def notify_finished(*, task_id) -> dict[str, int]:
         sent["email"] += _email([sub.user.email], *_bell_message(task))
     if task.status != FAILED:
         return sent
-    named = list(
-        Subscription.objects.filter(task__isnull=True, task_name=task.name)
-        .exclude(user_id__in=told)
-        .select_related("user")
-    )
+    named = [sub for sub in _followers(task.name) if sub.user_id not in told]
     routes = list(
         NotifyRoute.objects.filter(Q(task_name=task.name) | Q(task_name=""), enabled=True)
         .select_related("webhook")
@@ -233,11 +240,7 @@ def send_summary(*, key: str, now: datetime | None = None) -> dict[str, int]:
     window = NotificationWindow.objects.get(key=key)
     if window.count <= 1:
         return sent
-    named = list(
-        Subscription.objects.filter(task__isnull=True, task_name=window.task_name).select_related(
-            "user"
-        )
-    )
+    named = _followers(window.task_name)
     routes = list(
         NotifyRoute.objects.filter(Q(task_name=window.task_name) | Q(task_name=""), enabled=True)
         .select_related("webhook")
@@ -258,17 +261,39 @@ def send_summaries(*, now: datetime | None = None) -> int:
     return sum(send_summary(key=key, now=now)["summary"] for key in list(keys[:500]))
 
 
+def _followers(task_name: str) -> list[Subscription]:
+    """Return the subscriptions to failures of ``task_name`` whose user may still hear them.
+
+    Checked when sending: a user who no longer sees everyone's tasks hears nothing of
+    other people's failures, whatever they once followed.
+    """
+    subs = Subscription.objects.filter(task__isnull=True, task_name=task_name)
+    return [
+        sub for sub in subs.select_related("user") if permissions.can_follow_task_names(sub.user)
+    ]
+
+
 def _fan_out(sent, named, routes, subject: str, text: str, payload: dict) -> None:
     for sub in named:
         sent["email"] += _email([sub.user.email], subject, text)
     body = json.dumps(payload, sort_keys=True).encode()
     for route in routes:
         if route.webhook_id:
-            if route.webhook.enabled:
-                webhook_send(webhook=route.webhook, body=body)
+            if route.webhook.enabled and _webhook(route.webhook, body):
                 sent["webhook"] += 1
         elif route.email_list:
             sent["email"] += _email(route.email_list, subject, text)
+
+
+def _webhook(webhook: Webhook, body: bytes) -> bool:
+    """Send ``body`` to ``webhook``; False (logged) if even its first attempt could not start."""
+    try:
+        webhook_send(webhook=webhook, body=body)
+    except Exception:
+        # The window is already open: the other channels must still be told.
+        logger.exception("notify: webhook %s could not be sent to", webhook.pk)
+        return False
+    return True
 
 
 def _email(addresses: list[str], subject: str, text: str) -> int:

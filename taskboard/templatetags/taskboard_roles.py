@@ -40,6 +40,12 @@ def can_select(user) -> bool:
 
 
 @register.filter
+def can_follow_task_names(user) -> bool:
+    """Return whether ``user`` may follow the failures of a task name."""
+    return permissions.can_follow_task_names(user)
+
+
+@register.filter
 def can_manage_notifications(user) -> bool:
     """Return whether ``user`` may manage failure routes and webhooks."""
     return permissions.can_manage_notifications(user)

@@ -114,7 +114,7 @@ def _detail_context(
         and permissions.can_retry(request.user, task)
         and entry.allowed_for(request.user),
         "can_act": permissions.can_act(request.user, task),
-        "subscribed": selectors.task_subscribed(user=request.user, task=task),
+        "subscribed": bool(selectors.subscribed_task_ids(user=request.user, task_ids=[task.pk])),
         "activity": selectors.task_activity(task=task),
         "earlier": earlier,
         "retries": retries,
@@ -316,7 +316,10 @@ def task_pin(request: HtmxHttpRequest, task_id) -> HttpResponse:
 def task_bell(request: HtmxHttpRequest, task_id) -> HttpResponse:
     """Ring the bell of a task the user may see (told when it finishes), or silence it."""
     task = selectors.task_get(user=request.user, task_id=task_id)
-    on = notify.subscription_toggle(user=request.user, task=task)
+    try:
+        on = notify.subscription_toggle(user=request.user, task=task)
+    except services.ActionNotAllowed as exc:
+        return _refused(request, task, str(exc), 409)
     notice = (
         "You will be emailed when this task completes or fails."
         if on
@@ -336,7 +339,6 @@ def _row(request: HtmxHttpRequest, task: Task, status: int = 200) -> HttpRespons
         "task": task,
         "badge": badges[str(task.pk)],
         "live": live,
-        "show_bells": True,
         "bells": selectors.subscribed_task_ids(user=request.user, task_ids=[task.pk]),
     }
     return render(request, "taskboard/partials/task_row.html", context, status=status)

@@ -215,7 +215,6 @@ def new_row(request: HtmxHttpRequest, task: Task, detail_url: str, notice: str) 
         "task": task,
         "badge": badges[str(task.pk)],
         "live": live,
-        "show_bells": True,
         "bells": set(),
     }
     response = render(request, "taskboard/partials/task_row.html", context)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.validators import validate_email
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -13,74 +11,16 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from taskboard import permissions, registry, selectors, webhooks
-from taskboard.models import Webhook
+from taskboard import permissions, registry, selectors
+from taskboard.forms import NameForm, RouteForm, WebhookForm
+from taskboard.live import badges_for
 from taskboard.services import notify
 from taskboard.views import HtmxHttpRequest, dashboard_view, redirect_after_post, see_other
 
 
-class NameForm(forms.Form):
-    task_name = forms.CharField(
-        max_length=100,
-        label="Task name",
-        widget=forms.TextInput(attrs={"list": "task-names"}),
-        help_text="Its failures are emailed to you, one message per kind of failure per window.",
-    )
-
-
-class WebhookForm(forms.Form):
-    name = forms.CharField(max_length=100)
-    url = forms.URLField(
-        max_length=500,
-        label="URL",
-        assume_scheme="https",
-        help_text="http or https, to a public address (docs/operations.md says which are refused).",
-    )
-
-    def clean_url(self) -> str:
-        url = self.cleaned_data["url"]
-        try:
-            webhooks.check_url(url)
-        except webhooks.UnsafeURL as exc:
-            raise ValidationError(str(exc)) from exc
-        return url
-
-
-class RouteForm(forms.Form):
-    task_name = forms.CharField(
-        max_length=100,
-        required=False,
-        widget=forms.TextInput(attrs={"list": "task-names"}),
-        help_text="Empty: failures of any task.",
-    )
-    emails = forms.CharField(
-        required=False,
-        label="Email addresses",
-        widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="One per line. Or choose a webhook.",
-    )
-    webhook = forms.ModelChoiceField(queryset=Webhook.objects.none(), required=False)
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["webhook"].queryset = selectors.webhook_list()
-
-    def clean_emails(self) -> list[str]:
-        addresses = [line.strip() for line in self.cleaned_data["emails"].splitlines()]
-        addresses = [address for address in addresses if address]
-        for address in addresses:
-            validate_email(address)
-        return addresses
-
-    def clean(self) -> dict:
-        data = super().clean()
-        if bool(data.get("emails")) == bool(data.get("webhook")):
-            raise ValidationError("Give email addresses or a webhook (one of the two).")
-        return data
-
-
-def _task_names() -> list[str]:
-    return sorted(entry.name for entry in registry.all_launchables())
+def _task_names(user) -> list[str]:
+    """Return the names to suggest: the launchable tasks ``user`` may launch."""
+    return sorted(entry.name for entry in registry.all_launchables() if entry.allowed_for(user))
 
 
 def _require_staff(request: HtmxHttpRequest) -> None:
@@ -107,10 +47,13 @@ def _refused_status(request: HtmxHttpRequest) -> int:
 def _render_subscriptions(
     request: HtmxHttpRequest, form: NameForm | None = None, status: int = 200, **extra
 ) -> HttpResponse:
+    subscriptions = list(selectors.subscriptions(user=request.user))
+    # A bell's task is shown as it is now: its live badge, as the table shows it.
+    badges, _ = badges_for(sub.task for sub in subscriptions if sub.task)
     context = {
-        "subscriptions": selectors.subscriptions(user=request.user),
+        "subscriptions": [(sub, sub.task and badges[str(sub.task.pk)]) for sub in subscriptions],
         "form": form or NameForm(),
-        "task_names": _task_names(),
+        "task_names": _task_names(request.user),
         **extra,
     }
     return _page(request, "taskboard/notify/list.html", context, "subscriptions", status)
@@ -123,6 +66,8 @@ def notification_list(request: HtmxHttpRequest) -> HttpResponse:
     """List the user's subscriptions (GET), or subscribe to failures of a task name (POST)."""
     if request.method == "GET":
         return _render_subscriptions(request)
+    if not permissions.can_follow_task_names(request.user):
+        raise PermissionDenied("Only those who see everyone's tasks may follow a task name.")
     form = NameForm(request.POST)
     if not form.is_valid():
         return _render_subscriptions(request, form, status=_refused_status(request))
@@ -158,7 +103,7 @@ def _render_routes(
     context = {
         "routes": selectors.notify_routes(),
         "form": form or RouteForm(),
-        "task_names": _task_names(),
+        "task_names": _task_names(request.user),
         **extra,
     }
     return _page(request, "taskboard/notify/routes.html", context, "routes", status)

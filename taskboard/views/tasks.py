@@ -103,7 +103,6 @@ def task_list(request: HtmxHttpRequest) -> HttpResponse:
     attach_workflows(request.user, tasks)
     context.update(
         bells=_bells(request, rows),
-        show_bells=True,
         table=table,
         # Each (task, badge) is drawn by partials/task_row.html, as the poll draws them.
         rows=rows,
@@ -289,7 +288,6 @@ def task_status(request: HtmxHttpRequest) -> HttpResponse:
     attach_workflows(request.user, [task for task, _ in changed])
     context = {
         "bells": _bells(request, changed),
-        "show_bells": True,
         "changed": changed,
         "poll_ids": polling.carried(waiting + carried),
         "live": live,

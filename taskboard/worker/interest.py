@@ -82,7 +82,6 @@ class Interest:
             )
             self.any_name = "" in names
             self.names = frozenset(names - {""})
-            self._loaded_at = now
 
     def wants(self, task_id, status: str, name: str | None = None) -> bool:
         """Return whether the finish of ``task_id`` (named ``name``, if known) may notify."""

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from taskboard import webhooks
+from taskboard.failures import normalise_message
 from taskboard.models import NotificationWindow, Subscription, WebhookAttempt
 from taskboard.services import notify
 from taskboard.worker import interest as interest_module
@@ -122,9 +123,15 @@ def test_open_window_counts_the_second_failure_of_a_group(settings):
 
 def test_the_window_key_masks_what_varies_and_keeps_what_does_not():
     now = timezone.now()
-    assert notify.window_key("a", "E", "x <n>", now) == notify.window_key("a", "E", "x <n>", now)
-    assert notify.window_key("a", "E", "x <n>", now) != notify.window_key("b", "E", "x <n>", now)
-    assert notify.window_key("a", "E", "x <n>", now) != notify.window_key("a", "F", "x <n>", now)
+
+    def key(name: str, error_type: str, message: str) -> str:
+        # As open_window keys a failure: its message normalised first.
+        return notify.window_key(name, error_type, normalise_message(message), now)
+
+    assert key("a", "E", "disk 7 full, 30s on 'db1'") == key("a", "E", "disk 9 full, 5s on 'db7'")
+    assert key("a", "E", "disk 7 full") != key("a", "E", "network down")
+    assert key("a", "E", "disk 7 full") != key("b", "E", "disk 7 full")
+    assert key("a", "E", "disk 7 full") != key("a", "F", "disk 7 full")
 
 
 def test_routes_for_other_names_and_disabled_ones_send_nothing():
@@ -142,7 +149,7 @@ def test_a_route_of_any_task_takes_every_name():
 
 def test_the_bell_tells_its_user_of_a_completion_and_a_name_subscription_of_failures():
     bell_user = UserFactory(email="bell@example.com")
-    name_user = UserFactory(email="name@example.com")
+    name_user = UserFactory(email="name@example.com", is_staff=True)
     UserFactory(email="nobody@example.com")
     done = TaskFactory(completed=True, name="demo.fail")
     Subscription.objects.create(user=bell_user, task=done)
@@ -156,6 +163,29 @@ def test_the_bell_tells_its_user_of_a_completion_and_a_name_subscription_of_fail
     notify.notify_finished(task_id=failed().pk)
     [email] = mail.outbox
     assert email.to == ["name@example.com"] and "1 failure" in email.subject
+
+
+def test_a_name_follower_who_no_longer_sees_everyones_tasks_hears_nothing():
+    # Followed while staff, then demoted: another user's failure must not reach them.
+    follower = UserFactory(email="was-staff@example.com")
+    Subscription.objects.create(user=follower, task_name="demo.fail")
+    notify.notify_finished(task_id=failed().pk)
+    assert mail.outbox == []
+
+
+def test_a_webhook_that_cannot_be_sent_leaves_the_email_route_told(monkeypatch):
+    # The window opens before anything is sent: one channel's error must not silence
+    # the others, or the later summary would count a failure nobody heard of.
+    RouteFactory(webhook=WebhookFactory())
+    RouteFactory(emails="ops@example.com")
+
+    def broker_down(**_):
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(notify, "webhook_send", broker_down)
+    notify.notify_finished(task_id=failed().pk)
+    [email] = mail.outbox
+    assert email.to == ["ops@example.com"]
 
 
 def test_a_task_still_running_sends_nothing():

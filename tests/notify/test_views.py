@@ -71,6 +71,14 @@ def test_the_bell_with_htmx_answers_the_detail_fragment(alice, user):
     assert "HX-Request" in response["Vary"]
 
 
+def test_the_bell_of_a_finished_task_is_refused_409(alice, user):
+    # It would never ring: nothing is subscribed, and the page says why.
+    done = TaskFactory(owner=user, completed=True)
+    response = alice.post(bell(done), headers=HX)
+    assert response.status_code == 409 and "already finished" in response.content.decode()
+    assert not Subscription.objects.exists()
+
+
 def test_the_bell_of_a_task_one_may_not_see_is_a_404(alice, other_user):
     theirs = TaskFactory(owner=other_user, running=True)
     assert alice.post(bell(theirs)).status_code == 404
@@ -111,23 +119,30 @@ def test_the_page_lists_only_ones_own_subscriptions(alice, user, other_user):
     assert ROUTES not in html
 
 
-def test_subscribe_to_a_name_without_js_then_with_htmx(alice, user):
-    response = alice.post(NOTIFY, {"task_name": "demo.fail"})
+def test_subscribe_to_a_name_without_js_then_with_htmx(sam, staff_user):
+    response = sam.post(NOTIFY, {"task_name": "demo.fail"})
     assert response.status_code == 303 and response["Location"] == NOTIFY
-    assert Subscription.objects.filter(user=user, task_name="demo.fail", task=None).exists()
-    response = alice.post(NOTIFY, {"task_name": "demo.quick"}, headers=HX)
+    assert Subscription.objects.filter(user=staff_user, task_name="demo.fail", task=None).exists()
+    response = sam.post(NOTIFY, {"task_name": "demo.quick"}, headers=HX)
     assert response.status_code == 200
     html = response.content.decode()
     assert "<html" not in html and "Subscribed to failures of demo.quick" in html
     assert "HX-Request" in response["Vary"]
     # Twice the same name is one subscription.
-    alice.post(NOTIFY, {"task_name": "demo.fail"})
-    assert Subscription.objects.filter(user=user).count() == 2
+    sam.post(NOTIFY, {"task_name": "demo.fail"})
+    assert Subscription.objects.filter(user=staff_user).count() == 2
 
 
-def test_an_empty_name_is_refused_422_for_htmx(alice):
-    assert alice.post(NOTIFY, {"task_name": ""}, headers=HX).status_code == 422
-    response = alice.post(NOTIFY, {"task_name": ""})
+def test_following_a_name_is_for_those_who_see_everyones_tasks(alice, user):
+    # A name's failures are everyone's tasks: a plain user gets no form and a 403.
+    assert 'id="subscribe-form"' not in alice.get(NOTIFY).content.decode()
+    assert alice.post(NOTIFY, {"task_name": "demo.fail"}).status_code == 403
+    assert not Subscription.objects.exists()
+
+
+def test_an_empty_name_is_refused_422_for_htmx(sam):
+    assert sam.post(NOTIFY, {"task_name": ""}, headers=HX).status_code == 422
+    response = sam.post(NOTIFY, {"task_name": ""})
     assert response.status_code == 200 and "has-error" in response.content.decode()
     assert not Subscription.objects.exists()
 
@@ -142,10 +157,10 @@ def test_unsubscribe_own_and_404_for_anothers(alice, user, other_user):
     assert list(Subscription.objects.all()) == [theirs]
 
 
-def test_notifications_page_enforces_csrf(user):
-    sub = Subscription.objects.create(user=user, task_name="demo.fail")
+def test_notifications_page_enforces_csrf(staff_user):
+    sub = Subscription.objects.create(user=staff_user, task_name="demo.fail")
     client = Client(enforce_csrf_checks=True)
-    client.force_login(user)
+    client.force_login(staff_user)
     assert client.post(NOTIFY, {"task_name": "x"}).status_code == 403
     assert client.post(unsubscribe(sub)).status_code == 403
     assert list(Subscription.objects.all()) == [sub]
