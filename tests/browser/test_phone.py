@@ -138,7 +138,7 @@ def seed(owner) -> dict[str, str]:
         params={"x": 1, "y": 2},
         timing=Timing(crontab=("0", "2", "*", "*", "1-5"), timezone="Europe/Berlin"),
     )
-    notify.subscribe_name(user=owner, task_name="taskboard.export_csv")
+    notify.subscription_toggle(user=owner, task=made["running"])
     return {
         "tasks": reverse("taskboard:task_list"),
         "failed tab": reverse("taskboard:task_list") + "?status=failed",
