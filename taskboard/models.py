@@ -103,7 +103,7 @@ class Task(models.Model):
     cancel_requested = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     # When a Scheduled row is due to be sent (taskboard/services/launch.py, send_due);
-    # kept after it was sent, as the time it was asked for.
+    # once sent, when it was sent (the reconciler counts a pending row's age from it).
     run_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

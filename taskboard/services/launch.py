@@ -487,11 +487,10 @@ def _send_locked(task: Task, now: datetime) -> None:
     """
     try:
         with transaction.atomic():
-            # A "send now" before its time records when it was really sent: the
-            # reconciler measures a pending row's age from it.
-            states.transition(
-                task.pk, PENDING, only_from=(SCHEDULED,), run_at=min(task.run_at, now)
-            )
+            # run_at becomes when it was really sent (sooner by "send now", later when
+            # beat was down): the reconciler measures a pending row's age from it, and
+            # a row sent late must not read as lost while it waits in the queue.
+            states.transition(task.pk, PENDING, only_from=(SCHEDULED,), run_at=now)
             _send(task)
     except Exception as exc:
         logger.warning("could not send scheduled task %s: %s", task.pk, exc)

@@ -32,9 +32,12 @@ def reconcile(*, now=None, batch: int = 500) -> dict[str, int]:
     )
     pending_cutoff = now - timedelta(seconds=app_settings.PENDING_STALE_AFTER)
     # A workflow's later steps are recorded pending when it is launched and sent only
-    # when the steps before them end: while a node of their workflow runs, they wait.
+    # when the steps before them end: while a node of their workflow runs, or ended
+    # lately (its follower may be waiting in the queue), they are not lost.
     workflow_runs = Exists(
-        Task.objects.filter(root_id=OuterRef("root_id"), status=RUNNING).order_by()
+        Task.objects.filter(root_id=OuterRef("root_id"))
+        .filter(Q(status=RUNNING) | Q(finished_at__gte=pending_cutoff))
+        .order_by()
     )
     stale = list(
         Task.objects.filter(

@@ -318,6 +318,18 @@ def test_the_reconciler_never_takes_a_scheduled_row_for_lost(user, settings):
     assert statuses[forgotten.pk] == "failed"
 
 
+def test_a_row_sent_late_is_not_lost_while_it_waits_in_the_queue(user, settings):
+    # Beat was down for two days: the row goes out now, and has waited in the queue
+    # for no time at all; the reconciler must not take it for lost.
+    settings.TASKBOARD_PENDING_STALE_AFTER = 60
+    task = due(user, seconds_ago=2 * 24 * 3600)
+    Task.objects.filter(pk=task.pk).update(created_at=task.run_at - timedelta(hours=1))
+    assert services.send_due()["sent"] == 1
+    assert reconcile()["lost"] == 0
+    task.refresh_from_db()
+    assert task.status == "pending" and str(task.pk) in queued_ids()
+
+
 def test_the_operations_page_counts_a_just_sent_row_as_fresh(user):
     long_ago = timezone.now() - timedelta(days=2)
     TaskFactory(status="scheduled", created_at=long_ago, run_at=long_ago)

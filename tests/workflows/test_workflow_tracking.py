@@ -93,6 +93,25 @@ def test_reconciler_leaves_a_waiting_step_while_its_workflow_runs(user):
     reconcile()
     assert Task.objects.get(pk=waiting.pk).status == "pending"
     assert Task.objects.get(pk=lone.pk).status == "failed"  # lost: nothing knows it
-    Task.objects.filter(pk=root_id).update(status="failed")
+    # Its workflow ended long ago: nothing will send it any more.
+    Task.objects.filter(pk=root_id).update(status="failed", finished_at=old)
     reconcile()
     assert Task.objects.get(pk=waiting.pk).status == "failed"
+
+
+def test_reconciler_leaves_a_step_whose_predecessor_just_ended(user):
+    # A three-hour chain: its first step ended a minute ago, the next one waits in
+    # the queue; no node runs at this instant, and yet it is not lost.
+    root_id = uuid.uuid4()
+    old = timezone.now() - timedelta(hours=3)
+    TaskFactory(
+        owner=user,
+        id=root_id,
+        root_id=root_id,
+        completed=True,
+        created_at=old,
+        finished_at=timezone.now() - timedelta(minutes=1),
+    )
+    waiting = TaskFactory(owner=user, root_id=root_id, parent_id=root_id, created_at=old)
+    reconcile()
+    assert Task.objects.get(pk=waiting.pk).status == "pending"
