@@ -11,12 +11,12 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
-from django.db.models import F, Q, QuerySet, TextField
+from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
 from taskboard import permissions, registry
-from taskboard.models import Status, Task, TaskLog
+from taskboard.models import NOT_A_STEP, Status, Task, TaskLog
 
 SEARCH_MAX = 200
 # Relative time ranges of the created/finished filters.
@@ -124,7 +124,7 @@ class TaskFilter(django_filters.FilterSet):
     def __init__(self, data=None, queryset=None, *, user=None, **kwargs):
         if queryset is not None and (data or {}).get("steps") != STEPS_ALL:
             # Roots and lone tasks only: a filter on the rows each index range reads.
-            queryset = queryset.filter(Q(root_id__isnull=True) | Q(root_id=F("pk")))
+            queryset = queryset.filter(NOT_A_STEP)
         super().__init__(data, queryset, **kwargs)
         if user is None or not permissions.can_view_all(user):
             for field in self.staff_fields:

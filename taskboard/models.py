@@ -42,6 +42,11 @@ def pending_before(moment) -> models.Q:
     )
 
 
+# The rows that stand on their own in the table: lone tasks and workflows' roots (a
+# root's root_id is its own id); a workflow's steps stand behind their root.
+NOT_A_STEP = models.Q(root_id__isnull=True) | models.Q(root_id=models.F("pk"))
+
+
 class TaskQuerySet(models.QuerySet):
     def scheduled(self) -> TaskQuerySet:
         return self.filter(status=Status.SCHEDULED)
@@ -182,6 +187,10 @@ class Task(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
+
+    @property
+    def is_workflow_root(self) -> bool:
+        return self.root_id is not None and self.root_id == self.pk
 
     @property
     def wait_duration(self):

@@ -16,6 +16,9 @@ from taskboard.live import Badge
 
 # What a token may look like: "<version>.<badge key>".
 TOKEN_RE = re.compile(r"^[0-9A-Za-z.\-]{1,40}$")
+# The longest an item can be ("<uuid>:<token>,", with room to spare): a value longer
+# than ``cap`` of them is refused before it is parsed, so the work stays bounded.
+ITEM_MAX = 100
 
 
 class PollIdsInvalid(ValueError):
@@ -44,6 +47,8 @@ def carried(items: Iterable[str]) -> str:
 
 def parse_ids(raw: str, *, cap: int) -> dict[uuid.UUID, str]:
     """Return the polled ids with the token the page shows for each; raise PollIdsInvalid."""
+    if len(raw) > cap * ITEM_MAX:
+        raise PollIdsInvalid(f"Too many ids: at most {cap} allowed.")
     wanted: dict[uuid.UUID, str] = {}
     for entry in filter(None, raw.split(",")):
         task_id, sep, value = entry.partition(":")

@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from taskboard import forms, permissions, registry, states, workflows
@@ -21,6 +21,7 @@ from taskboard.conf import app_settings
 from taskboard.live import LiveStatusUnavailable, live_metas
 from taskboard.models import (
     CANCELLED,
+    NOT_A_STEP,
     PENDING,
     SCHEDULED,
     TERMINAL,
@@ -242,9 +243,9 @@ def _check_rate(user, limit: int) -> None:
     list(locked.values_list("pk", flat=True))
     since = timezone.now() - timedelta(minutes=1)
     # Rows a bulk action created are not launches of this user's (Task.bulk), nor
-    # are the steps of a workflow beside its root.
+    # are the steps of a workflow beside its root; a retry of a step is one.
     recent = Task.objects.filter(owner=user, created_at__gte=since, bulk__isnull=True).filter(
-        Q(root_id__isnull=True) | Q(root_id=F("pk"))
+        NOT_A_STEP | Q(retry_of__isnull=False)
     )
     if recent[:limit].count() >= limit:
         raise RateLimited(

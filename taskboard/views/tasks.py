@@ -152,7 +152,7 @@ def attach_workflows(user, tasks: list[Task]) -> None:
     One query for all of them, an index range on root_id per root, and none when
     the page shows no workflow (a lone task has no root_id).
     """
-    roots = [task.pk for task in tasks if task.root_id is not None and task.root_id == task.pk]
+    roots = [task.pk for task in tasks if task.is_workflow_root]
     counts = selectors.workflow_counts(user=user, root_ids=roots)
     for task in tasks:
         if str(task.pk) in counts:
@@ -251,14 +251,10 @@ def task_status(request: HtmxHttpRequest) -> HttpResponse:
     are (finished ones excepted: their state is in the database) and a marker says so.
     """
     params = request.POST if request.method == "POST" else request.GET
-    raw = params.get("ids", "")
-    if len(raw) > app_settings.POLL_MAX_CARRIED * 100:
-        # Refused before parsing: the work stays bounded whatever the length.
-        return _bad_poll(f"Too many ids: at most {app_settings.POLL_MAX_CARRIED} allowed.")
     try:
-        wanted = polling.parse_ids(raw, cap=app_settings.POLL_MAX_CARRIED)
+        wanted = polling.parse_ids(params.get("ids", ""), cap=app_settings.POLL_MAX_CARRIED)
     except polling.PollIdsInvalid as exc:
-        return _bad_poll(str(exc))
+        return bad_poll(str(exc))
     # At most POLL_MAX_IDS rows are read per poll. The others ride along as the page
     # sent them, ahead of the rows read now, so the next poll reads them: with more
     # rows in flight, each is read every few polls instead of never.
@@ -301,5 +297,6 @@ def task_status(request: HtmxHttpRequest) -> HttpResponse:
     return response
 
 
-def _bad_poll(message: str) -> HttpResponse:
+def bad_poll(message: str) -> HttpResponse:
+    """Answer a poll whose parameters could not be read: 400, and why, as plain text."""
     return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")

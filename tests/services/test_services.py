@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
+from django.utils import timezone
 
 from taskboard import registry, services
 from taskboard.models import Task
@@ -313,3 +316,22 @@ def test_rows_of_a_bulk_action_do_not_count_against_the_launch_rate_limit(
             services.task_launch(user=user, name="demo.quick", params={"x": 1, "y": 1})
         with pytest.raises(services.RateLimited, match="launched or retried 2 tasks"):
             services.task_launch(user=user, name="demo.quick", params={"x": 1, "y": 1})
+
+
+@pytest.mark.django_db
+def test_retries_of_workflow_steps_count_against_the_launch_rate_limit(
+    user, settings, django_capture_on_commit_callbacks
+):
+    # A retry of a step keeps its place in the workflow (root_id) and is still a
+    # person's launch: steps recorded with their workflow are not, their retries are.
+    settings.TASKBOARD_LAUNCH_RATE_PER_MINUTE = 2
+    hour_ago = timezone.now() - timedelta(hours=1)
+    failed = {"owner": user, "failed": True, "name": "demo.fail", "created_at": hour_ago}
+    root = TaskFactory(kwargs={"message": "x"}, **failed)
+    Task.objects.filter(pk=root.pk).update(root_id=root.pk)
+    steps = TaskFactory.create_batch(3, kwargs={"message": "x"}, root_id=root.pk, **failed)
+    with django_capture_on_commit_callbacks(execute=False):
+        for step in steps[:2]:
+            services.task_retry(user=user, task=step)
+        with pytest.raises(services.RateLimited, match="launched or retried 2 tasks"):
+            services.task_retry(user=user, task=steps[2])

@@ -212,6 +212,24 @@ def test_tree_poll_refuses_malformed_ids(alice, user):
     assert response.status_code == 400
 
 
+def test_tree_poll_refuses_a_current_that_is_no_task_id(alice, user):
+    rows = workflow(user)
+    url, values = tree_poll(alice.get(f"/tasks/{rows[0].pk}/"))
+    Task.objects.filter(pk=rows[2].pk).update(status="completed", version=3)
+    response = alice.post(url, {**values, "current": "None"}, headers=HTMX)
+    assert response.status_code == 400 and b"current" in response.content
+
+
+def test_tree_poll_without_current_draws_the_tree_head(alice, user):
+    # The head's Cancel form then goes back to the workflow's root, not to a page id.
+    rows = workflow(user)
+    url, values = tree_poll(alice.get(f"/tasks/{rows[0].pk}/"))
+    Task.objects.filter(pk=rows[2].pk).update(status="completed", version=3)
+    values.pop("current", None)
+    response = alice.post(url, values, headers=HTMX)
+    assert response.status_code == 200 and 'id="cancel-workflow"' in response.content.decode()
+
+
 def test_tree_poll_never_writes(alice, user):
     rows = workflow(user)
     url, values = tree_poll(alice.get(f"/tasks/{rows[0].pk}/"))
