@@ -193,6 +193,11 @@ class Task(models.Model):
         return self.root_id is not None and self.root_id == self.pk
 
     @property
+    def workflow_root_id(self):
+        """Return the id of its workflow's root (its own id for a root or a lone task)."""
+        return self.root_id or self.pk
+
+    @property
     def wait_duration(self):
         if self.started_at is None:
             return None

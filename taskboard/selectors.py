@@ -94,7 +94,6 @@ class TaskLogView:
     chunk: LogChunk
     live: bool = True
     finished: bool = False
-    stored: bool = False
 
 
 def task_log(*, task: Task, offset: int = 0, limit: int | None = None) -> TaskLogView:
@@ -109,11 +108,13 @@ def task_log(*, task: Task, offset: int = 0, limit: int | None = None) -> TaskLo
             entries, dropped = stored
             stop = len(entries) if limit is None else offset + limit
             chunk = LogChunk(decode_all(entries[offset:stop]), offset, len(entries), dropped)
-            return TaskLogView(chunk, finished=chunk.at_end, stored=True)
+            return TaskLogView(chunk, finished=chunk.at_end)
     try:
         chunk = read_live(task.pk, offset, limit) or LogChunk(offset=offset)
     except LogUnavailable:
-        return TaskLogView(LogChunk(offset=offset), live=False, finished=task.is_terminal)
+        # Not finished: the page says the live log is unavailable and asks again, never
+        # that an ended task logged nothing when its lines could not be read.
+        return TaskLogView(LogChunk(offset=offset), live=False)
     settled = task.is_terminal and (
         task.finished_at is None or timezone.now() - task.finished_at > LOG_SETTLE
     )
@@ -355,11 +356,6 @@ class TreeRow(NamedTuple):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
-
-
-def workflow_root(task: Task) -> uuid.UUID:
-    """Return the id of the root of ``task``'s workflow (its own id for a root)."""
-    return task.root_id or task.pk
 
 
 def workflow_rows(*, user, root_id, limit: int = TREE_MAX) -> list[TreeRow]:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
 from taskboard.live import Badge
-from taskboard.status import Status
+from taskboard.status import IN_FLIGHT, UNKNOWN, Status
 
 # A group with more members than this shows the most telling ones (the current
 # task, failures, running ones) and says how many it leaves out.
@@ -130,8 +130,7 @@ def _walk(sig, *, parent: str | None, group: str | None, nodes: list[CanvasNode]
 def _link_callback(nodes: list[CanvasNode], members: list[int], callback_id: str) -> None:
     """Mark the group ``members`` as the header of the chord whose callback is ``callback_id``."""
     for index in members:
-        node = nodes[index]
-        nodes[index] = CanvasNode(**{**node.__dict__, "chord_id": callback_id})
+        nodes[index] = replace(nodes[index], chord_id=callback_id)
 
 
 # --- the tree a page draws --------------------------------------------------------
@@ -191,11 +190,16 @@ class TreeGroup:
     @property
     def summary(self) -> str:
         """Return "7 of 10 done, 1 failed"."""
-        parts = [f"{self.done} of {self.total} done"]
-        for status in (Status.FAILED, Status.CANCELLED, Status.RUNNING):
-            if self.counts.get(status):
-                parts.append(f"{self.counts[status]} {Status.label_of(status).lower()}")
-        return ", ".join(parts)
+        return summary(self.total, self.counts)
+
+
+def summary(total: int, counts: Mapping[str, int]) -> str:
+    """Return how far ``total`` tasks with these status ``counts`` got: "7 of 10 done, 1 failed"."""
+    parts = [f"{counts.get(Status.COMPLETED, 0)} of {total} done"]
+    for status in (Status.FAILED, Status.CANCELLED, Status.RUNNING):
+        if counts.get(status):
+            parts.append(f"{counts[status]} {Status.label_of(status).lower()}")
+    return ", ".join(parts)
 
 
 @dataclass
@@ -217,11 +221,12 @@ class Tree:
     @property
     def summary(self) -> str:
         """Return "12 of 20 done, 1 failed" for the whole workflow."""
-        return TreeGroup("", [], self.size, self.counts).summary
+        return summary(self.size, self.counts)
 
     @property
     def finished(self) -> bool:
-        return not any(self.counts.get(s) for s in (Status.PENDING, Status.RUNNING, "unknown"))
+        """Return whether no node is in flight any more (by its badge, as the poll reads it)."""
+        return not any(self.counts.get(status) for status in (*IN_FLIGHT, UNKNOWN))
 
 
 @dataclass(frozen=True)
@@ -249,7 +254,7 @@ class WorkflowSummary:
     @property
     def summary(self) -> str:
         """Return "3 of 5 done, 1 failed"."""
-        return TreeGroup("", [], self.total, self.counts).summary
+        return summary(self.total, self.counts)
 
 
 def tree_counts(badges: Iterable[Badge]) -> dict[str, int]:

@@ -93,21 +93,28 @@ def _send(task: Task) -> None:
 def create_and_send(**fields: Any) -> Task:
     """Create the row and send its message when the transaction commits."""
     task = Task.objects.create(status=PENDING, **fields)
+    _send_on_commit(lambda: _send(task), Task.objects.filter(pk=task.pk), what=task.pk)
+    return task
 
-    def send() -> None:
+
+def _send_on_commit(send, rows, *, what) -> None:
+    """Send when the transaction commits; if the broker refuses, delete the pending ``rows``.
+
+    No orphan row: a launch that could not be queued did not happen.
+    """
+
+    def send_or_undo() -> None:
         try:
-            _send(task)
+            send()
         except Exception as exc:
-            # No orphan row: a launch that could not be queued did not happen.
-            logger.warning("could not queue %s: %s", task.pk, exc)
-            Task.objects.filter(pk=task.pk, status=PENDING).delete()
+            logger.warning("could not queue %s: %s", what, exc)
+            rows.filter(status=PENDING).delete()
             raise LaunchUnavailable(
                 "The task queue is unreachable right now; nothing was launched. "
                 "Try again in a moment."
             ) from exc
 
-    transaction.on_commit(send)
-    return task
+    transaction.on_commit(send_or_undo)
 
 
 def create_workflow(*, build, params: dict[str, Any], **fields: Any) -> Task:
@@ -141,19 +148,11 @@ def create_workflow(*, build, params: dict[str, Any], **fields: Any) -> Task:
     ]
     with transaction.atomic():
         Task.objects.bulk_create(rows)
-
-    def send() -> None:
-        try:
-            sig.apply_async(headers={TRACKED_HEADER: True})
-        except Exception as exc:
-            logger.warning("could not queue workflow %s: %s", root_id, exc)
-            Task.objects.filter(root_id=root_id, status=PENDING).delete()
-            raise LaunchUnavailable(
-                "The task queue is unreachable right now; nothing was launched. "
-                "Try again in a moment."
-            ) from exc
-
-    transaction.on_commit(send)
+    _send_on_commit(
+        lambda: sig.apply_async(headers={TRACKED_HEADER: True}),
+        Task.objects.filter(root_id=root_id),
+        what=f"workflow {root_id}",
+    )
     return rows[0]
 
 
@@ -325,7 +324,7 @@ def retry_links(task: Task) -> dict[str, Any]:
     links = {name: getattr(task, name) for name in LINKS if getattr(task, name)}
     if links:
         # A retried root stays its workflow's root; the retry is one of its nodes.
-        links["root_id"] = task.root_id or task.pk
+        links["root_id"] = task.workflow_root_id
     return links
 
 
@@ -423,7 +422,7 @@ def workflow_cancel(*, user, task: Task) -> tuple[int, int]:
     One revoke broadcast for them all; pending nodes become Cancelled at once, running
     ones are asked to stop at their next progress report. Return how many of each.
     """
-    root = task.root_id or task.pk
+    root = task.workflow_root_id
     nodes = [
         node
         for node in Task.objects.filter(Q(pk=root) | Q(root_id=root), status__in=IN_FLIGHT)

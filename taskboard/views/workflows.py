@@ -69,7 +69,7 @@ def workflow_context(request: HtmxHttpRequest, task: Task) -> dict | None:
     """
     if task.root_id is None:
         return None
-    root_id = selectors.workflow_root(task)
+    root_id = task.workflow_root_id
     tree, live, size = _tree(request.user, root_id, task.pk)
     if size <= 1:
         return None

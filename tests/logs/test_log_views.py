@@ -227,6 +227,21 @@ def test_log_unavailable_shows_a_marker_and_keeps_polling(alice, running, monkey
     assert "hx-trigger" in poll_element(response)
 
 
+def test_an_ended_task_whose_live_log_cannot_be_read_never_says_it_logged_nothing(
+    alice, user, monkeypatch
+):
+    # No stored log yet and the result backend down: unknown, so it asks again.
+    def down(*args, **kwargs):
+        raise tasklog.LogUnavailable("connection refused")
+
+    monkeypatch.setattr(tasklog.RedisLogs, "read", down)
+    ended = TaskFactory(owner=user, completed=True)
+    response = alice.get(f"/tasks/{ended.pk}/log/?offset=0", **HX)
+    body = response.content.decode()
+    assert "live log unavailable" in body and "logged nothing" not in body
+    assert "hx-trigger" in poll_element(response)
+
+
 def test_log_views_never_write(alice, running):
     log_live(running, ["one"])
     with CaptureQueriesContext(connection) as queries:
