@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 from celery import current_task
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from taskboard.conf import app_settings
@@ -162,32 +162,49 @@ def finish(task_id) -> LogChunk | None:
     return handler.finish(str(task_id)) if handler is not None and task_id else None
 
 
-def store_log(*, task_id, chunk: LogChunk) -> bool:
-    """Store the log of an ended task with its row (one write); False if the row is missing."""
-    entries = [[line.at.timestamp(), line.level, line.message] for line in chunk.lines]
-    row = TaskLog(
+def _stored(task_id, chunk: LogChunk) -> TaskLog:
+    return TaskLog(
         task_id=task_id,
-        entries=entries,
+        entries=[[line.at.timestamp(), line.level, line.message] for line in chunk.lines],
         dropped=chunk.dropped,
         text="\n".join(line.message for line in chunk.lines),
         stored_at=timezone.now(),
     )
+
+
+def _store(logs: list[TaskLog]) -> None:
+    """Write ``logs`` in one INSERT, each replacing a log stored before (IntegrityError)."""
+    TaskLog.objects.bulk_create(
+        logs,
+        update_conflicts=True,
+        unique_fields=["task"],
+        update_fields=["entries", "dropped", "text", "stored_at"],
+    )
+
+
+def store_log(*, task_id, chunk: LogChunk) -> bool:
+    """Store the log of an ended task with its row (one write); False if the row is missing."""
     try:
-        TaskLog.objects.bulk_create(
-            [row],
-            update_conflicts=True,
-            unique_fields=["task"],
-            update_fields=["entries", "dropped", "text", "stored_at"],
-        )
+        _store([_stored(task_id, chunk)])
     except IntegrityError:
         return False  # no row (yet) for this task
     return True
 
 
 def store_from_backend(task_ids) -> int:
-    """Store what reached the result backend of tasks whose worker cannot (killed, lost)."""
-    stored = 0
-    for task_id, chunk in read_live_many(task_ids).items():
-        if (chunk.kept or chunk.dropped) and store_log(task_id=task_id, chunk=chunk):
-            stored += 1
-    return stored
+    """Store what reached the result backend of tasks whose worker cannot (killed, lost).
+
+    One INSERT for them all; only when one of their rows is gone (purged meanwhile)
+    one each, so that the others are kept.
+    """
+    chunks = {
+        task_id: chunk
+        for task_id, chunk in read_live_many(task_ids).items()
+        if chunk.kept or chunk.dropped
+    }
+    try:
+        with transaction.atomic():
+            _store([_stored(task_id, chunk) for task_id, chunk in chunks.items()])
+    except IntegrityError:
+        return sum(store_log(task_id=task_id, chunk=chunk) for task_id, chunk in chunks.items())
+    return len(chunks)
