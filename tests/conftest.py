@@ -128,7 +128,7 @@ class WorkerProcess(ChildProcess):
 
 
 class BeatProcess(ChildProcess):
-    """A `celery beat` subprocess with django-celery-beat's DatabaseScheduler.
+    """A `celery beat` subprocess, which the site's settings give the DatabaseScheduler.
 
     It reads the schedules from the test database (``env`` from ``worker_env``) and
     sends to this run's queue; a short ``max_interval`` makes it look for changed
@@ -148,8 +148,6 @@ class BeatProcess(ChildProcess):
             "web",
             "beat",
             "--loglevel=INFO",
-            "--scheduler",
-            "django_celery_beat.schedulers:DatabaseScheduler",
             f"--max-interval={self.max_interval}",
             f"--pidfile={self.log.with_suffix('.pid')}",
         ]

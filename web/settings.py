@@ -275,7 +275,9 @@ CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = float(
     os.environ.get("CELERY_REDIS_SOCKET_CONNECT_TIMEOUT", "2")
 )
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"retry_policy": {"max_retries": 2}}
-CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Beat keeps its schedule in django-celery-beat's tables (Taskboard's schedules live
+# there), so any `celery -A web beat` the site runs reads them, whatever its flags.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # --- Taskboard --------------------------------------------------------------
 

@@ -74,7 +74,7 @@ class AlreadyRetried(ActionNotAllowed):
         self.retry = retry
 
 
-def _json_params(cleaned: dict[str, Any]) -> dict[str, Any]:
+def json_params(cleaned: dict[str, Any]) -> dict[str, Any]:
     """Return form data as plain JSON types (dates become ISO strings)."""
     return json.loads(json.dumps(cleaned, cls=DjangoJSONEncoder))
 
@@ -173,6 +173,20 @@ def _create(entry: registry.Launchable, fields: dict[str, Any]) -> Task:
     return create_and_send(**fields)
 
 
+def clean_params(*, user, entry: registry.Launchable, params) -> dict[str, Any]:
+    """Return ``params`` validated by ``entry``'s form for ``user``, as plain JSON types.
+
+    Raise PermissionDenied if ``user`` may not launch it, LaunchInvalid (with the form's
+    errors) if the parameters do not validate: what a launch and a schedule both check.
+    """
+    if not entry.allowed_for(user):
+        raise PermissionDenied("You may not launch this task.")
+    form = entry.form_class(data=params)
+    if not form.is_valid():
+        raise LaunchInvalid(form)
+    return json_params(form.cleaned_data)
+
+
 def task_launch(
     *,
     user,
@@ -196,21 +210,16 @@ def task_launch(
     ``links`` place the row in a workflow (a retried step's, see ``retry_links``).
     """
     entry = registry.get(name)
-    if not entry.allowed_for(user):
-        raise PermissionDenied("You may not launch this task.")
     if run_at is not None:
         if entry.is_workflow:
             raise ActionNotAllowed("A workflow cannot be launched later; launch it now.")
         if error := forms.run_at_error(run_at):
             raise RunAtInvalid(error)
-    form = entry.form_class(data=params)
-    if not form.is_valid():
-        raise LaunchInvalid(form)
     fields = {
         "run_at": run_at,
         "name": entry.name,
         "owner": user if user.is_authenticated else None,
-        "kwargs": _json_params(form.cleaned_data),
+        "kwargs": clean_params(user=user, entry=entry, params=params),
         "retry_of": retry_of,
         "bulk": bulk,
         "schedule": schedule,

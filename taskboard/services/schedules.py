@@ -24,7 +24,7 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 from taskboard import permissions, registry
 from taskboard.models import AuditLog, Schedule, Task
 from taskboard.services.audit import audit_record
-from taskboard.services.launch import LaunchInvalid, _json_params, task_launch
+from taskboard.services.launch import clean_params, json_params, task_launch
 from taskboard.timing import CRONTAB_FIELDS, Timing, describe_timing
 
 logger = logging.getLogger(__name__)
@@ -63,18 +63,12 @@ def _validated(schedule: Schedule, *, check_owner: bool = True) -> dict[str, Any
             f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()
         )
         raise ScheduleBroken(f"Its parameters are no longer valid ({problems}).")
-    return _json_params(form.cleaned_data)
+    return json_params(form.cleaned_data)
 
 
 def _check_params(user, name: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """Validate ``params`` for a schedule of ``name`` by ``user`` as a launch would."""
-    entry = registry.get(name)
-    if not entry.allowed_for(user):
-        raise PermissionDenied("You may not launch this task.")
-    form = entry.form_class(data=params)
-    if not form.is_valid():
-        raise LaunchInvalid(form)
-    return _json_params(form.cleaned_data)
+    return clean_params(user=user, entry=registry.get(name), params=params)
 
 
 def _apply_timing(periodic: PeriodicTask, timing: Timing) -> None:
@@ -161,7 +155,11 @@ def schedule_run_now(*, user, schedule: Schedule) -> Task:
     except ScheduleBroken as exc:
         _mark_broken(schedule, str(exc))
         raise
-    return task_launch(user=user, name=schedule.name, params=params, schedule=schedule)
+    task = task_launch(user=user, name=schedule.name, params=params, schedule=schedule)
+    # It ran: a reason left from an earlier attempt (the owner's right since given
+    # back) no longer holds, and must not keep Run now disabled.
+    _mark_broken(schedule, "")
+    return task
 
 
 def schedule_run(*, schedule_id: int) -> str:
@@ -188,14 +186,15 @@ def schedule_run(*, schedule_id: int) -> str:
     task = task_launch(
         user=schedule.owner, name=schedule.name, params=params, check_rate=False, schedule=schedule
     )
-    if schedule.broken_reason:
-        Schedule.objects.filter(pk=schedule.pk).update(broken_reason="")
+    _mark_broken(schedule, "")
     return str(task.pk)
 
 
 def _mark_broken(schedule: Schedule, reason: str) -> None:
-    Schedule.objects.filter(pk=schedule.pk).update(broken_reason=reason)
-    schedule.broken_reason = reason
+    """Store why the schedule could not run ("" once it runs again), when that changed."""
+    if schedule.broken_reason != reason:
+        Schedule.objects.filter(pk=schedule.pk).update(broken_reason=reason)
+        schedule.broken_reason = reason
 
 
 def _refuse_unless_owner(user, schedule: Schedule) -> None:

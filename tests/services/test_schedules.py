@@ -188,6 +188,20 @@ def test_run_now_is_an_ordinary_launch_linked_to_the_schedule(
     assert Task.objects.get() == task and task.schedule == schedule
 
 
+def test_run_now_that_works_clears_a_reason_left_from_before(
+    user, django_capture_on_commit_callbacks
+):
+    # The owner lost the right to launch, then got it back: the schedule runs again,
+    # and its page must no longer say it is broken (which keeps Run now disabled).
+    schedule = _create(user)
+    Schedule.objects.filter(pk=schedule.pk).update(broken_reason="Its owner may no longer…")
+    schedule.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=False):
+        services.schedule_run_now(user=user, schedule=schedule)
+    schedule.refresh_from_db()
+    assert schedule.broken_reason == ""
+
+
 def test_run_of_an_unregistered_task_marks_it_broken_and_launches_nothing(user, monkeypatch):
     schedule = _create(user)
     Schedule.objects.filter(pk=schedule.pk).update(name="demo.gone")

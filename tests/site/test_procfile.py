@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from tests.conftest import ROOT, wait_for
+from web.celery import app as celery_app
 from web.procfile import Entry, Runner, parse
 
 
@@ -95,6 +96,8 @@ def test_command_line_refuses_a_missing_procfile(tmp_path):
 
 
 def test_the_sites_beat_uses_the_database_scheduler():
-    # Schedules live in django-celery-beat's tables: `make run` must start that beat.
+    # Schedules live in django-celery-beat's tables: the Procfile's plain `celery beat`
+    # (and the README's production one) must read them, through the site's settings.
     beat = {entry.name: entry.command for entry in parse((ROOT / "Procfile").read_text())}["beat"]
-    assert "--scheduler django_celery_beat.schedulers:DatabaseScheduler" in beat
+    assert "-A web beat" in beat
+    assert celery_app.conf.beat_scheduler == "django_celery_beat.schedulers:DatabaseScheduler"
