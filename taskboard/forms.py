@@ -22,6 +22,7 @@ from django_celery_beat.validators import (
 from taskboard import selectors, webhooks
 from taskboard.conf import app_settings
 from taskboard.models import Status, Webhook
+from taskboard.timing import CRONTAB_FIELDS
 
 
 class ExportForm(forms.Form):
@@ -117,7 +118,7 @@ class ScheduleForm(forms.Form):
             if not data.get("period"):
                 self.add_error("period", "Choose minutes, hours or days.")
         elif data.get("kind") == self.CRONTAB:
-            for field in ("minute", "hour", "day_of_month", "month_of_year", "day_of_week"):
+            for field in CRONTAB_FIELDS:
                 if field not in self.errors and not data.get(field):
                     self.add_error(field, "Use * for every value.")
         return data

@@ -48,9 +48,6 @@ NOT_A_STEP = models.Q(root_id__isnull=True) | models.Q(root_id=models.F("pk"))
 
 
 class TaskQuerySet(models.QuerySet):
-    def scheduled(self) -> TaskQuerySet:
-        return self.filter(status=Status.SCHEDULED)
-
     def pending(self) -> TaskQuerySet:
         return self.filter(status=Status.PENDING)
 
