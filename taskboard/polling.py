@@ -25,9 +25,13 @@ class PollIdsInvalid(ValueError):
     """The poll's ids parameter could not be read."""
 
 
-def token(version: int, badge: Badge) -> str:
-    """Return what a row shows, as a token that changes with its version or its live badge."""
-    return f"{version}.{badge.key}"
+def token(version: int, badge: Badge, workflow: str = "") -> str:
+    """Return what a row shows, as a token that changes with its version or its live badge.
+
+    A workflow root's row also shows its workflow's counts: ``workflow`` is their key
+    (WorkflowSummary.key), so the row is redrawn when a step moves, the root ended or not.
+    """
+    return f"{version}.{badge.key}" + (f".{workflow}" if workflow else "")
 
 
 def token_version(value: str) -> str:

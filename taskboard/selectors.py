@@ -276,7 +276,9 @@ ROW_FIELDS = (
     # A workflow's root shows the workflow's counts; a step links to its root.
     "root_id",
 )
-_STATUS, _ATTEMPTS, _VERSION = (ROW_FIELDS.index(f) for f in ("status", "attempts", "version"))
+_STATUS, _ATTEMPTS, _VERSION, _ROOT = (
+    ROW_FIELDS.index(f) for f in ("status", "attempts", "version", "root_id")
+)
 
 
 class PollRow(NamedTuple):
@@ -291,6 +293,10 @@ class PollRow(NamedTuple):
     attempts: int
     version: int
     values: tuple
+
+    @property
+    def is_workflow_root(self) -> bool:
+        return self.values[_ROOT] == self.pk
 
     def task(self) -> Task:
         """Return the row as a Task with the fields of ROW_FIELDS (and its owner's name)."""

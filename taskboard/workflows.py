@@ -7,6 +7,7 @@ header members, ``chord_id``, the callback's id); see docs/architecture.md, "Wor
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -250,6 +251,16 @@ class WorkflowSummary:
     @property
     def label(self) -> str:
         return Status.label_of(self.status)
+
+    @property
+    def in_flight(self) -> bool:
+        return self.status in IN_FLIGHT
+
+    @property
+    def key(self) -> str:
+        """Return a short fingerprint of the counts, for the poll's token (taskboard/polling.py)."""
+        counts = ",".join(f"{status}={count}" for status, count in sorted(self.counts.items()))
+        return "w" + hashlib.blake2s(counts.encode(), digest_size=4).hexdigest()
 
     @property
     def summary(self) -> str:

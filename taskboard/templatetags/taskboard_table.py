@@ -45,7 +45,9 @@ def tree_poll_vals(wf: dict) -> str:
 @register.filter
 def poll_item(task: Task, badge: Badge) -> str:
     """Return the row's ``data-poll`` value, ``<id>:<token>`` (taskboard/polling.py)."""
-    return polling.item(task.pk, polling.token(task.version, badge))
+    workflow = getattr(task, "workflow", None)
+    key = workflow.key if workflow else ""
+    return polling.item(task.pk, polling.token(task.version, badge, key))
 
 
 @register.filter

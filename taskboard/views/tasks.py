@@ -22,6 +22,7 @@ from taskboard.live import Badge, badges_for
 from taskboard.models import TERMINAL, Status, Task
 from taskboard.tables import PER_PAGE, TaskTable
 from taskboard.templatetags import taskboard_roles as roles
+from taskboard.templatetags.taskboard_table import poll_item
 from taskboard.views import HtmxHttpRequest, dashboard_view
 from taskboard.workflows import WorkflowSummary
 
@@ -152,11 +153,15 @@ def attach_workflows(user, tasks: list[Task]) -> None:
     One query for all of them, an index range on root_id per root, and none when
     the page shows no workflow (a lone task has no root_id).
     """
-    roots = [task.pk for task in tasks if task.is_workflow_root]
-    counts = selectors.workflow_counts(user=user, root_ids=roots)
+    workflows = _workflows(user, [task.pk for task in tasks if task.is_workflow_root])
     for task in tasks:
-        if str(task.pk) in counts:
-            task.workflow = WorkflowSummary(counts[str(task.pk)])
+        task.workflow = workflows.get(str(task.pk))
+
+
+def _workflows(user, root_ids: list) -> dict[str, WorkflowSummary]:
+    """Return the state and counts of the workflows of ``root_ids``, in one query (none without)."""
+    counts = selectors.workflow_counts(user=user, root_ids=root_ids)
+    return {root_id: WorkflowSummary(by_status) for root_id, by_status in counts.items()}
 
 
 def _query_in_use(request: HttpRequest) -> QueryDict:
@@ -229,11 +234,14 @@ def canonical_url(request: HttpRequest) -> str:
 
 
 def poll_ids(rows) -> str:
-    """Return the poll's ``ids`` value for the in-flight rows among ``(task, badge)`` pairs."""
+    """Return the poll's ``ids`` value for the rows among ``(task, badge)`` pairs that may move.
+
+    Those in flight, and a workflow's root while its workflow is: their ``data-poll``.
+    """
     return polling.carried(
-        polling.item(task.pk, polling.token(task.version, badge))
+        poll_item(task, badge)
         for task, badge in rows
-        if not task.is_terminal
+        if not task.is_terminal or (task.workflow and task.workflow.in_flight)
     )
 
 
@@ -262,6 +270,9 @@ def task_status(request: HtmxHttpRequest) -> HttpResponse:
     waiting = [polling.item(pk, token) for pk, token in wanted.items() if pk not in read]
     rows = selectors.poll_rows(user=request.user, ids=read)
     badges, live = badges_for(rows)
+    # A workflow's root shows its workflow's counts: one query for the polled roots
+    # (none when no root is polled); the root is polled while its workflow is in flight.
+    workflows = _workflows(request.user, [row.pk for row in rows if row.is_workflow_root])
     changed: list[tuple[Task, Badge]] = []
     carried: list[str] = []
     state_changed = False
@@ -269,19 +280,24 @@ def task_status(request: HtmxHttpRequest) -> HttpResponse:
         badge = badges[str(row.pk)]
         old = read[row.pk]
         terminal = row.status in TERMINAL
+        workflow = workflows.get(str(row.pk))
         # Without live state only the database's finished rows can be trusted.
-        token = polling.token(row.version, badge) if live or terminal else old
+        if live or terminal:
+            token = polling.token(row.version, badge, workflow.key if workflow else "")
+        else:
+            token = old
         if token != old:
-            changed.append((row.task(), badge))
+            task = row.task()
+            task.workflow = workflow
+            changed.append((task, badge))
             state_changed |= polling.token_version(token) != polling.token_version(old)
-        if not terminal:
+        if not terminal or (workflow and workflow.in_flight):
             carried.append(polling.item(row.pk, token))
     was_down = params.get("down") == "1"
     if not waiting and read and not changed and live and not was_down and len(carried) == len(read):
         # Nothing to swap: htmx leaves the page, and the poll element, as they are.
         return HttpResponse(status=204)
     _attach_etas(changed)
-    attach_workflows(request.user, [task for task, _ in changed])
     context = {
         "bells": _bells(request, changed),
         "changed": changed,

@@ -71,3 +71,27 @@ def test_poll_keeps_the_counts_of_a_root_row_it_redraws(alice, user):
     Task.objects.filter(pk=rows[0].pk).update(status="completed", version=3)
     body = alice.get("/tasks/status/", {"ids": f"{rows[0].pk}:2.r"}).content.decode()
     assert "workflow running: 1 of 4 done" in body
+
+
+def _root_poll_item(body: str, root) -> str | None:
+    found = re.search(rf'<tr id="task-{root.pk}"[^>]*data-poll="([^"]+)"', body)
+    return found and found.group(1)
+
+
+def test_a_finished_root_is_polled_while_its_workflow_runs_and_redrawn_as_steps_move(
+    alice, user
+):
+    # The chord's first fetch (its root) is done, the others run: the root's row says
+    # "workflow running", and must not keep saying it once they have all finished.
+    rows = workflow(user)
+    Task.objects.filter(pk=rows[0].pk).update(status="completed", version=3)
+    item = _root_poll_item(alice.get("/tasks/").content.decode(), rows[0])
+    assert item is not None
+
+    Task.objects.filter(pk__in=[r.pk for r in rows[1:]]).update(status="completed", version=3)
+    body = alice.get("/tasks/status/", {"ids": item}).content.decode()
+    summary = re.search(r'<a class="wf-summary[^"]*"[^>]*>([^<]*)</a>', body).group(1)
+    assert summary == "workflow completed: 4 of 4 done"
+    # Nothing of it is in flight any more: the next poll carries it no longer.
+    assert _root_poll_item(body, rows[0]) is None
+    assert str(rows[0].pk) not in re.search(r'<div id="poll"[^>]*>', body).group(0)
