@@ -18,6 +18,7 @@ import pytest
 from celery import current_app
 from django.conf import settings
 
+from taskboard.models import Task
 from tests.factories import UserFactory
 from web.devtools import CHROMIUM, CHROMIUM_ARGS, ROOT, ChildProcess
 
@@ -215,6 +216,16 @@ def wait_for(predicate, timeout: float = 30, interval: float = 0.2, message: str
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def finished(task_id, timeout: float = 60) -> Task:
+    """Wait until the row of ``task_id`` is terminal and return it."""
+
+    def check():
+        row = Task.objects.filter(pk=task_id).first()
+        return row if row and row.is_terminal else None
+
+    return wait_for(check, timeout=timeout, message=f"task {task_id} to finish")
 
 
 # --- users and the browser ---------------------------------------------------

@@ -13,21 +13,11 @@ from celery import current_app
 
 from taskboard import services, tasklog
 from taskboard.models import Task, TaskLog
-from tests.conftest import wait_for
+from tests.conftest import finished, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 HX = {"HTTP_HX_REQUEST": "true"}
-
-
-def finished(task_id, timeout: float = 60) -> Task:
-    """Wait until the row is terminal and return it."""
-
-    def check():
-        row = Task.objects.filter(pk=task_id).first()
-        return row if row and row.is_terminal else None
-
-    return wait_for(check, timeout=timeout, message=f"task {task_id} to finish")
 
 
 def stored_log(task_id, timeout: float = 30) -> TaskLog:

@@ -314,16 +314,6 @@ def db_proxy(django_db_blocker):
     proxy.close()
 
 
-def finished(task_id, timeout: float = 30) -> Task:
-    """Wait until the row of ``task_id`` is terminal and return it."""
-
-    def check():
-        row = Task.objects.filter(pk=task_id).first()
-        return row if row and row.is_terminal else None
-
-    return wait_for(check, timeout=timeout, message=f"task {task_id} to finish")
-
-
 def running(task_id, timeout: float = 30) -> Task:
     """Wait until the row of ``task_id`` is running and return it."""
     return wait_for(

@@ -6,8 +6,8 @@ import pytest
 
 from taskboard import services
 from taskboard.models import Task
-from tests.conftest import wait_for
-from tests.reliability.conftest import database_url_via, finished, running
+from tests.conftest import finished, wait_for
+from tests.reliability.conftest import database_url_via, running
 
 pytestmark = [
     pytest.mark.integration,

@@ -16,8 +16,7 @@ from django.utils import timezone
 
 from taskboard import services
 from taskboard.models import Task
-from tests.conftest import BeatProcess, wait_for
-from tests.reliability.conftest import finished
+from tests.conftest import BeatProcess, finished, wait_for
 
 pytestmark = [
     pytest.mark.integration,

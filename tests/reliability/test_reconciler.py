@@ -15,8 +15,8 @@ from celery import current_app
 
 from taskboard import services
 from taskboard.models import Task
-from tests.conftest import wait_for
-from tests.reliability.conftest import database_url_via, finished, running
+from tests.conftest import finished, wait_for
+from tests.reliability.conftest import database_url_via, running
 
 pytestmark = [
     pytest.mark.integration,

@@ -10,8 +10,8 @@ from celery import current_app
 from taskboard import services
 from taskboard.live import badges_for
 from taskboard.models import Task
-from tests.conftest import wait_for
-from tests.reliability.conftest import finished, running
+from tests.conftest import finished, wait_for
+from tests.reliability.conftest import running
 
 pytestmark = [
     pytest.mark.integration,

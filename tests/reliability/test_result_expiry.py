@@ -10,8 +10,7 @@ from celery import current_app
 from taskboard import services
 from taskboard.live import badge, badges_for, live_metas
 from taskboard.models import Task
-from tests.conftest import wait_for
-from tests.reliability.conftest import finished
+from tests.conftest import finished, wait_for
 
 pytestmark = [
     pytest.mark.integration,

@@ -8,7 +8,8 @@ from celery.result import AsyncResult
 
 from taskboard import services
 from taskboard.live import live_metas
-from tests.reliability.conftest import finished, free_port, point_app
+from tests.conftest import finished
+from tests.reliability.conftest import free_port, point_app
 
 pytestmark = [
     pytest.mark.integration,

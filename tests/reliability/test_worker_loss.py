@@ -14,8 +14,8 @@ import pytest
 
 from taskboard import services
 from taskboard.models import Task
-from tests.conftest import wait_for
-from tests.reliability.conftest import finished, running
+from tests.conftest import finished, wait_for
+from tests.reliability.conftest import running
 
 pytestmark = [
     pytest.mark.integration,

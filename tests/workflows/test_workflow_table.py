@@ -78,9 +78,7 @@ def _root_poll_item(body: str, root) -> str | None:
     return found and found.group(1)
 
 
-def test_a_finished_root_is_polled_while_its_workflow_runs_and_redrawn_as_steps_move(
-    alice, user
-):
+def test_a_finished_root_is_polled_while_its_workflow_runs_and_redrawn_as_steps_move(alice, user):
     # The chord's first fetch (its root) is done, the others run: the root's row says
     # "workflow running", and must not keep saying it once they have all finished.
     rows = workflow(user)
