@@ -79,7 +79,7 @@ DEFAULTS: dict[str, Any] = {
     # Notifications: seconds a failure group's window lasts (its first failure is sent,
     # the others counted and summed up at its end); seconds a worker keeps its list of
     # what anyone subscribed to; webhook attempts, their timeout and first backoff.
-    "NOTIFY_WINDOW_SECONDS": 300,
+    "NOTIFY_WINDOW_SECONDS": 60,
     "NOTIFY_REFRESH_SECONDS": 5.0,
     "WEBHOOK_ATTEMPTS": 5,
     "WEBHOOK_TIMEOUT": 5.0,
@@ -119,9 +119,9 @@ def beat_schedule() -> dict[str, dict]:
             "task": "taskboard.retention",
             "schedule": float(app_settings.RETENTION_INTERVAL),
         },
-        # Failure summaries whose delayed task was lost (a worker restart).
-        "taskboard-notify-summaries": {
-            "task": "taskboard.notify_summaries",
+        # Failure windows whose delayed task was lost (a worker restart).
+        "taskboard-notify-windows": {
+            "task": "taskboard.notify_windows",
             "schedule": 60.0,
         },
     }

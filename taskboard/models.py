@@ -486,23 +486,31 @@ class NotifyRoute(models.Model):
 
 
 class NotificationWindow(models.Model):
-    """One failure group's window: the first failure sent, the others counted.
+    """One failure group's window: its failures counted, one message sent when it closes.
 
-    ``key`` names the group (task name, error type, normalised message) and the
-    window's start, so one INSERT decides which process sends (the unique key), and
-    one conditional UPDATE which sends the summary (docs/operations.md).
+    ``key`` names the group (task name, error type, normalised message), the window's
+    start and, for one owner's own failures, the owner; so one INSERT opens it (the
+    unique key), and one conditional UPDATE claims its sending (docs/operations.md).
     """
 
     key = models.CharField(max_length=64, unique=True)
     task_name = models.CharField(max_length=100)
     error_type = models.CharField(max_length=200, blank=True)
     message = models.TextField(blank=True)
+    # Set: the failures of this owner's tasks only, for their follow of the name (they
+    # do not see everyone's tasks). Null: everyone's, for routes and staff followers.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     opened_at = models.DateTimeField(default=timezone.now)
     closes_at = models.DateTimeField()
     count = models.PositiveIntegerField(default=1)
-    # The task whose failure opened the window (the first message links it).
+    # The task whose failure opened the window (the message names it).
     first_task_id = models.UUIDField(null=True, blank=True)
-    summarised = models.BooleanField(default=False)
+    # A sender holds the window until then (a crashed one's claim lapses); sent_at
+    # is set once its message went out.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-opened_at", "-id"]

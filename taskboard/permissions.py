@@ -116,11 +116,11 @@ def can_act_on_schedule(user, schedule) -> bool:
     return can_act(user, schedule)
 
 
-def can_follow_task_names(user) -> bool:
-    """Return whether ``user`` may follow the failures of a task name.
+def hears_every_failure(user) -> bool:
+    """Return whether a follower of a task name hears of everyone's failures of it.
 
-    A name's failures are everyone's tasks of that name: only those who see everyone's
-    tasks may hear of them. Others ring the bell on their own tasks.
+    Any signed-in user may follow a name; what they hear is what they may see:
+    everyone's failures for those who see everyone's tasks, their own for the others.
     """
     return can_view_all(user)
 

@@ -17,8 +17,8 @@ from taskboard.services import reconcile as run
 from taskboard.services import send_due as send_due_rows
 from taskboard.services.notify import (
     notify_finished,
-    send_summaries,
-    send_summary,
+    send_due_windows,
+    send_window,
     webhook_redeliver,
 )
 from taskboard.services.schedules import RUN_TASK as RUN_SCHEDULE
@@ -115,14 +115,16 @@ def notify(task_id: str) -> dict:
     return notify_finished(task_id=task_id)
 
 
-@shared_task(name="taskboard.notify_summary", ignore_result=True)
-def notify_summary(key: str) -> dict:
-    return send_summary(key=key)
+# A failure group's window is sent when it closes, by a delayed task; beat's sweep
+# sends any whose delayed task was lost.
+@shared_task(name="taskboard.notify_window", ignore_result=True)
+def notify_window(key: str) -> dict:
+    return send_window(key=key)
 
 
-@shared_task(name="taskboard.notify_summaries", ignore_result=True)
-def notify_summaries() -> int:
-    return send_summaries()
+@shared_task(name="taskboard.notify_windows", ignore_result=True)
+def notify_windows() -> int:
+    return send_due_windows()
 
 
 # One attempt per run; a failed one enqueues the next with backoff, up to

@@ -19,6 +19,9 @@ from web.settings import *  # noqa: E402, F403
 # subscription within half a second, and retry a failed webhook quickly.
 TASKBOARD_WEBHOOK_ALLOW_PRIVATE = True
 TASKBOARD_NOTIFY_REFRESH_SECONDS = 0.5
+# A failure group's window, short so that the worker tests hear its one message soon;
+# unit tests that count several failures in one window give them one fixed time.
+TASKBOARD_NOTIFY_WINDOW_SECONDS = 2
 TASKBOARD_WEBHOOK_BACKOFF = 0.2
 TASKBOARD_WEBHOOK_ATTEMPTS = 3
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

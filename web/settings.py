@@ -340,7 +340,7 @@ TASKBOARD_LOG_MAX_BYTES = int(os.environ.get("TASKBOARD_LOG_MAX_BYTES", str(512 
 # Notifications (docs/operations.md, "Notifications"): the failure window, webhook
 # retries, and whether webhooks may reach private addresses; mail goes through
 # Django's email settings (console backend unless EMAIL_HOST is set).
-TASKBOARD_NOTIFY_WINDOW_SECONDS = int(os.environ.get("TASKBOARD_NOTIFY_WINDOW_SECONDS", "300"))
+TASKBOARD_NOTIFY_WINDOW_SECONDS = int(os.environ.get("TASKBOARD_NOTIFY_WINDOW_SECONDS", "60"))
 TASKBOARD_WEBHOOK_ATTEMPTS = int(os.environ.get("TASKBOARD_WEBHOOK_ATTEMPTS", "5"))
 TASKBOARD_WEBHOOK_ALLOW_PRIVATE = os.environ.get("TASKBOARD_WEBHOOK_ALLOW_PRIVATE", "") == "1"
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
@@ -369,7 +369,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "taskboard.retention",
         "schedule": float(TASKBOARD_RETENTION_INTERVAL),
     },
-    "taskboard-notify-summaries": {"task": "taskboard.notify_summaries", "schedule": 60.0},
+    "taskboard-notify-windows": {"task": "taskboard.notify_windows", "schedule": 60.0},
 }
 
 LOGGING = {

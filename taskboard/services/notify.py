@@ -2,9 +2,9 @@
 
 Runs in the ``taskboard.notify`` Celery task, never in the tracking signal handlers
 (taskboard/worker/interest.py only enqueues). Failures are grouped as the failures
-page groups them (name, error type, normalised message): in each window of
-TASKBOARD_NOTIFY_WINDOW_SECONDS the first failure of a group is sent, the others
-only counted, and one summary gives the count when the window has closed.
+page groups them (name, error type, normalised message): the failures of a group in
+a window of TASKBOARD_NOTIFY_WINDOW_SECONDS are counted, and one message with the
+count goes out when the window closes. A bell (one task) is told at once.
 docs/operations.md, "Notifications", describes the channels and the signing.
 """
 
@@ -17,11 +17,11 @@ import urllib.error
 import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
 from celery import current_app
-from django.core.exceptions import PermissionDenied
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -47,7 +47,9 @@ from taskboard.services.launch import ActionNotAllowed
 logger = logging.getLogger(__name__)
 
 DELIVER_TASK = "taskboard.webhook_deliver"
-SUMMARY_TASK = "taskboard.notify_summary"
+WINDOW_TASK = "taskboard.notify_window"
+# How long a sender holds a window before the sweep may take it over (a crashed one).
+CLAIM_SECONDS = 600
 
 
 # --- subscriptions and staff configuration --------------------------------------
@@ -68,9 +70,10 @@ def subscription_toggle(*, user, task: Task) -> bool:
 
 
 def subscribe_name(*, user, task_name: str) -> Subscription:
-    """Subscribe ``user`` to failures of the tasks named ``task_name`` (PermissionDenied)."""
-    if not permissions.can_follow_task_names(user):
-        raise PermissionDenied("Only those who see everyone's tasks may follow a task name.")
+    """Subscribe ``user`` to failures of the tasks named ``task_name``.
+
+    What they hear is what they may see: permissions.hears_every_failure.
+    """
     subscription, _ = Subscription.objects.get_or_create(user=user, task=None, task_name=task_name)
     return subscription
 
@@ -149,65 +152,102 @@ def _require_staff(actor) -> None:
 # --- what a finished task sends --------------------------------------------------
 
 
-def notify_finished(*, task_id) -> dict[str, int]:
-    """Send what anyone asked to hear about the finished ``task_id``; return the counts."""
-    sent = {"email": 0, "webhook": 0, "counted": 0}
+def notify_finished(*, task_id, now: datetime | None = None) -> dict[str, int]:
+    """Tell the bells of the finished ``task_id`` now; count a failure in its windows.
+
+    Return the bell emails sent, the windows this failure opened (each is sent with its
+    count when it closes) and the windows it was only counted in. ``now`` is when the
+    failure is counted (the present by default).
+    """
+    outcome = {"email": 0, "opened": 0, "counted": 0}
     task = (
         Task.objects.filter(pk=task_id, status__in=(COMPLETED, FAILED))
-        .only("id", "name", "status", "error_type", "error_message")
+        .only("id", "name", "status", "error_type", "error_message", "owner_id")
         .first()
     )
     if task is None:
-        return sent
+        return outcome
     told: set[int] = set()
     for sub in Subscription.objects.filter(task=task).select_related("user"):
         told.add(sub.user_id)
-        sent["email"] += _email([sub.user.email], *_bell_message(task))
+        outcome["email"] += _email([sub.user.email], *_bell_message(task))
     if task.status != FAILED:
-        return sent
-    named = [sub for sub in _followers(task.name) if sub.user_id not in told]
-    routes = list(
-        NotifyRoute.objects.filter(Q(task_name=task.name) | Q(task_name=""), enabled=True)
-        .select_related("webhook")
-        .order_by("pk")
-    )
-    if not named and not routes:
-        return sent
-    window = open_window(task)
-    if window is None:
-        sent["counted"] = 1
-        return sent
-    subject, text = _failure_message(window, first=True)
-    payload = _payload("task.failed", window, count=1, task=task)
-    _fan_out(sent, named, routes, subject, text, payload)
-    # The summary is sent when the window closes: a delayed task now, and the beat
-    # sweep (send_summaries) for a summary whose delayed task was lost.
-    seconds = max(0.0, (window.closes_at - timezone.now()).total_seconds())
-    transaction.on_commit(
-        lambda: current_app.send_task(SUMMARY_TASK, args=[window.key], countdown=seconds + 1)
-    )
-    return sent
+        return outcome
+    for owner_id in _scopes(task, told):
+        window = open_window(task, owner_id=owner_id, now=now)
+        if window is None:
+            outcome["counted"] += 1
+            continue
+        outcome["opened"] += 1
+        # Sent when the window closes: a delayed task now, and the beat sweep
+        # (send_due_windows) for a window whose delayed task was lost.
+        seconds = max(0.0, (window.closes_at - timezone.now()).total_seconds())
+        transaction.on_commit(
+            partial(current_app.send_task, WINDOW_TASK, args=[window.key], countdown=seconds + 1)
+        )
+    return outcome
 
 
-def window_key(name: str, error_type: str, message: str, opened_at: datetime) -> str:
-    """Return the key of the window of a failure group that holds ``opened_at``."""
-    seconds = max(1, int(app_settings.NOTIFY_WINDOW_SECONDS))
-    bucket = int(opened_at.timestamp()) // seconds
-    raw = "\x1f".join((name, error_type, message, str(bucket)))
+def _scopes(task: Task, told: set[int]) -> list[int | None]:
+    """Return the windows a failure of ``task`` counts in: None, or an owner's id.
+
+    None is everyone's failures of the group, for the staff routes and the followers
+    who see every task. An owner's id is that owner's own failures, for their follow
+    of the name when they see only their own tasks (and did not ring this task's bell:
+    they were just told).
+    """
+    scopes: list[int | None] = []
+    followers = _following(task.name)
+    if _routes(task.name) or any(permissions.hears_every_failure(s.user) for s in followers):
+        scopes.append(None)
+    if any(
+        sub.user_id == task.owner_id
+        and sub.user_id not in told
+        and not permissions.hears_every_failure(sub.user)
+        for sub in followers
+    ):
+        scopes.append(task.owner_id)
+    return scopes
+
+
+def window_seconds() -> int:
+    """Return the length of a failure group's window (TASKBOARD_NOTIFY_WINDOW_SECONDS)."""
+    return max(1, int(app_settings.NOTIFY_WINDOW_SECONDS))
+
+
+def window_words(seconds: float | None = None) -> str:
+    """Return a window's length as the pages and messages say it ("5-minute")."""
+    seconds = round(window_seconds() if seconds is None else seconds)
+    return f"{seconds // 60}-minute" if seconds % 60 == 0 else f"{seconds}-second"
+
+
+def window_key(
+    name: str, error_type: str, message: str, opened_at: datetime, owner_id: int | None = None
+) -> str:
+    """Return the key of the window of a failure group that holds ``opened_at``.
+
+    ``owner_id`` keys one owner's own failures of the group (None: everyone's).
+    """
+    bucket = int(opened_at.timestamp()) // window_seconds()
+    owner = "" if owner_id is None else str(owner_id)
+    raw = "\x1f".join((name, error_type, message, str(bucket), owner))
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def open_window(task: Task, *, now: datetime | None = None) -> NotificationWindow | None:
+def open_window(
+    task: Task, *, owner_id: int | None = None, now: datetime | None = None
+) -> NotificationWindow | None:
     """Open the failure group's window for this failure, or count it in the open one.
 
-    Return the new window when this failure opened it (send it), else None (counted).
-    The unique key makes this race-safe across processes: of two INSERTs of one key
-    exactly one succeeds, and the loser adds one to the count in a single UPDATE.
+    Return the new window when this failure opened it (the caller has it sent when it
+    closes), else None (counted). The unique key makes this race-safe across
+    processes: of two INSERTs of one key exactly one succeeds, and the loser adds one
+    to the count in a single UPDATE.
     """
     now = now or timezone.now()
-    seconds = max(1, int(app_settings.NOTIFY_WINDOW_SECONDS))
+    seconds = window_seconds()
     message = normalise_message(task.error_message)
-    key = window_key(task.name, task.error_type, message, now)
+    key = window_key(task.name, task.error_type, message, now, owner_id)
     if NotificationWindow.objects.filter(key=key).update(count=F("count") + 1):
         return None
     start = datetime.fromtimestamp(int(now.timestamp()) // seconds * seconds, tz=UTC)
@@ -218,6 +258,7 @@ def open_window(task: Task, *, now: datetime | None = None) -> NotificationWindo
                 task_name=task.name,
                 error_type=task.error_type,
                 message=message,
+                owner_id=owner_id,
                 opened_at=start,
                 closes_at=start + timedelta(seconds=seconds),
                 first_task_id=task.pk,
@@ -227,50 +268,72 @@ def open_window(task: Task, *, now: datetime | None = None) -> NotificationWindo
         return None
 
 
-def send_summary(*, key: str, now: datetime | None = None) -> dict[str, int]:
-    """Send the count of a closed window's later failures, once (a conditional UPDATE)."""
+def send_window(*, key: str, now: datetime | None = None) -> dict[str, int]:
+    """Send a closed window's one message, with its count; return what went out.
+
+    Claimed by a conditional UPDATE, so one process sends it; the claim lapses after
+    CLAIM_SECONDS, so a sender that died before marking it sent is followed by the
+    sweep (a message may then go twice, never not at all).
+    """
     now = now or timezone.now()
-    sent = {"email": 0, "webhook": 0, "summary": 0}
-    claimed = NotificationWindow.objects.filter(
-        key=key, summarised=False, closes_at__lte=now
-    ).update(summarised=True)
+    sent = {"email": 0, "webhook": 0, "windows": 0}
+    claimed = (
+        NotificationWindow.objects.filter(key=key, sent_at__isnull=True, closes_at__lte=now)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
+        .update(claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+    )
     if not claimed:
         return sent
-    sent["summary"] = 1
-    window = NotificationWindow.objects.get(key=key)
-    if window.count <= 1:
-        return sent
-    named = _followers(window.task_name)
-    routes = list(
-        NotifyRoute.objects.filter(Q(task_name=window.task_name) | Q(task_name=""), enabled=True)
-        .select_related("webhook")
-        .order_by("pk")
-    )
-    subject, text = _failure_message(window, first=False)
-    payload = _payload("failures.summary", window, count=window.count - 1)
-    _fan_out(sent, named, routes, subject, text, payload)
+    window = NotificationWindow.objects.select_related("owner").get(key=key)
+    named, routes = _recipients(window)
+    subject, text = _failure_message(window)
+    _fan_out(sent, named, routes, subject, text, _payload(window))
+    NotificationWindow.objects.filter(key=key).update(sent_at=timezone.now())
+    sent["windows"] = 1
     return sent
 
 
-def send_summaries(*, now: datetime | None = None) -> int:
-    """Send the summaries of every closed window not summed up yet; return how many."""
+def send_due_windows(*, now: datetime | None = None) -> int:
+    """Send every closed window not sent yet (nor being sent); return how many."""
     now = now or timezone.now()
-    keys = NotificationWindow.objects.filter(summarised=False, closes_at__lte=now).values_list(
-        "key", flat=True
+    keys = (
+        NotificationWindow.objects.filter(sent_at__isnull=True, closes_at__lte=now)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
+        .values_list("key", flat=True)
     )
-    return sum(send_summary(key=key, now=now)["summary"] for key in list(keys[:500]))
+    return sum(send_window(key=key, now=now)["windows"] for key in list(keys[:500]))
 
 
-def _followers(task_name: str) -> list[Subscription]:
-    """Return the subscriptions to failures of ``task_name`` whose user may still hear them.
+def _following(task_name: str) -> list[Subscription]:
+    return list(
+        Subscription.objects.filter(task__isnull=True, task_name=task_name).select_related("user")
+    )
 
-    Checked when sending: a user who no longer sees everyone's tasks hears nothing of
-    other people's failures, whatever they once followed.
+
+def _routes(task_name: str) -> list[NotifyRoute]:
+    return list(
+        NotifyRoute.objects.filter(Q(task_name=task_name) | Q(task_name=""), enabled=True)
+        .select_related("webhook")
+        .order_by("pk")
+    )
+
+
+def _recipients(window: NotificationWindow) -> tuple[list[Subscription], list[NotifyRoute]]:
+    """Return who hears of ``window`` now: its followers and, for everyone's, the routes.
+
+    Read when sending: a follower who left, or whose view of the tasks changed since
+    the failure, hears only what they may see now.
     """
-    subs = Subscription.objects.filter(task__isnull=True, task_name=task_name)
-    return [
-        sub for sub in subs.select_related("user") if permissions.can_follow_task_names(sub.user)
-    ]
+    followers = [sub for sub in _following(window.task_name) if sub.user.is_active]
+    if window.owner_id is not None:
+        # The owner's own failures: to the owner alone, unless they now hear everyone's.
+        return [
+            sub
+            for sub in followers
+            if sub.user_id == window.owner_id and not permissions.hears_every_failure(sub.user)
+        ], []
+    named = [sub for sub in followers if permissions.hears_every_failure(sub.user)]
+    return named, _routes(window.task_name)
 
 
 def _fan_out(sent, named, routes, subject: str, text: str, payload: dict) -> None:
@@ -290,7 +353,7 @@ def _webhook(webhook: Webhook, body: bytes) -> bool:
     try:
         webhook_send(webhook=webhook, body=body)
     except Exception:
-        # The window is already open: the other channels must still be told.
+        # The window is claimed: the other channels must still be told.
         logger.exception("notify: webhook %s could not be sent to", webhook.pk)
         return False
     return True
@@ -317,49 +380,34 @@ def _bell_message(task: Task) -> tuple[str, str]:
     return subject, text
 
 
-def _failure_message(window: NotificationWindow, *, first: bool) -> tuple[str, str]:
+def _failure_message(window: NotificationWindow) -> tuple[str, str]:
     what = f"{window.task_name} {window.error_type or 'Error'}: {window.message[:200]}"
-    minutes = max(1, round((window.closes_at - window.opened_at).total_seconds() / 60))
-    if first:
-        subject = f"[Taskboard] 1 failure: {what}"[:250]
-        text = (
-            f"1 failure of {window.task_name} (task {window.first_task_id}).\n\n{what}\n\n"
-            f"More failures of the same kind in this {minutes}-minute window are counted "
-            "and summed up in one message when it closes."
-        )
-    else:
-        more = window.count - 1
-        subject = f"[Taskboard] {more} more of the same failure: {what}"[:250]
-        text = (
-            f"{more} more of the same failure of {window.task_name} in the {minutes}-minute "
-            f"window that closed at {window.closes_at.isoformat()} "
-            f"({window.count} in all).\n\n{what}"
-        )
+    count = window.count
+    failures = "1 failure" if count == 1 else f"{count} failures"
+    whose = "" if window.owner_id is None else " of your own tasks"
+    length = window_words((window.closes_at - window.opened_at).total_seconds())
+    subject = f"[Taskboard] {failures}: {what}"[:250]
+    text = (
+        f"{failures} of {window.task_name}{whose} in the {length} window "
+        f"that closed at {window.closes_at.isoformat()}; the first was task "
+        f"{window.first_task_id}.\n\n{what}"
+    )
     return subject, text
 
 
-def _payload(
-    event: str, window: NotificationWindow, *, count: int, task: Task | None = None
-) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "event": event,
+def _payload(window: NotificationWindow) -> dict[str, Any]:
+    return {
+        "event": "task.failed",
         "task_name": window.task_name,
         "error_type": window.error_type,
         "message": window.message,
-        "count": count,
-        "total": window.count if task is None else 1,
+        "count": window.count,
         "window": {
             "opened_at": window.opened_at.isoformat(),
             "closes_at": window.closes_at.isoformat(),
         },
+        "first_task": {"id": str(window.first_task_id)},
     }
-    if task is not None:
-        payload["task"] = {
-            "id": str(task.pk),
-            "status": task.status,
-            "error_message": task.error_message[:1000],
-        }
-    return payload
 
 
 # --- webhook delivery -----------------------------------------------------------

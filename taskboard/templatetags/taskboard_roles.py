@@ -40,9 +40,9 @@ def can_select(user) -> bool:
 
 
 @register.filter
-def can_follow_task_names(user) -> bool:
-    """Return whether ``user`` may follow the failures of a task name."""
-    return permissions.can_follow_task_names(user)
+def hears_every_failure(user) -> bool:
+    """Return whether following a task name tells ``user`` of everyone's failures of it."""
+    return permissions.hears_every_failure(user)
 
 
 @register.filter

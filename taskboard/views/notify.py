@@ -54,6 +54,7 @@ def _render_subscriptions(
         "subscriptions": [(sub, sub.task and badges[str(sub.task.pk)]) for sub in subscriptions],
         "form": form or NameForm(),
         "task_names": _task_names(request.user),
+        "window_length": notify.window_words(),
         **extra,
     }
     return _page(request, "taskboard/notify/list.html", context, "subscriptions", status)
@@ -66,8 +67,6 @@ def notification_list(request: HtmxHttpRequest) -> HttpResponse:
     """List the user's subscriptions (GET), or subscribe to failures of a task name (POST)."""
     if request.method == "GET":
         return _render_subscriptions(request)
-    if not permissions.can_follow_task_names(request.user):
-        raise PermissionDenied("Only those who see everyone's tasks may follow a task name.")
     form = NameForm(request.POST)
     if not form.is_valid():
         return _render_subscriptions(request, form, status=_refused_status(request))
@@ -104,6 +103,7 @@ def _render_routes(
         "routes": selectors.notify_routes(),
         "form": form or RouteForm(),
         "task_names": _task_names(request.user),
+        "window_length": notify.window_words(),
         **extra,
     }
     return _page(request, "taskboard/notify/routes.html", context, "routes", status)

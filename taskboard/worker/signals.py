@@ -34,8 +34,8 @@ UNTRACKED = frozenset(
         "taskboard.run_schedule",
         "taskboard.send_due",
         "taskboard.notify",
-        "taskboard.notify_summary",
-        "taskboard.notify_summaries",
+        "taskboard.notify_window",
+        "taskboard.notify_windows",
         "taskboard.webhook_deliver",
     }
 )

@@ -51,6 +51,6 @@ def test_beat_schedule_names_registered_tasks_at_the_configured_intervals(settin
         "taskboard.reconcile": 30.0,
         "taskboard.retention": 600.0,
         "taskboard.send_due": 3.0,
-        "taskboard.notify_summaries": 60.0,
+        "taskboard.notify_windows": 60.0,
     }
     assert {entry["task"] for entry in schedule.values()} <= set(current_app.tasks)

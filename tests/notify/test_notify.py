@@ -31,18 +31,33 @@ def failed(message: str = "Timeout after 30s on 'db1'", **kwargs):
     )
 
 
-def test_a_failure_sends_one_email_and_one_signed_webhook(receiver):
+def close_windows() -> int:
+    """Send every window as its delayed task would once it has closed; return how many."""
+    later = timezone.now() + timedelta(seconds=notify.window_seconds() + 5)
+    return notify.send_due_windows(now=later)
+
+
+def test_a_failure_sends_one_email_and_one_signed_webhook_when_its_window_closes(receiver):
     hook = WebhookFactory(url=receiver.url)
     RouteFactory(webhook=hook)
     RouteFactory(emails="ops@example.com\noncall@example.com")
     task = failed()
 
-    sent = notify.notify_finished(task_id=task.pk)
+    assert notify.notify_finished(task_id=task.pk) == {"email": 0, "opened": 1, "counted": 0}
+    window = NotificationWindow.objects.get()
+    assert notify.send_window(key=window.key, now=window.closes_at - timedelta(seconds=1)) == {
+        "email": 0,
+        "webhook": 0,
+        "windows": 0,
+    }
+    assert mail.outbox == [] and receiver.received == []
 
-    assert sent == {"email": 1, "webhook": 1, "counted": 0}
+    sent = notify.send_window(key=window.key, now=window.closes_at)
+
+    assert sent == {"email": 1, "webhook": 1, "windows": 1}
     [email] = mail.outbox
     assert email.to == ["ops@example.com", "oncall@example.com"]
-    assert "1 failure" in email.subject and "demo.fail" in email.subject
+    assert "1 failure:" in email.subject and "demo.fail" in email.subject
     assert str(task.pk) in email.body
     [post] = receiver.received
     assert webhooks.verify(
@@ -60,52 +75,57 @@ def test_a_failure_sends_one_email_and_one_signed_webhook(receiver):
     assert post.headers["Content-Type"] == "application/json"
     assert post.json["event"] == "task.failed"
     assert post.json["count"] == 1
-    assert post.json["task"]["id"] == str(task.pk)
+    assert post.json["first_task"]["id"] == str(task.pk)
     assert post.json["message"] == "Timeout after <n>s on <str>"
     [attempt] = WebhookAttempt.objects.all()
     assert (attempt.webhook, attempt.attempt, attempt.status_code) == (hook, 1, 200)
     assert str(attempt.delivery) == post.headers[webhooks.DELIVERY_HEADER]
 
 
-def test_200_identical_failures_in_a_window_send_one_message_then_one_summary(receiver):
+def test_200_identical_failures_in_a_window_send_one_message_with_the_count(receiver):
     hook = WebhookFactory(url=receiver.url)
     RouteFactory(webhook=hook)
     RouteFactory(emails="ops@example.com")
     tasks = [failed(f"Timeout after {n}s on 'db{n}'") for n in range(200)]
+    now = timezone.now()
 
-    outcomes = [notify.notify_finished(task_id=task.pk) for task in tasks]
+    outcomes = [notify.open_window(task, now=now) for task in tasks]
 
-    assert len(mail.outbox) == 1 and len(receiver.received) == 1
-    assert sum(o["counted"] for o in outcomes) == 199
+    assert [o is not None for o in outcomes] == [True] + [False] * 199
     [window] = NotificationWindow.objects.all()
     assert window.count == 200 and window.first_task_id == tasks[0].pk
+    # Nothing until the window has closed; then one message per channel, once.
+    assert notify.send_due_windows(now=window.closes_at - timedelta(seconds=1)) == 0
+    assert mail.outbox == [] and receiver.received == []
+    assert notify.send_due_windows(now=window.closes_at) == 1
+    assert notify.send_due_windows(now=window.closes_at + timedelta(minutes=5)) == 0
+    assert notify.send_window(key=window.key, now=window.closes_at)["windows"] == 0
+    assert len(mail.outbox) == 1 and len(receiver.received) == 1
+    assert mail.outbox[0].subject.startswith("[Taskboard] 200 failures: demo.fail TimeoutError")
+    assert receiver.received[0].json["count"] == 200
 
-    # Nothing more until the window has closed; then one summary per channel, once.
-    assert notify.send_summaries(now=window.closes_at - timedelta(seconds=1)) == 0
-    assert notify.send_summaries(now=window.closes_at) == 1
-    assert notify.send_summaries(now=window.closes_at + timedelta(minutes=5)) == 0
-    assert len(mail.outbox) == 2 and len(receiver.received) == 2
-    assert mail.outbox[1].subject.startswith("[Taskboard] 199 more of the same failure")
-    assert "200 in all" in mail.outbox[1].body
-    summary = receiver.received[1].json
-    assert (summary["event"], summary["count"], summary["total"]) == ("failures.summary", 199, 200)
 
-
-def test_a_lone_failure_gets_no_summary():
+def test_a_sender_that_died_holding_a_window_is_followed_by_the_sweep():
     RouteFactory(emails="ops@example.com")
     notify.notify_finished(task_id=failed().pk)
     window = NotificationWindow.objects.get()
-    assert notify.send_summary(key=window.key, now=window.closes_at)["summary"] == 1
+    # A sender claimed it and died before sending: the claim holds, then lapses.
+    NotificationWindow.objects.update(claimed_until=window.closes_at + timedelta(minutes=10))
+    assert notify.send_due_windows(now=window.closes_at + timedelta(minutes=9)) == 0
+    assert notify.send_due_windows(now=window.closes_at + timedelta(minutes=10)) == 1
     assert len(mail.outbox) == 1
+    window.refresh_from_db()
+    assert window.sent_at is not None
 
 
 def test_different_groups_and_the_next_window_send_again():
     RouteFactory(emails="ops@example.com")
     notify.notify_finished(task_id=failed("Timeout after 3s").pk)
     notify.notify_finished(task_id=failed("Disk full on /var/lib/x").pk)
+    assert close_windows() == 2
     assert len(mail.outbox) == 2
 
-    later = timezone.now() + timedelta(seconds=301)
+    later = timezone.now() + timedelta(seconds=notify.window_seconds() + 1)
     assert notify.open_window(failed("Timeout after 9s"), now=later) is not None
 
 
@@ -137,17 +157,18 @@ def test_the_window_key_masks_what_varies_and_keeps_what_does_not():
 def test_routes_for_other_names_and_disabled_ones_send_nothing():
     RouteFactory(task_name="demo.other", emails="ops@example.com")
     RouteFactory(emails="ops@example.com", enabled=False)
-    assert notify.notify_finished(task_id=failed().pk) == {"email": 0, "webhook": 0, "counted": 0}
+    assert notify.notify_finished(task_id=failed().pk) == {"email": 0, "opened": 0, "counted": 0}
     assert not mail.outbox and not NotificationWindow.objects.exists()
 
 
 def test_a_route_of_any_task_takes_every_name():
     RouteFactory(task_name="", emails="ops@example.com")
     notify.notify_finished(task_id=failed().pk)
+    assert close_windows() == 1
     assert len(mail.outbox) == 1
 
 
-def test_the_bell_tells_its_user_of_a_completion_and_a_name_subscription_of_failures():
+def test_the_bell_tells_its_user_at_once_and_a_name_follower_when_the_window_closes():
     bell_user = UserFactory(email="bell@example.com")
     name_user = UserFactory(email="name@example.com", is_staff=True)
     UserFactory(email="nobody@example.com")
@@ -161,21 +182,57 @@ def test_the_bell_tells_its_user_of_a_completion_and_a_name_subscription_of_fail
 
     mail.outbox.clear()
     notify.notify_finished(task_id=failed().pk)
+    assert mail.outbox == []
+    close_windows()
     [email] = mail.outbox
     assert email.to == ["name@example.com"] and "1 failure" in email.subject
 
 
-def test_a_name_follower_who_no_longer_sees_everyones_tasks_hears_nothing():
-    # Followed while staff, then demoted: another user's failure must not reach them.
+def test_a_follower_who_sees_only_their_tasks_hears_of_their_own_failures_only():
+    follower = UserFactory(email="plain@example.com")
+    staff = UserFactory(email="staff@example.com", is_staff=True)
+    Subscription.objects.create(user=follower, task_name="demo.fail")
+    Subscription.objects.create(user=staff, task_name="demo.fail")
+    others = [failed(f"Timeout after {n}s") for n in range(3)]
+    own = [failed(f"Timeout after {n}s", owner=follower) for n in range(2)]
+    now = timezone.now()
+
+    for task in others + own:
+        notify.notify_finished(task_id=task.pk, now=now)
+
+    # Everyone's window (5 failures) for the staff follower; the owner's (2) for them.
+    assert close_windows() == 2
+    told = {email.to[0]: email for email in mail.outbox}
+    assert sorted(told) == ["plain@example.com", "staff@example.com"]
+    assert told["staff@example.com"].subject.startswith("[Taskboard] 5 failures")
+    assert told["plain@example.com"].subject.startswith("[Taskboard] 2 failures")
+    assert "of your own tasks" in told["plain@example.com"].body
+    assert not any(str(task.pk) in told["plain@example.com"].body for task in others)
+
+
+def test_a_follower_of_a_name_hears_nothing_of_other_peoples_failures():
+    # Followed while staff, then demoted, or never staff: another user's failure
+    # opens no window for them and reaches no one.
     follower = UserFactory(email="was-staff@example.com")
     Subscription.objects.create(user=follower, task_name="demo.fail")
+    assert notify.notify_finished(task_id=failed().pk)["opened"] == 0
+    assert close_windows() == 0
+    assert mail.outbox == []
+
+
+def test_a_follower_demoted_before_the_window_closes_hears_nothing_of_it():
+    follower = UserFactory(email="staff@example.com", is_staff=True)
+    Subscription.objects.create(user=follower, task_name="demo.fail")
     notify.notify_finished(task_id=failed().pk)
+    follower.is_staff = False
+    follower.save()
+    assert close_windows() == 1
     assert mail.outbox == []
 
 
 def test_a_webhook_that_cannot_be_sent_leaves_the_email_route_told(monkeypatch):
-    # The window opens before anything is sent: one channel's error must not silence
-    # the others, or the later summary would count a failure nobody heard of.
+    # The window is claimed before anything is sent: one channel's error must not
+    # silence the others.
     RouteFactory(webhook=WebhookFactory())
     RouteFactory(emails="ops@example.com")
 
@@ -184,6 +241,7 @@ def test_a_webhook_that_cannot_be_sent_leaves_the_email_route_told(monkeypatch):
 
     monkeypatch.setattr(notify, "webhook_send", broker_down)
     notify.notify_finished(task_id=failed().pk)
+    close_windows()
     [email] = mail.outbox
     assert email.to == ["ops@example.com"]
 
@@ -201,6 +259,7 @@ def test_a_webhook_turned_private_is_refused_at_send_time(settings, receiver):
     settings.TASKBOARD_WEBHOOK_ATTEMPTS = 1  # no retry: this test has no worker
     settings.TASKBOARD_WEBHOOK_ALLOW_PRIVATE = False
     notify.notify_finished(task_id=failed().pk)
+    close_windows()
     assert receiver.received == []
     [attempt] = WebhookAttempt.objects.all()
     assert attempt.status_code is None and "loopback" in attempt.error
@@ -296,8 +355,8 @@ def test_notification_deliveries_make_no_task_rows():
     ]
     assert sorted(names) == [
         "taskboard.notify",
-        "taskboard.notify_summaries",
-        "taskboard.notify_summary",
+        "taskboard.notify_window",
+        "taskboard.notify_windows",
         "taskboard.webhook_deliver",
     ]
     assert not any(signals.tracked(name) for name in names)

@@ -133,11 +133,18 @@ def test_subscribe_to_a_name_without_js_then_with_htmx(sam, staff_user):
     assert Subscription.objects.filter(user=staff_user).count() == 2
 
 
-def test_following_a_name_is_for_those_who_see_everyones_tasks(alice, user):
-    # A name's failures are everyone's tasks: a plain user gets no form and a 403.
-    assert 'id="subscribe-form"' not in alice.get(NOTIFY).content.decode()
-    assert alice.post(NOTIFY, {"task_name": "demo.fail"}).status_code == 403
-    assert not Subscription.objects.exists()
+def test_a_plain_user_follows_a_name_and_is_told_it_is_their_own_tasks_only(
+    alice, user, staff_user
+):
+    # What a follower hears is what they may see: the page says which.
+    page = alice.get(NOTIFY).content.decode()
+    assert 'id="subscribe-form"' in page and "your own tasks only" in page
+    staff = Client()
+    staff.force_login(staff_user)
+    assert "(anyone's task)" in staff.get(NOTIFY).content.decode()
+    response = alice.post(NOTIFY, {"task_name": "demo.fail"})
+    assert response.status_code == 303
+    assert Subscription.objects.filter(user=user, task_name="demo.fail", task=None).exists()
 
 
 def test_an_empty_name_is_refused_422_for_htmx(sam):
