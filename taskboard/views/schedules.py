@@ -7,20 +7,24 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect
 
 from taskboard import permissions, registry, selectors, services
 from taskboard.forms import ScheduleForm
 from taskboard.live import badges_for
 from taskboard.models import Schedule
 from taskboard.tables import ScheduleTable
-from taskboard.views import HtmxHttpRequest, dashboard_view, redirect_after_post
+from taskboard.views import HtmxHttpRequest, dashboard_view, redirect_after_post, see_other
 from taskboard.views.launch import entry_for, prepare_form
 
 # The timing fields' names are prefixed: a task's own form may have an "hour" field.
 WHEN_PREFIX = "when"
 RUNS_SHOWN = 20
+# The launch form's "Run on a schedule…" button: a name no task's field can have.
+FROM_LAUNCH = "to-schedule"
 
 
 def _editable(request: HtmxHttpRequest, schedule_id: int) -> Schedule:
@@ -107,13 +111,35 @@ def _title(name: str) -> str:
 @require_http_methods(["GET", "POST"])
 @vary_on_headers("HX-Request")
 def schedule_create(request: HtmxHttpRequest, name: str) -> HttpResponse:
-    """Show the task's launch form with the schedule's fields (GET), or create it (POST)."""
+    """Show the task's launch form with the schedule's fields (GET), or create it (POST).
+
+    The GET takes the task's values from its query (what the launch form carried); a
+    POST from the launch form's "Run on a schedule…" button is sent there.
+    """
     entry = entry_for(request, name)
     if request.method == "GET":
-        form = prepare_form(entry.form_class())
+        form = prepare_form(entry.form_class(initial=_carried(entry.form_class(), request.GET)))
         when = ScheduleForm(prefix=WHEN_PREFIX)
         return _render_form(request, entry, form, when)
+    if FROM_LAUNCH in request.POST:
+        # Only the task's own fields go into the address, never the CSRF token; a
+        # redirect, so that the schedule form has an address to reload and go back to.
+        carried = _carried(entry.form_class(), request.POST)
+        url = reverse("taskboard:schedule_create", args=[entry.name])
+        url += "?" + urlencode(carried, doseq=True)
+        return HttpResponseClientRedirect(url) if request.htmx else see_other(url)
     return _save(request, entry, None)
+
+
+def _carried(form, data) -> dict[str, str | list[str]]:
+    """Return the values in ``data`` of ``form``'s fields, as its initial values."""
+    return {
+        name: data.getlist(name)
+        if getattr(field.widget, "allow_multiple_selected", False)
+        else data[name]
+        for name, field in form.fields.items()
+        if name in data
+    }
 
 
 @dashboard_view

@@ -9,6 +9,7 @@ from playwright.sync_api import Browser, Page, expect
 from taskboard import services
 from taskboard.models import Schedule
 from taskboard.timing import Timing
+from tests.browser.test_launch_detail import pick
 from tests.browser.test_phone import logged_in, problems_in_both_themes
 from tests.conftest import SCREENSHOTS
 from tests.factories import TaskFactory
@@ -39,13 +40,16 @@ def test_schedule_a_launch_nightly_with_the_keyboard(browser: Browser, live_serv
     page = logged_in(browser, live_server, user, width)
     try:
         page.goto(live_server.url + reverse("taskboard:launch", args=["demo.quick"]))
+        # What is typed into the launch form comes along to the schedule form.
+        type_into(page, "#launch-x", "20")
+        type_into(page, "#launch-y", "22")
         tab_to(page, "#schedule-link")
         page.keyboard.press("Enter")
         form = page.locator("#schedule-form")
         expect(form).to_be_visible(timeout=STEP)
+        expect(page.locator("#launch-x")).to_have_value("20")
+        expect(page.locator("#launch-y")).to_have_value("22")
 
-        type_into(page, "#launch-x", "20")
-        type_into(page, "#launch-y", "22")
         # A radio group is one Tab stop; the arrow keys choose within it.
         tab_to(page, 'input[name="when-kind"][value="interval"]')
         page.keyboard.press("ArrowDown")
@@ -71,6 +75,28 @@ def test_schedule_a_launch_nightly_with_the_keyboard(browser: Browser, live_serv
         expect(page.locator(f"#schedule-{schedule.pk}")).to_contain_text("At 02:00")
         found += problems_in_both_themes(page, "schedules", f"schedules-{width}")
         assert not found, "\n".join(found)
+    finally:
+        page.context.close()
+
+
+def test_run_on_a_schedule_from_the_launch_dialog_carries_the_values(
+    browser: Browser, live_server, user
+):
+    page = logged_in(browser, live_server, user, 1280)
+    try:
+        page.goto(live_server.url + reverse("taskboard:task_list"))
+        page.keyboard.press("n")
+        dialog = page.locator("#launch-dialog")
+        expect(dialog).to_be_visible(timeout=STEP)
+        form = pick(dialog, "demo.quick")
+        form.locator('[name="x"]').fill("7")
+        form.locator('[name="y"]').fill("8")
+        form.get_by_role("button", name="Run on a schedule…").click()
+        expect(page.locator("#schedule-form")).to_be_visible(timeout=STEP)
+        assert page.url.endswith("/schedules/new/demo.quick/?x=7&y=8")
+        expect(page.locator("#launch-x")).to_have_value("7")
+        expect(page.locator("#launch-y")).to_have_value("8")
+        assert not Schedule.objects.exists()
     finally:
         page.context.close()
 

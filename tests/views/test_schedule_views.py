@@ -185,7 +185,30 @@ def test_runs_filter_of_the_task_table_is_bookmarkable(alice, user, schedule):
 
 def test_launch_form_offers_run_on_a_schedule(alice):
     body = alice.get("/launch/demo.quick/").content.decode()
-    assert 'href="/schedules/new/demo.quick/"' in body and "Run on a schedule" in body
+    assert 'formaction="/schedules/new/demo.quick/"' in body and "Run on a schedule" in body
+
+
+def test_run_on_a_schedule_carries_the_launch_forms_values_to_the_schedule_form(alice):
+    # Without JavaScript: a 303 to the schedule form, the task's fields in its address
+    # (the CSRF token and the launch-later fields stay behind); nothing is created.
+    typed = {"x": "20", "y": "22", "to-schedule": "1", "later-kind": "in"}
+    response = alice.post("/schedules/new/demo.quick/", typed)
+    assert response.status_code == 303
+    assert response["Location"] == "/schedules/new/demo.quick/?x=20&y=22"
+    assert not Schedule.objects.exists()
+    body = alice.get(response["Location"]).content.decode()
+    assert 'name="x" value="20"' in body and 'name="y" value="22"' in body
+    assert 'name="when-kind"' in body
+    # From the launch dialog (htmx): the same address, as a full-page redirect.
+    htmx = alice.post("/schedules/new/demo.quick/", typed, **HX)
+    assert htmx.status_code == 200
+    assert htmx["HX-Redirect"] == "/schedules/new/demo.quick/?x=20&y=22"
+    assert not Schedule.objects.exists()
+
+
+def test_the_schedule_form_opened_without_values_shows_the_tasks_own_defaults(alice):
+    body = alice.get("/schedules/new/demo.quick/").content.decode()
+    assert 'name="x" value="2"' in body and 'name="y" value="3"' in body
 
 
 def test_create_form_has_the_task_fields_and_the_timing(alice):
