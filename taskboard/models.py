@@ -488,12 +488,14 @@ class NotifyRoute(models.Model):
 class NotificationWindow(models.Model):
     """One failure group's window: its failures counted, one message sent when it closes.
 
-    ``key`` names the group (task name, error type, normalised message), the window's
-    start and, for one owner's own failures, the owner; so one INSERT opens it (the
-    unique key), and one conditional UPDATE claims its sending (docs/operations.md).
+    ``group`` names the failure group (task name, error type, normalised message and,
+    for one owner's own failures, the owner); ``key`` the group and the slot its first
+    failure fell in, so one INSERT opens it (the unique key). One conditional UPDATE
+    claims its sending (docs/operations.md, "Notifications").
     """
 
     key = models.CharField(max_length=64, unique=True)
+    group = models.CharField(max_length=64, default="")
     task_name = models.CharField(max_length=100)
     error_type = models.CharField(max_length=200, blank=True)
     message = models.TextField(blank=True)
@@ -514,4 +516,8 @@ class NotificationWindow(models.Model):
 
     class Meta:
         ordering = ["-opened_at", "-id"]
-        indexes = [models.Index(fields=["closes_at"], name="notify_window_closes_idx")]
+        indexes = [
+            models.Index(fields=["closes_at"], name="notify_window_closes_idx"),
+            # The open window of a group, asked for by every failure someone hears of.
+            models.Index(fields=["group", "closes_at"], name="notify_window_group_idx"),
+        ]

@@ -1,4 +1,7 @@
-"""One message per failure group per window, sent when it closes; owners' own windows."""
+"""One message per failure group per window, sent when it closes; owners' own windows.
+
+A window opens at its group's first failure (``group``) and is sent once (``sent_at``).
+"""
 
 import django.db.models.deletion
 from django.conf import settings
@@ -41,5 +44,14 @@ class Migration(migrations.Migration):
                 related_name="+",
                 to=settings.AUTH_USER_MODEL,
             ),
+        ),
+        migrations.AddField(
+            model_name="notificationwindow",
+            name="group",
+            field=models.CharField(default="", max_length=64),
+        ),
+        migrations.AddIndex(
+            model_name="notificationwindow",
+            index=models.Index(fields=["group", "closes_at"], name="notify_window_group_idx"),
         ),
     ]

@@ -16,7 +16,7 @@ import logging
 import urllib.error
 import urllib.request
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from celery import current_app
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Subquery
 from django.utils import timezone
 
 from taskboard import permissions, webhooks
@@ -221,46 +221,56 @@ def window_words(seconds: float | None = None) -> str:
     return f"{seconds // 60}-minute" if seconds % 60 == 0 else f"{seconds}-second"
 
 
-def window_key(
-    name: str, error_type: str, message: str, opened_at: datetime, owner_id: int | None = None
-) -> str:
-    """Return the key of the window of a failure group that holds ``opened_at``.
+def group_key(name: str, error_type: str, message: str, owner_id: int | None = None) -> str:
+    """Return the key of a failure group (``message`` normalised), for one scope.
 
     ``owner_id`` keys one owner's own failures of the group (None: everyone's).
     """
-    bucket = int(opened_at.timestamp()) // window_seconds()
     owner = "" if owner_id is None else str(owner_id)
-    raw = "\x1f".join((name, error_type, message, str(bucket), owner))
+    raw = "\x1f".join((name, error_type, message, owner))
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
 def open_window(
     task: Task, *, owner_id: int | None = None, now: datetime | None = None
 ) -> NotificationWindow | None:
-    """Open the failure group's window for this failure, or count it in the open one.
+    """Count this failure in its group's open window, or open one at this moment.
 
     Return the new window when this failure opened it (the caller has it sent when it
-    closes), else None (counted). The unique key makes this race-safe across
-    processes: of two INSERTs of one key exactly one succeeds, and the loser adds one
-    to the count in a single UPDATE.
+    closes, one window length later), else None (counted). A window opens at its first
+    failure, so a storm shorter than a window is one message, wherever it falls.
+
+    Race-safe across processes: a window's unique key is its group and the window
+    length's slot its first failure fell in, so of two first failures at one moment
+    one INSERT succeeds and the other counts in it. Two first failures a moment apart
+    on either side of a slot's edge both open one (two messages, never none); later
+    failures count in the earlier.
     """
     now = now or timezone.now()
     seconds = window_seconds()
     message = normalise_message(task.error_message)
-    key = window_key(task.name, task.error_type, message, now, owner_id)
-    if NotificationWindow.objects.filter(key=key).update(count=F("count") + 1):
+    group = group_key(task.name, task.error_type, message, owner_id)
+    # One statement: the earliest window of the group still open at ``now``.
+    earliest = (
+        NotificationWindow.objects.filter(group=group, opened_at__lte=now, closes_at__gt=now)
+        .order_by("opened_at")
+        .values("pk")[:1]
+    )
+    if NotificationWindow.objects.filter(pk__in=Subquery(earliest)).update(count=F("count") + 1):
         return None
-    start = datetime.fromtimestamp(int(now.timestamp()) // seconds * seconds, tz=UTC)
+    slot = int(now.timestamp()) // seconds
+    key = hashlib.sha256(f"{group}\x1f{slot}".encode()).hexdigest()
     try:
         with transaction.atomic():
             return NotificationWindow.objects.create(
                 key=key,
+                group=group,
                 task_name=task.name,
                 error_type=task.error_type,
                 message=message,
                 owner_id=owner_id,
-                opened_at=start,
-                closes_at=start + timedelta(seconds=seconds),
+                opened_at=now,
+                closes_at=now + timedelta(seconds=seconds),
                 first_task_id=task.pk,
             )
     except IntegrityError:
