@@ -630,8 +630,8 @@ class ScheduleStats:
 
 
 def schedule_runs(*, user, schedule: Schedule) -> QuerySet[Task]:
-    """Return the runs of ``schedule`` that ``user`` may see, newest first."""
-    return visible_tasks(user).filter(schedule=schedule).order_by("-created_at", "-id")
+    """Return the runs of ``schedule`` that ``user`` may see, newest first, as table rows."""
+    return table_tasks(user).filter(schedule=schedule).order_by("-created_at", "-id")
 
 
 def schedule_stats(*, user, schedule: Schedule, last: int = 20) -> ScheduleStats:

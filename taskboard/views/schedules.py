@@ -19,6 +19,7 @@ from taskboard.models import Schedule
 from taskboard.tables import ScheduleTable
 from taskboard.views import HtmxHttpRequest, dashboard_view, redirect_after_post, see_other
 from taskboard.views.launch import entry_for, prepare_form
+from taskboard.views.tasks import live_rows, task_table
 
 # The timing fields' names are prefixed: a task's own form may have an "hour" field.
 WHEN_PREFIX = "when"
@@ -74,13 +75,15 @@ def schedule_detail(request: HtmxHttpRequest, schedule_id: int) -> HttpResponse:
     schedule = selectors.schedule_get(user=request.user, schedule_id=schedule_id)
     (row,) = selectors.schedule_rows([schedule])
     runs = list(selectors.schedule_runs(user=request.user, schedule=schedule)[:RUNS_SHOWN])
-    badges, live = badges_for(runs)
     stats = selectors.schedule_stats(user=request.user, schedule=schedule)
     context = {
+        **live_rows(request, runs),
+        "table": task_table(request.user, []),
+        # A row's actions come back here (task_row.html reads both names).
+        "row_next": request.get_full_path(),
+        "list_url": request.get_full_path(),
         "schedule": schedule,
         "row": row,
-        "runs": [(task, badges[str(task.pk)]) for task in runs],
-        "live": live,
         "stats": stats,
         "problem": schedule.broken_reason or services.schedule_problem(schedule),
         "can_change": permissions.can_act_on_schedule(request.user, schedule),

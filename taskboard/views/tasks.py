@@ -70,14 +70,7 @@ def task_list(request: HtmxHttpRequest) -> HttpResponse:
         return render(request, "taskboard/partials/task_table.html#tabs-refresh", context)
 
     # No request= here: the table would paginate itself with a counting paginator.
-    # Roles (taskboard/permissions.py): the owner column for those who see everyone's
-    # tasks, the selection column for those who may act on some.
-    hidden = ()
-    if not permissions.can_view_all(request.user):
-        hidden += ("owner",)
-    if not roles.can_select(request.user):
-        hidden += ("select",)
-    table = TaskTable(filterset.qs, exclude=hidden)
+    table = task_table(request.user, filterset.qs)
     ignored = list(filterset.invalid_fields)
     sort = request.GET.get(table.order_by_field, "")
     table.order_by = sort
@@ -98,17 +91,9 @@ def task_list(request: HtmxHttpRequest) -> HttpResponse:
             ignored.append(table.page_field)
             table.paginate(paginator_class=BoundedLazyPaginator, page=1)
         tasks = [row.record for row in table.page.object_list]
-    badges, live = badges_for(tasks)
-    rows = [(task, badges[str(task.pk)]) for task in tasks]
-    _attach_etas(rows)
-    attach_workflows(request.user, tasks)
     context.update(
-        bells=_bells(request, rows),
+        live_rows(request, tasks),
         table=table,
-        # Each (task, badge) is drawn by partials/task_row.html, as the poll draws them.
-        rows=rows,
-        live=live,
-        poll_ids=poll_ids(rows),
         keyset=keyset,
         hidden_params=_hidden_params(request, filterset),
         # Named in a note, so that a bad link shows why it shows more than it asked.
@@ -122,6 +107,39 @@ def task_list(request: HtmxHttpRequest) -> HttpResponse:
     if request.htmx:
         response["HX-Push-Url"] = canonical_url(request)
     return response
+
+
+def task_table(user, data) -> TaskTable:
+    """Return the task table of ``data`` with the columns ``user``'s roles show.
+
+    Roles (taskboard/permissions.py): the owner column for those who see everyone's
+    tasks, the selection column for those who may act on some.
+    """
+    hidden: tuple[str, ...] = ()
+    if not permissions.can_view_all(user):
+        hidden += ("owner",)
+    if not roles.can_select(user):
+        hidden += ("select",)
+    return TaskTable(data, exclude=hidden)
+
+
+def live_rows(request: HttpRequest, tasks: list[Task]) -> dict:
+    """Return what draws ``tasks`` as live rows of the task table, wherever they are shown.
+
+    Each (task, badge) of ``rows`` is drawn by partials/task_row.html, as the poll
+    draws it; ``poll_ids`` feed partials/poll.html, which keeps the rows in flight live.
+    """
+    badges, live = badges_for(tasks)
+    rows = [(task, badges[str(task.pk)]) for task in tasks]
+    _attach_etas(rows)
+    attach_workflows(request.user, tasks)
+    return {
+        "rows": rows,
+        "bells": _bells(request, rows),
+        "live": live,
+        "poll_ids": poll_ids(rows),
+        "poll_interval": app_settings.POLL_INTERVAL,
+    }
 
 
 def _bells(request: HttpRequest, rows: list[tuple[Task, Badge]]) -> set[str]:

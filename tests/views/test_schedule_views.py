@@ -137,11 +137,24 @@ def test_detail_lists_runs_success_rate_and_run_times(alice, user, schedule):
     response = alice.get(f"/schedules/{schedule.pk}/")
     body = response.content.decode()
     assert response.status_code == 200
-    assert f'id="run-{failed.pk}"' in body and f'id="run-{other.pk}"' not in body
+    assert f'id="task-{failed.pk}"' in body and f'id="task-{other.pk}"' not in body
     assert "75% of the last 4 finished runs" in body
     assert body.count("<meter") == 3
     assert f'href="/tasks/?schedule={schedule.pk}"' in body
     assert "Run now" in body and "Disable" in body
+
+
+def test_detail_runs_are_task_table_rows_kept_live_by_the_poll(alice, user, schedule):
+    # The same row template and poll as the task table: a run in flight is polled,
+    # and the runs can be selected for a bulk action that comes back here.
+    done = TaskFactory(owner=user, schedule=schedule, completed=True)
+    running = TaskFactory(owner=user, schedule=schedule, running=True)
+    body = alice.get(f"/schedules/{schedule.pk}/").content.decode()
+    assert f'<tr id="task-{running.pk}" class="task-row status-running"' in body
+    assert body.count("data-poll=") == 1 and f'data-poll="{running.pk}:' in body
+    assert '<div id="poll" hx-post="/tasks/status/"' in body
+    assert 'id="bulk-form"' in body and f'value="{done.pk}" form="bulk-form"' in body
+    assert f'<input type="hidden" name="next" value="/schedules/{schedule.pk}/">' in body
 
 
 def test_detail_of_a_schedule_whose_task_is_gone_offers_no_edit(alice, schedule):
