@@ -46,7 +46,7 @@ class TaskTable(tables.Table):
         order_by_field = "sort"
         page_field = "page"
         per_page = PER_PAGE
-        attrs = {"class": "tasks", "id": "task-grid"}
+        attrs = {"class": "tasks task-grid", "id": "task-grid"}
         row_attrs = {"id": lambda record: f"task-{record.pk}"}
         empty_text = "No tasks match."
 

@@ -138,6 +138,9 @@ def seed(owner) -> dict[str, str]:
         params={"x": 1, "y": 2},
         timing=Timing(crontab=("0", "2", "*", "*", "1-5"), timezone="Europe/Berlin"),
     )
+    # Its runs are task table rows on its page: one of each kind a phone must fit.
+    for kind in ("completed", "failed", "running"):
+        TaskFactory(owner=owner, name="demo.quick", schedule=schedule, **{kind: True})
     notify.subscription_toggle(user=owner, task=made["running"])
     return {
         "tasks": reverse("taskboard:task_list"),

@@ -130,6 +130,13 @@ def test_schedules_page_screenshot(browser: Browser, live_server, user):
         expect(page.locator(f"#schedule-{weekly.pk}.broken")).to_be_visible()
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "schedules.png"), full_page=True)
+
+        # A schedule's page at desktop width: its runs as task table rows, one in flight.
+        TaskFactory(owner=user, schedule=often, running=True)
+        TaskFactory(owner=user, schedule=often, failed=True, error_message="x must be > 0")
+        page.goto(live_server.url + reverse("taskboard:schedule_detail", args=[often.pk]))
+        expect(page.locator("#task-rows tr.task-row")).to_have_count(3)
+        assert problems_in_both_themes(page, "schedule with runs", "schedule-runs-1280") == []
     finally:
         page.context.close()
 
@@ -151,7 +158,11 @@ def test_disable_run_now_and_delete_from_the_schedule_page(browser: Browser, liv
         assert page.url.endswith(reverse("taskboard:task_detail", args=[run.pk]))
 
         page.goto(live_server.url + reverse("taskboard:schedule_detail", args=[schedule.pk]))
-        page.get_by_role("button", name="Delete").click()
+        # The run is a row of the task table there, the same as on /tasks/.
+        expect(page.locator(f"#task-rows #task-{run.pk} .badge")).to_have_attribute(
+            "data-status", "pending"
+        )
+        page.get_by_role("button", name="Delete", exact=True).click()
         expect(page.locator("#confirm-dialog")).to_be_visible(timeout=STEP)
         page.keyboard.press("Enter")
         expect(page.locator("h1", has_text="Schedules")).to_be_visible(timeout=STEP)

@@ -147,6 +147,7 @@ def test_detail_lists_runs_success_rate_and_run_times(alice, user, schedule):
 def test_detail_runs_are_task_table_rows_kept_live_by_the_poll(alice, user, schedule):
     # The same row template and poll as the task table: a run in flight is polled,
     # and the runs can be selected for a bulk action that comes back here.
+    assert 'id="bulk-form"' not in alice.get(f"/schedules/{schedule.pk}/").content.decode()
     done = TaskFactory(owner=user, schedule=schedule, completed=True)
     running = TaskFactory(owner=user, schedule=schedule, running=True)
     body = alice.get(f"/schedules/{schedule.pk}/").content.decode()
