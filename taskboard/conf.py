@@ -76,9 +76,9 @@ DEFAULTS: dict[str, Any] = {
     "LOG_TTL": 24 * 3600,
     "LOG_FLUSH_INTERVAL": 0.25,
     "LOG_FLUSH_LINES": 500,
-    # Notifications: seconds a failure group's window lasts (its first failure is sent,
-    # the others counted and summed up at its end); seconds a worker keeps its list of
-    # what anyone subscribed to; webhook attempts, their timeout and first backoff.
+    # Notifications: seconds a failure group's window lasts (opened by its first
+    # failure, one message with the count when it closes); seconds a worker keeps its
+    # list of what anyone subscribed to; webhook attempts, their timeout and backoff.
     "NOTIFY_WINDOW_SECONDS": 60,
     "NOTIFY_REFRESH_SECONDS": 5.0,
     "WEBHOOK_ATTEMPTS": 5,

@@ -294,7 +294,7 @@ def send_window(*, key: str, now: datetime | None = None) -> dict[str, int]:
     )
     if not claimed:
         return sent
-    window = NotificationWindow.objects.select_related("owner").get(key=key)
+    window = NotificationWindow.objects.get(key=key)
     named, routes = _recipients(window)
     subject, text = _failure_message(window)
     _fan_out(sent, named, routes, subject, text, _payload(window))
